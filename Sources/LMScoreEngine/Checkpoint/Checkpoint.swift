@@ -1,0 +1,121 @@
+import Foundation
+
+/// Reads a Hugging Face GPT-2 directory: `config.json` plus `model.safetensors`, or
+/// `model.safetensors.index.json` and the shards it names.
+public enum Checkpoint {
+    /// What a loaded checkpoint was stored as, for `inspect` and `/v1/model`.
+    public struct Summary: Sendable, Equatable {
+        public var directory: String
+        public var dtypes: [String]
+        public var files: [String]
+        public var mappedBytes: Int
+        public var copiedBytes: Int
+    }
+
+    public static func load(directory: URL) throws -> GPT2Model {
+        let config = try ModelConfig.load(contentsOf: directory.appendingPathComponent("config.json"))
+        let storage = WeightStorage()
+        let tensors = try openTensors(directory: directory, storage: storage)
+        let weights = try resolveWeights(config: config, tensors: tensors, storage: storage)
+        let dtypes = Set(tensors.values.compactMap { TensorDType(rawValue: $0.entry.dtype)?.rawValue }).sorted()
+        let summary = Summary(
+            directory: directory.path, dtypes: dtypes, files: storage.files.map { ($0.path as NSString).lastPathComponent },
+            mappedBytes: storage.mappedBytes, copiedBytes: storage.copiedBytes)
+        return GPT2Model(config: config, weights: weights, summary: summary)
+    }
+
+    /// A tensor as found on disk, keyed by its name without the optional `transformer.` prefix.
+    struct Located {
+        let entry: TensorEntry
+        let file: SafeTensorsFile
+    }
+
+    static func openTensors(directory: URL, storage: WeightStorage) throws -> [String: Located] {
+        let fm = FileManager.default
+        let single = directory.appendingPathComponent("model.safetensors")
+        let index = directory.appendingPathComponent("model.safetensors.index.json")
+        var shardNames: [String]
+        if fm.fileExists(atPath: single.path) {
+            shardNames = ["model.safetensors"]
+        } else if fm.fileExists(atPath: index.path) {
+            shardNames = try readIndex(index)
+        } else {
+            throw CheckpointError.missingFile("\(single.path) (nor \(index.lastPathComponent))")
+        }
+        var located: [String: Located] = [:]
+        for shard in shardNames {
+            let file = try SafeTensorsFile(path: directory.appendingPathComponent(shard).path)
+            storage.keep(file)
+            for (name, entry) in file.entries {
+                let key = name.hasPrefix("transformer.") ? String(name.dropFirst("transformer.".count)) : name
+                if isCausalMaskBuffer(key) { continue }
+                located[key] = Located(entry: entry, file: file)
+            }
+        }
+        return located
+    }
+
+    /// Older checkpoints carry `h.N.attn.bias` (the causal mask) and `h.N.attn.masked_bias`
+    /// as buffers. They are not parameters (unlike `h.N.attn.c_attn.bias`); the mask is implicit here.
+    static func isCausalMaskBuffer(_ name: String) -> Bool {
+        let parts = name.split(separator: ".")
+        return parts.count == 4 && parts[0] == "h" && Int(parts[1]) != nil && parts[2] == "attn"
+            && (parts[3] == "bias" || parts[3] == "masked_bias")
+    }
+
+    private static func readIndex(_ url: URL) throws -> [String] {
+        guard let data = try? Data(contentsOf: url) else {
+            throw CheckpointError.unreadableFile(path: url.path, reason: "cannot read index")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data), let json = object as? [String: Any],
+              let map = json["weight_map"] as? [String: String], !map.isEmpty
+        else { throw CheckpointError.badHeader(path: url.path, reason: "no \"weight_map\" object of tensor → shard file") }
+        for shard in map.values where shard.contains("/") || shard.hasPrefix(".") {
+            throw CheckpointError.badHeader(path: url.path, reason: "shard name \"\(shard)\" is not a plain file name")
+        }
+        return Set(map.values).sorted()
+    }
+
+    static func resolveWeights(config: ModelConfig, tensors: [String: Located], storage: WeightStorage) throws -> GPT2Weights {
+        let searched = Array(Set(tensors.values.map { ($0.file.path as NSString).lastPathComponent })).sorted()
+        let C = config.nEmbd, I = config.nInner
+
+        func tensor(_ name: String, _ shape: [Int]) throws -> UnsafePointer<Float> {
+            guard let found = tensors[name] else {
+                throw CheckpointError.missingTensor(name: name, searched: searched)
+            }
+            guard found.entry.shape == shape else {
+                throw CheckpointError.wrongShape(path: found.file.path, tensor: found.entry.name, expected: shape, found: found.entry.shape)
+            }
+            return try storage.floats(of: found.entry, in: found.file)
+        }
+
+        let wte = try tensor("wte.weight", [config.vocabSize, C])
+        let wpe = try tensor("wpe.weight", [config.nPositions, C])
+        var layers: [LayerWeights] = []
+        for l in 0..<config.nLayer {
+            let p = "h.\(l)."
+            layers.append(LayerWeights(
+                ln1Gain: try tensor(p + "ln_1.weight", [C]),
+                ln1Bias: try tensor(p + "ln_1.bias", [C]),
+                qkvWeight: try tensor(p + "attn.c_attn.weight", [C, 3 * C]),
+                qkvBias: try tensor(p + "attn.c_attn.bias", [3 * C]),
+                attnProjWeight: try tensor(p + "attn.c_proj.weight", [C, C]),
+                attnProjBias: try tensor(p + "attn.c_proj.bias", [C]),
+                ln2Gain: try tensor(p + "ln_2.weight", [C]),
+                ln2Bias: try tensor(p + "ln_2.bias", [C]),
+                fcWeight: try tensor(p + "mlp.c_fc.weight", [C, I]),
+                fcBias: try tensor(p + "mlp.c_fc.bias", [I]),
+                mlpProjWeight: try tensor(p + "mlp.c_proj.weight", [I, C]),
+                mlpProjBias: try tensor(p + "mlp.c_proj.bias", [C])))
+        }
+        let lnFGain = try tensor("ln_f.weight", [C])
+        let lnFBias = try tensor("ln_f.bias", [C])
+        // transformers ties the head to wte whenever tie_word_embeddings is true, even if the
+        // file also stores an lm_head.weight; untied configs must carry their own.
+        let lmHead = config.tieWordEmbeddings ? wte : try tensor("lm_head.weight", [config.vocabSize, C])
+        return GPT2Weights(
+            tokenEmbedding: wte, positionEmbedding: wpe, layers: layers, lnFGain: lnFGain, lnFBias: lnFBias,
+            lmHead: lmHead, storage: storage)
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// GPT-2's activation, in place.
+/// - `gelu_new`: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), computed as x·σ(2u) = x / (1 + e^(−2u)),
+///   which is the same function and needs only the vectorized exp.
+/// - `gelu`: 0.5·x·(1 + erf(x/√2)).
+func gelu(_ x: UnsafeMutablePointer<Float>, count: Int, activation: ModelConfig.Activation) {
+    switch activation {
+    case .geluTanh:
+        var i = 0
+        let k = Floats(repeating: -2 * 0.797_884_560_802_865_4)
+        while i + 8 <= count {
+            let v = load(x + i)
+            let u = v + 0.044_715 * v * v * v
+            store(v / (1 + exp(k * u)), x + i)
+            i += 8
+        }
+        while i < count {
+            let v = x[i]
+            x[i] = 0.5 * v * (1 + Foundation.tanh(0.797_884_560_802_865_4 * (v + 0.044_715 * v * v * v)))
+            i += 1
+        }
+    case .geluErf:
+        for i in 0..<count {
+            let v = x[i]
+            x[i] = 0.5 * v * (1 + Foundation.erf(v * 0.707_106_781_186_547_5))
+        }
+    }
+}

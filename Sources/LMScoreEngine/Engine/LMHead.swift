@@ -1,0 +1,178 @@
+import Foundation
+
+/// One candidate token and its log-probability.
+public struct TopToken: Sendable, Equatable {
+    public let id: Int32
+    public let logprob: Double
+}
+
+/// What the model says about one target token.
+public struct TokenScore: Sendable, Equatable {
+    /// log_softmax(logits)[target]
+    public let logprob: Double
+    /// The target is the argmax (the first one, as `torch.argmax` picks on ties).
+    public let isGreedy: Bool
+    /// The `topK` most likely tokens, best first (empty when none were asked for).
+    public let top: [TopToken]
+}
+
+/// A hidden-state row whose next-token distribution is to be read at `target`.
+struct ScoredPosition {
+    let hiddenRow: Int
+    let target: Int32
+    /// How many most likely tokens to report.
+    let topK: Int
+}
+
+/// The LM head and the loss, fused: logits = h · Wᵀ are computed for a block of rows and a tile of
+/// the vocabulary at a time and folded into a running log-sum-exp per row, so memory stays bounded
+/// (rowBlock × vocabTile floats) whatever the request size, and each logits tile is reduced while
+/// it is still in cache.
+///   logprob(target) = logit[target] − max − log Σ_v exp(logit[v] − max)
+final class LMHead {
+    static let rowBlock = 256
+    static let vocabTile = 4096
+
+    private let weight: UnsafePointer<Float>   // [V, C]
+    private let vocabSize: Int
+    private let channels: Int
+    private let gathered: UnsafeMutablePointer<Float>  // [rowBlock, C]
+    private let logits: UnsafeMutablePointer<Float>    // [rowBlock, vocabTile]
+
+    init(weight: UnsafePointer<Float>, vocabSize: Int, channels: Int) {
+        self.weight = weight
+        self.vocabSize = vocabSize
+        self.channels = channels
+        gathered = .allocate(capacity: Self.rowBlock * channels)
+        logits = .allocate(capacity: Self.rowBlock * Self.vocabTile)
+    }
+
+    deinit {
+        gathered.deallocate()
+        logits.deallocate()
+    }
+
+    func score(hidden: UnsafePointer<Float>, positions: [ScoredPosition]) -> [TokenScore] {
+        var results: [TokenScore] = []
+        results.reserveCapacity(positions.count)
+        var start = 0
+        while start < positions.count {
+            let block = positions[start..<min(start + Self.rowBlock, positions.count)]
+            results.append(contentsOf: scoreBlock(hidden: hidden, block: block))
+            start += block.count
+        }
+        return results
+    }
+
+    private func scoreBlock(hidden: UnsafePointer<Float>, block: ArraySlice<ScoredPosition>) -> [TokenScore] {
+        let C = channels
+        let rows = block.count
+        for (i, position) in block.enumerated() {
+            (gathered + i * C).update(from: hidden + position.hiddenRow * C, count: C)
+        }
+        var states = block.map { RunningLogSumExp(target: Int($0.target), topK: $0.topK) }
+        var v0 = 0
+        while v0 < vocabSize {
+            let width = min(Self.vocabTile, vocabSize - v0)
+            // logits[rows, width] = gathered[rows, C] · W[v0 ..< v0+width, C]ᵀ
+            matmul(m: rows, n: width, k: C, a: gathered, lda: C, b: weight + v0 * C, ldb: C, transposeB: true,
+                   c: logits, ldc: width)
+            for i in 0..<rows {
+                states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0)
+            }
+            v0 += width
+        }
+        return states.map { $0.result() }
+    }
+}
+
+/// Online log-sum-exp over vocabulary tiles: when a tile raises the maximum, the sum so far is
+/// rescaled by exp(old max − new max). Sums are kept in Double.
+struct RunningLogSumExp {
+    let target: Int
+    let topK: Int
+    private(set) var maximum = -Float.infinity
+    private(set) var argmax = -1
+    private(set) var sum = 0.0
+    private(set) var targetLogit = Float.nan
+    /// The best `topK` (logit, id) so far, best first.
+    private var best: [(logit: Float, id: Int)] = []
+
+    init(target: Int, topK: Int) {
+        self.target = target
+        self.topK = topK
+        best.reserveCapacity(topK + 1)
+    }
+
+    mutating func fold(_ logits: UnsafePointer<Float>, count: Int, firstIndex: Int) {
+        let (tileMax, tileArgmax) = maxAndFirstIndex(logits, count: count)
+        if tileMax > maximum {
+            sum *= Foundation.exp(Double(maximum) - Double(tileMax))
+            maximum = tileMax
+            argmax = firstIndex + tileArgmax
+        }
+        sum += sumOfExp(logits, count: count, shift: maximum)
+        if target >= firstIndex && target < firstIndex + count { targetLogit = logits[target - firstIndex] }
+        if topK > 0 { keepBest(logits, count: count, firstIndex: firstIndex) }
+    }
+
+    func result() -> TokenScore {
+        let logSum = Double(maximum) + Foundation.log(sum)
+        return TokenScore(
+            logprob: Double(targetLogit) - logSum,
+            isGreedy: argmax == target,
+            top: best.map { TopToken(id: Int32($0.id), logprob: Double($0.logit) - logSum) })
+    }
+
+    private mutating func keepBest(_ logits: UnsafePointer<Float>, count: Int, firstIndex: Int) {
+        var threshold = best.count == topK ? best[topK - 1].logit : -Float.infinity
+        for j in 0..<count where logits[j] > threshold {
+            let entry = (logit: logits[j], id: firstIndex + j)
+            // Insert after equal logits, so ties keep the lower id first.
+            var slot = best.count
+            while slot > 0 && best[slot - 1].logit < entry.logit { slot -= 1 }
+            best.insert(entry, at: slot)
+            if best.count > topK { best.removeLast() }
+            if best.count == topK { threshold = best[topK - 1].logit }
+        }
+    }
+}
+
+/// The largest value and the first index holding it.
+private func maxAndFirstIndex(_ x: UnsafePointer<Float>, count: Int) -> (Float, Int) {
+    var lanes = Floats(repeating: -.infinity)
+    var j = 0
+    while j + 8 <= count {
+        lanes = pointwiseMax(lanes, load(x + j))
+        j += 8
+    }
+    var maximum = lanes.max()
+    while j < count {
+        maximum = max(maximum, x[j])
+        j += 1
+    }
+    var index = 0
+    while x[index] != maximum && index < count - 1 { index += 1 }
+    return (maximum, index)
+}
+
+/// Σ exp(x − shift), accumulated in Float lanes over 512-value stretches and in Double across them.
+private func sumOfExp(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Double {
+    let s = Floats(repeating: shift)
+    var total = 0.0
+    var j = 0
+    while j + 8 <= count {
+        let end = min(count - (count - j) % 8, j + 512)
+        var lanes = Floats()
+        while j < end {
+            lanes += exp(load(x + j) - s)
+            j += 8
+        }
+        total += Double(lanes.sum())
+    }
+    while j < count {
+        total += Foundation.exp(Double(x[j]) - Double(shift))
+        j += 1
+    }
+    return total
+}

@@ -1,0 +1,104 @@
+/// What to score, as native values (the JSON schema lives in LMScoreAPI).
+public struct ScoringRequest: Sendable, Equatable {
+    public enum Rows: Sendable, Equatable {
+        /// Each sequence scored on itself: token t+1 predicted from tokens 0...t.
+        case sequences([[Int32]])
+        /// PyTorch's form: input t predicts target t; a target of -100 is ignored.
+        case inputsTargets(inputs: [[Int32]], targets: [[Int32]])
+    }
+
+    public var rows: Rows
+    /// How many most-likely alternatives to report per scored position (0...20).
+    public var topK: Int
+    /// Sliding-window stride for sequences longer than the context; nil means n_positions / 2.
+    public var stride: Int?
+
+    public init(rows: Rows, topK: Int = 0, stride: Int? = nil) {
+        self.rows = rows
+        self.topK = topK
+        self.stride = stride
+    }
+
+    /// PyTorch's `ignore_index`.
+    public static let ignoredTarget: Int32 = -100
+    public static let maxTopK = 20
+
+    public var rowCount: Int {
+        switch rows {
+        case .sequences(let sequences): return sequences.count
+        case .inputsTargets(let inputs, _): return inputs.count
+        }
+    }
+
+    /// Tokens the request asks the model to read: what admission control counts.
+    public var tokenCount: Int {
+        switch rows {
+        case .sequences(let sequences): return sequences.reduce(0) { $0 + $1.count }
+        case .inputsTargets(let inputs, _): return inputs.reduce(0) { $0 + $1.count }
+        }
+    }
+}
+
+/// A request the model cannot score as given. `parameter` is the JSON path of the offending value,
+/// e.g. `sequences[3][17]`.
+public struct ValidationError: Error, Equatable, CustomStringConvertible {
+    public let parameter: String
+    public let message: String
+
+    public init(parameter: String, message: String) {
+        self.parameter = parameter
+        self.message = message
+    }
+
+    public var description: String { "\(parameter): \(message)" }
+}
+
+extension ScoringRequest {
+    /// Checks the request against the model's vocabulary and context length.
+    public func validate(for config: ModelConfig) throws(ValidationError) {
+        let vocab = config.vocabSize
+        let context = config.nPositions
+        func fail(_ parameter: String, _ message: String) -> ValidationError {
+            ValidationError(parameter: parameter, message: message)
+        }
+        func checkIDs(_ row: [Int32], _ path: String, allowIgnored: Bool) throws(ValidationError) {
+            for (t, id) in row.enumerated() where id < 0 || Int(id) >= vocab {
+                if allowIgnored && id == Self.ignoredTarget { continue }
+                let allowed = allowIgnored ? "[0, \(vocab)) or -100 (ignored)" : "[0, \(vocab))"
+                throw fail("\(path)[\(t)]", "token id \(id) is out of range: expected \(allowed)")
+            }
+        }
+
+        guard (0...Self.maxTopK).contains(topK) else {
+            throw fail("top_k", "top_k must be between 0 and \(Self.maxTopK), got \(topK)")
+        }
+        if let stride, !(1...context).contains(stride) {
+            throw fail("window.stride", "stride must be between 1 and n_positions (\(context)), got \(stride)")
+        }
+        switch rows {
+        case .sequences(let sequences):
+            guard !sequences.isEmpty else { throw fail("sequences", "at least one sequence is required") }
+            for (r, sequence) in sequences.enumerated() {
+                guard !sequence.isEmpty else { throw fail("sequences[\(r)]", "a sequence must hold at least one token") }
+                try checkIDs(sequence, "sequences[\(r)]", allowIgnored: false)
+            }
+        case .inputsTargets(let inputs, let targets):
+            guard !inputs.isEmpty else { throw fail("inputs", "at least one row is required") }
+            guard inputs.count == targets.count else {
+                throw fail("targets", "\(targets.count) target rows for \(inputs.count) input rows")
+            }
+            for (r, (input, target)) in zip(inputs, targets).enumerated() {
+                guard !input.isEmpty else { throw fail("inputs[\(r)]", "a row must hold at least one token") }
+                guard input.count == target.count else {
+                    throw fail("targets[\(r)]", "\(target.count) targets for \(input.count) inputs; they must be equal")
+                }
+                guard input.count <= context else {
+                    throw fail("inputs[\(r)]", "\(input.count) tokens exceed n_positions (\(context)); "
+                        + "use `sequences` for sliding-window scoring of long texts")
+                }
+                try checkIDs(input, "inputs[\(r)]", allowIgnored: false)
+                try checkIDs(target, "targets[\(r)]", allowIgnored: true)
+            }
+        }
+    }
+}
