@@ -17,14 +17,14 @@ public struct ModelConfig: Sendable, Equatable {
     /// Width of the MLP's hidden layer (`n_inner`, null meaning 4·n_embd).
     public var nInner: Int
     public var activation: Activation
-    public var layerNormEpsilon: Float
+    public var layerNormEpsilon: Double
     public var tieWordEmbeddings: Bool
     public var scaleAttnWeights: Bool
     public var scaleAttnByInverseLayerIdx: Bool
 
     public init(
         vocabSize: Int, nPositions: Int, nEmbd: Int, nLayer: Int, nHead: Int, nInner: Int? = nil,
-        activation: Activation = .geluTanh, layerNormEpsilon: Float = 1e-5, tieWordEmbeddings: Bool = true,
+        activation: Activation = .geluTanh, layerNormEpsilon: Double = 1e-5, tieWordEmbeddings: Bool = true,
         scaleAttnWeights: Bool = true, scaleAttnByInverseLayerIdx: Bool = false
     ) {
         self.vocabSize = vocabSize
@@ -103,12 +103,12 @@ public struct ModelConfig: Sendable, Equatable {
                 path: path, reason: "activation_function \"\(activationName)\"; supported: gelu_new, gelu")
         }
 
-        var epsilon: Float = 1e-5
+        var epsilon = 1e-5
         if let value = json["layer_norm_epsilon"], !(value is NSNull) {
             guard let number = value as? NSNumber, !(value is Bool), number.doubleValue > 0 else {
                 throw bad("\"layer_norm_epsilon\" must be a positive number")
             }
-            epsilon = number.floatValue
+            epsilon = number.doubleValue
         }
 
         self.init(
@@ -133,7 +133,7 @@ public struct ModelConfig: Sendable, Equatable {
             "n_head": nHead,
             "n_inner": nInner == 4 * nEmbd ? NSNull() : nInner as Any,
             "activation_function": activation.rawValue,
-            "layer_norm_epsilon": Double(layerNormEpsilon),
+            "layer_norm_epsilon": layerNormEpsilon,
             "tie_word_embeddings": tieWordEmbeddings,
             "scale_attn_weights": scaleAttnWeights,
             "scale_attn_by_inverse_layer_idx": scaleAttnByInverseLayerIdx,

@@ -5,10 +5,14 @@ typealias Floats = SIMD8<Float>
 
 @inline(__always)
 func exp(_ v: Floats) -> Floats {
-    let x = v.clamped(lowerBound: Floats(repeating: -87.33654), upperBound: Floats(repeating: 88.72283))
-    // n = round(x / ln 2), via the 1.5·2^23 trick (exact for |x·log2e| < 2^22).
+    var x = v
+    x.replace(with: Floats(repeating: -87.33654), where: x .< -87.33654)
+    x.replace(with: Floats(repeating: 88.72283), where: x .> 88.72283)
+    // n = round(x / ln 2) by the 1.5·2^23 trick: adding the magic constant leaves n in the low
+    // mantissa bits, so its integer value is a bit-pattern difference (no float→int conversion).
     let magic = Floats(repeating: 12_582_912)
-    let n = (x * 1.442_695_04 + magic) - magic
+    let shifted = x * 1.442_695_04 + magic
+    let n = shifted - magic
     let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
     var p = Floats(repeating: 1.987_569_15e-4)
     p = p * r + 1.398_199_950_7e-3
@@ -17,7 +21,8 @@ func exp(_ v: Floats) -> Floats {
     p = p * r + 1.666_666_545_9e-1
     p = p * r + 5.000_000_120_1e-1
     let y = p * r * r + r + 1
-    let exponent = (SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(n)) &+ 127) &<< 23
+    let nBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+    let exponent = (nBits &+ 127) &<< 23
     return y * unsafeBitCast(exponent, to: Floats.self)
 }
 

@@ -5,6 +5,13 @@ import Foundation
 ///   which is the same function and needs only the vectorized exp.
 /// - `gelu`: 0.5·x·(1 + erf(x/√2)).
 func gelu(_ x: UnsafeMutablePointer<Float>, count: Int, activation: ModelConfig.Activation) {
+    let slices = split(count, parts: ComputeThreads.count, granule: 4096)
+    parallelFor(slices.count) { i in
+        geluSlice(x + slices[i].lowerBound, count: slices[i].count, activation: activation)
+    }
+}
+
+private func geluSlice(_ x: UnsafeMutablePointer<Float>, count: Int, activation: ModelConfig.Activation) {
     switch activation {
     case .geluTanh:
         var i = 0

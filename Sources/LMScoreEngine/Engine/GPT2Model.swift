@@ -7,6 +7,9 @@ public final class GPT2Model: Sendable {
     public let summary: Checkpoint.Summary
     let weights: GPT2Weights
 
+    /// The model directory's name, as responses report it.
+    public var name: String { URL(fileURLWithPath: summary.directory).lastPathComponent }
+
     init(config: ModelConfig, weights: GPT2Weights, summary: Checkpoint.Summary) {
         self.config = config
         self.weights = weights
@@ -30,17 +33,17 @@ public final class GPT2Model: Sendable {
         for (l, layer) in weights.layers.enumerated() {
             let scale = config.scaleAttnByInverseLayerIdx ? headScale / Float(l + 1) : headScale
             // Attention sub-layer: x += c_proj(attention(c_attn(ln_1(x))))
-            layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln1Gain, bias: layer.ln1Bias, epsilon: config.layerNormEpsilon)
+            layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln1Gain, bias: layer.ln1Bias, epsilon: Float(config.layerNormEpsilon))
             linear(ln, layer.qkvWeight, layer.qkvBias, into: qkv, rows: T, in: C, out: 3 * C)
             attention(qkv: qkv, out: att, rows: batch.rows, channels: C, heads: config.nHead, scale: scale, scratch: ws.scores)
             linear(att, layer.attnProjWeight, layer.attnProjBias, into: x, rows: T, in: C, out: C, accumulate: true)
             // MLP sub-layer: x += c_proj(gelu(c_fc(ln_2(x))))
-            layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln2Gain, bias: layer.ln2Bias, epsilon: config.layerNormEpsilon)
+            layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln2Gain, bias: layer.ln2Bias, epsilon: Float(config.layerNormEpsilon))
             linear(ln, layer.fcWeight, layer.fcBias, into: fc, rows: T, in: C, out: I)
             gelu(fc, count: T * I, activation: config.activation)
             linear(fc, layer.mlpProjWeight, layer.mlpProjBias, into: x, rows: T, in: I, out: C, accumulate: true)
         }
-        layerNorm(x, into: ln, rows: T, width: C, gain: weights.lnFGain, bias: weights.lnFBias, epsilon: config.layerNormEpsilon)
+        layerNorm(x, into: ln, rows: T, width: C, gain: weights.lnFGain, bias: weights.lnFBias, epsilon: Float(config.layerNormEpsilon))
         return ln
     }
 

@@ -77,8 +77,11 @@ final class LMHead {
             // logits[rows, width] = gathered[rows, C] · W[v0 ..< v0+width, C]ᵀ
             matmul(m: rows, n: width, k: C, a: gathered, lda: C, b: weight + v0 * C, ldb: C, transposeB: true,
                    c: logits, ldc: width)
-            for i in 0..<rows {
-                states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0)
+            let slices = split(rows, parts: ComputeThreads.count)
+            states.withUnsafeMutableBufferPointer { states in
+                parallelFor(slices.count) { s in
+                    for i in slices[s] { states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0) }
+                }
             }
             v0 += width
         }
@@ -143,7 +146,8 @@ private func maxAndFirstIndex(_ x: UnsafePointer<Float>, count: Int) -> (Float, 
     var lanes = Floats(repeating: -.infinity)
     var j = 0
     while j + 8 <= count {
-        lanes = pointwiseMax(lanes, load(x + j))
+        let v = load(x + j)
+        lanes.replace(with: v, where: v .> lanes)
         j += 8
     }
     var maximum = lanes.max()

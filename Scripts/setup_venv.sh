@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Create (or reuse) the Python venv used by lmscore's helper scripts:
+#   Scripts/make_reference.py  (regenerates Tests/Fixtures/reference/)
+#   Scripts/bench_pytorch.py   (PyTorch side of the benchmark comparison)
+# The venv lives OUTSIDE the repo: ${LMSCORE_VENV:-$HOME/.cache/lmscore-venv}.
+# Idempotent: a venv that already has the pinned versions is left alone. Progress goes to
+# stderr; the venv path is the only thing printed on stdout, so VENV=$(Scripts/setup_venv.sh).
+#
+# WARNING about torch: `pip install torch==2.13.0` from plain PyPI pulls the CUDA build and
+# several GB of nvidia-* wheels. This machine has a CPU-only wheel in /opt/wheels and pip is
+# configured with PIP_FIND_LINKS=/opt/wheels (also in pip.conf); torch 2.13.0+cpu from there
+# satisfies ==2.13.0 and is preferred. Elsewhere, point PIP_FIND_LINKS at a directory holding
+# the CPU wheel (only PyPI is reachable here, so no --index-url to download.pytorch.org).
+set -euo pipefail
+
+VENV="${LMSCORE_VENV:-$HOME/.cache/lmscore-venv}"
+PYTHON="${PYTHON:-python3}"
+TORCH_VERSION="2.13.0"
+# transformers is pinned too: it writes transformers_version into the fixtures' config.json,
+# and make_reference.py promises byte-identical output.
+TRANSFORMERS_VERSION="5.24.0"
+PACKAGES=("torch==${TORCH_VERSION}" "transformers==${TRANSFORMERS_VERSION}" safetensors numpy)
+
+has_packages() {
+    "$VENV/bin/python" - "$TORCH_VERSION" "$TRANSFORMERS_VERSION" 2>/dev/null <<'PY'
+import sys
+import numpy, safetensors, torch, transformers  # noqa: F401
+ok = torch.__version__.split("+")[0] == sys.argv[1] and transformers.__version__ == sys.argv[2]
+sys.exit(0 if ok else 1)
+PY
+}
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    echo "creating venv at $VENV" >&2
+    mkdir -p "$(dirname "$VENV")"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+if has_packages; then
+    echo "venv already has torch ${TORCH_VERSION}, transformers ${TRANSFORMERS_VERSION}, safetensors, numpy" >&2
+else
+    if [[ -z "${PIP_FIND_LINKS:-}" ]]; then
+        echo "warning: PIP_FIND_LINKS is not set; plain PyPI torch brings CUDA wheels (GBs)" >&2
+    fi
+    "$VENV/bin/python" -m pip install --quiet "${PACKAGES[@]}" >&2
+fi
+
+"$VENV/bin/python" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' >&2
+echo "$VENV"

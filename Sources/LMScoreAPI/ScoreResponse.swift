@@ -1,0 +1,105 @@
+import Foundation
+import LMScoreEngine
+
+/// The response body of `/score` and `lmscore score`:
+/// `{"model": …, "results": [row…], "batch": {scored_tokens, loss, perplexity, mean_perplexity}}`.
+public struct ScoreResponse: Encodable {
+    public let model: String
+    public let results: [Row]
+    public let batch: Batch
+
+    public init(model: String, result: ScoringResult, call: ScoreCall) {
+        self.model = model
+        results = result.rows.map { Row($0, topK: call.request.topK, probabilities: call.includeProbabilities) }
+        batch = Batch(result.batch)
+    }
+
+    public func jsonData(pretty: Bool = false) -> Data {
+        let encoder = JSONEncoder.sortedKeys
+        if pretty { encoder.outputFormatting.insert(.prettyPrinted) }
+        // A checkpoint holding NaN or huge weights can yield non-finite scores: say so as strings
+        // rather than fail (JSON has no NaN).
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return (try? encoder.encode(self)) ?? Data()
+    }
+
+    /// One request row. Per-position arrays are aligned with the request row and hold null where
+    /// nothing is scored.
+    public struct Row: Encodable {
+        let positions: [TokenScore?]
+        let topK: Int
+        let probabilities: Bool
+        let scoredTokens: Int
+        let sumLogprob: Double
+        let loss: Double?
+        let perplexity: Double?
+        let isGreedy: Bool
+        let windows: Int
+
+        init(_ row: RowScore, topK: Int, probabilities: Bool) {
+            positions = row.positions
+            self.topK = topK
+            self.probabilities = probabilities
+            scoredTokens = row.scoredTokens
+            sumLogprob = row.sumLogprob
+            loss = row.loss
+            perplexity = row.perplexity
+            isGreedy = row.isGreedy
+            windows = row.windows
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case logprobs, greedy, top, probs, scored_tokens, sum_logprob, loss, perplexity, is_greedy, windows
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(positions.map { $0?.logprob }, forKey: .logprobs)
+            try c.encode(positions.map { $0?.isGreedy }, forKey: .greedy)
+            if topK > 0 { try c.encode(positions.map { $0.map { $0.top.map(TopEntry.init) } }, forKey: .top) }
+            if probabilities { try c.encode(positions.map { $0.map { Foundation.exp($0.logprob) } }, forKey: .probs) }
+            try c.encode(scoredTokens, forKey: .scored_tokens)
+            try c.encode(sumLogprob, forKey: .sum_logprob)
+            try c.encode(loss, forKey: .loss)
+            try c.encode(perplexity, forKey: .perplexity)
+            try c.encode(isGreedy, forKey: .is_greedy)
+            try c.encode(windows, forKey: .windows)
+        }
+    }
+
+    /// `[token_id, logprob]`
+    struct TopEntry: Encodable {
+        let token: TopToken
+        init(_ token: TopToken) { self.token = token }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.unkeyedContainer()
+            try c.encode(token.id)
+            try c.encode(token.logprob)
+        }
+    }
+
+    public struct Batch: Encodable {
+        let scoredTokens: Int
+        let loss: Double?
+        let perplexity: Double?
+        let meanPerplexity: Double?
+
+        init(_ batch: BatchScore) {
+            scoredTokens = batch.scoredTokens
+            loss = batch.loss
+            perplexity = batch.perplexity
+            meanPerplexity = batch.meanPerplexity
+        }
+
+        enum CodingKeys: String, CodingKey { case scored_tokens, loss, perplexity, mean_perplexity }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(scoredTokens, forKey: .scored_tokens)
+            try c.encode(loss, forKey: .loss)
+            try c.encode(perplexity, forKey: .perplexity)
+            try c.encode(meanPerplexity, forKey: .mean_perplexity)
+        }
+    }
+}

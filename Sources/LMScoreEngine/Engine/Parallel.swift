@@ -1,0 +1,45 @@
+import Dispatch
+
+/// How many threads the engine splits its work over. OpenBLAS itself runs single-threaded: the engine
+/// hands each thread its own slice of every product (and of every element-wise pass), which on this
+/// 2-core machine beats OpenBLAS's own threading (83 GFLOP/s per thread, 140–145 for its 2 threads:
+/// ../shared/notes/blas.md) and leaves no BLAS threads spinning while the rest of the pass runs.
+public enum ComputeThreads {
+    nonisolated(unsafe) private(set) static var count = 1
+
+    public static func set(_ threads: Int) {
+        count = max(1, threads)
+        BLASThreads.setLibraryThreads(1)
+    }
+}
+
+/// Runs body(0), …, body(parts − 1) concurrently and waits for all of them. The caller guarantees
+/// that different indices write disjoint memory (the engine's slices of rows, columns or heads); that
+/// is why the closure may capture raw pointers, which Swift cannot check as Sendable.
+func parallelFor(_ parts: Int, _ body: (Int) -> Void) {
+    if parts <= 1 {
+        if parts == 1 { body(0) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let shared = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
+        DispatchQueue.concurrentPerform(iterations: parts, execute: shared)
+    }
+}
+
+/// Splits 0..<count into `parts` nearly equal contiguous ranges, each a multiple of `granule` long
+/// (except the last).
+@inline(__always)
+func split(_ count: Int, parts: Int, granule: Int = 1) -> [Range<Int>] {
+    let parts = max(1, min(parts, (count + granule - 1) / granule))
+    let units = (count + granule - 1) / granule
+    var ranges: [Range<Int>] = []
+    var start = 0
+    for p in 0..<parts {
+        let endUnit = units * (p + 1) / parts
+        let end = min(count, endUnit * granule)
+        if end > start { ranges.append(start..<end) }
+        start = end
+    }
+    return ranges
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import LMScoreEngine
+
+/// `lmscore inspect --model DIR`: what a checkpoint is.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Show a checkpoint's configuration, parameter count, dtype and context length.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Flag(name: .long, help: "Print JSON instead of text.")
+    var json = false
+
+    func run() throws {
+        let start = Date()
+        let model = try options.load()
+        let seconds = Date().timeIntervalSince(start)
+        let c = model.config
+        let info: KeyValuePairs<String, Any> = [
+            "model": model.name,
+            "directory": model.summary.directory,
+            "files": model.summary.files.joined(separator: ", "),
+            "dtype": model.summary.dtypes.joined(separator: ", "),
+            "parameters": c.parameterCount,
+            "vocab_size": c.vocabSize,
+            "n_positions": c.nPositions,
+            "n_embd": c.nEmbd,
+            "n_layer": c.nLayer,
+            "n_head": c.nHead,
+            "n_inner": c.nInner,
+            "activation_function": c.activation.rawValue,
+            "layer_norm_epsilon": c.layerNormEpsilon,
+            "tie_word_embeddings": c.tieWordEmbeddings,
+            "weights_mapped_bytes": model.summary.mappedBytes,
+            "weights_copied_bytes": model.summary.copiedBytes,
+            "load_seconds": seconds,
+        ]
+        if json {
+            let object = Dictionary(uniqueKeysWithValues: info.map { ($0.key, $0.value) })
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            FileHandle.standardOutput.write(data)
+            FileHandle.standardOutput.write(line: "")
+        } else {
+            for (key, value) in info { print("\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value)") }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import LMScoreEngine
+
+/// `lmscore make-checkpoint --preset gpt2 --random --seed 0 DIR`
+struct MakeCheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "make-checkpoint",
+        abstract: "Write a GPT-2 checkpoint with random weights in the Hugging Face layout (for benchmarks and tests).")
+
+    @Option(name: .long, help: "Shape: \(RandomCheckpoint.Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String
+
+    @Flag(name: .long, help: "Required: the weights are random (lmscore has no trained weights to write).")
+    var random = false
+
+    @Option(name: .long, help: "Random seed.")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Storage type: F32, F16 or BF16.")
+    var dtype: String = "F32"
+
+    @Flag(name: .long, help: "Give the model its own lm_head.weight instead of tying it to wte.")
+    var untied = false
+
+    @Flag(name: .long, help: "Name tensors without the `transformer.` prefix.")
+    var noPrefix = false
+
+    @Option(name: .long, help: "Split the weights over N shard files with model.safetensors.index.json.")
+    var shards: Int = 1
+
+    @Argument(help: "Output directory (created if needed).")
+    var directory: String
+
+    func validate() throws {
+        guard random else { throw ValidationError("pass --random: make-checkpoint only writes random weights") }
+        guard RandomCheckpoint.Preset(rawValue: preset) != nil else {
+            throw ValidationError("unknown preset \(preset); choose one of \(RandomCheckpoint.Preset.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard TensorDType(rawValue: dtype.uppercased()) != nil else { throw ValidationError("--dtype must be F32, F16 or BF16") }
+        guard shards >= 1 else { throw ValidationError("--shards must be at least 1") }
+    }
+
+    func run() throws {
+        var config = RandomCheckpoint.Preset(rawValue: preset)!.config
+        config.tieWordEmbeddings = !untied
+        var options = RandomCheckpoint.Options()
+        options.dtype = TensorDType(rawValue: dtype.uppercased())!
+        options.seed = seed
+        options.prefixed = !noPrefix
+        options.shards = shards
+        do {
+            try RandomCheckpoint.write(config: config, options: options, to: URL(fileURLWithPath: directory))
+        } catch let error as CheckpointError {
+            throw CommandFailure("\(error)")
+        }
+        print("wrote \(preset) (\(config.parameterCount) parameters, \(options.dtype.rawValue), seed \(seed)) to \(directory)")
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import LMScoreEngine
+
+/// `lmscore perplexity --model DIR --tokens FILE [--stride S]`: one long token stream scored with the
+/// sliding window, like llama.cpp's `llama-perplexity`.
+struct PerplexityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perplexity",
+        abstract: "Perplexity of a long stream of token ids (whitespace separated) with a sliding window.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: .long, help: "File of token ids separated by whitespace or commas ('-': standard input).")
+    var tokens: String
+
+    @Option(name: .long, help: "Window stride in tokens (default: n_positions / 2).")
+    var stride: Int?
+
+    @Flag(name: .long, help: "Print JSON instead of text.")
+    var json = false
+
+    func run() throws {
+        let ids = try parseTokens(readInput(tokens), source: tokens)
+        let model = try options.load()
+        let scorer = Scorer(model: model)
+        let request = ScoringRequest(rows: .sequences([ids]), stride: stride)
+        let start = Date()
+        let result: ScoringResult
+        do { result = try scorer.score(request) } catch {
+            let where_ = error.parameter.replacingOccurrences(of: "sequences[0]", with: "token ")
+            throw CommandFailure("\(tokens): \(where_): \(error.message)")
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let row = result.rows[0]
+        let effectiveStride = min(stride ?? model.config.nPositions / 2, model.config.nPositions - 1)
+        if json {
+            let object: [String: Any] = [
+                "model": model.name, "tokens": ids.count, "scored_tokens": row.scoredTokens,
+                "loss": row.loss ?? NSNull(), "perplexity": row.perplexity ?? NSNull(),
+                "windows": row.windows, "stride": effectiveStride, "seconds": seconds,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            FileHandle.standardOutput.write(data)
+            FileHandle.standardOutput.write(line: "")
+        } else {
+            print("model:         \(model.name)")
+            print("tokens:        \(ids.count)")
+            print("windows:       \(row.windows) (n_positions \(model.config.nPositions), stride \(effectiveStride))")
+            print("scored tokens: \(row.scoredTokens)")
+            print("loss:          \(row.loss.map { String($0) } ?? "n/a (nothing scored)")")
+            print("perplexity:    \(row.perplexity.map { String($0) } ?? "n/a")")
+            print(String(format: "time:          %.2f s (%.0f tokens/s)", seconds, Double(ids.count) / max(seconds, 1e-9)))
+        }
+    }
+}
+
+func parseTokens(_ data: Data, source: String) throws -> [Int32] {
+    guard let text = String(data: data, encoding: .utf8) else { throw CommandFailure("\(source): not UTF-8 text") }
+    var ids: [Int32] = []
+    for (i, word) in text.split(whereSeparator: { $0.isWhitespace || $0 == "," }).enumerated() {
+        guard let id = Int32(word) else { throw CommandFailure("\(source): token \(i): \"\(word.prefix(20))\" is not a token id") }
+        ids.append(id)
+    }
+    guard !ids.isEmpty else { throw CommandFailure("\(source): no token ids") }
+    return ids
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import LMScoreAPI
+import LMScoreEngine
+
+/// `lmscore score --model DIR [FILE]`: the `/score` request JSON in, the response JSON out.
+struct ScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Score a request (the /score JSON schema) from FILE or standard input; the response JSON goes to standard output.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Flag(name: .long, help: "Indent the JSON output.")
+    var pretty = false
+
+    @Argument(help: "Request JSON file ('-' or absent: standard input).")
+    var file: String?
+
+    func run() throws {
+        let model = try options.load()
+        let body = try readInput(file)
+        let scorer = Scorer(model: model)
+        do {
+            let call = try ScoreCall.decode(body, config: model.config)
+            let result = scorer.score(batch: [call.request])[0]
+            let response = ScoreResponse(model: model.name, result: result, call: call)
+            FileHandle.standardOutput.write(response.jsonData(pretty: pretty))
+            FileHandle.standardOutput.write(line: "")
+        } catch {
+            // The same error body the HTTP API returns, then one line on stderr and exit 1.
+            FileHandle.standardOutput.write(error.jsonBody)
+            FileHandle.standardOutput.write(line: "")
+            throw CommandFailure("\(error.status): \(error)")
+        }
+    }
+}

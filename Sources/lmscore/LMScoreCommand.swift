@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import LMScoreEngine
+
+@main
+struct LMScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lmscore",
+        abstract: "Score token sequences with a GPT-2-family language model: per-token log-probabilities, loss, perplexity.",
+        subcommands: [ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self]
+    )
+}
+
+/// `--model DIR` and `--threads N`, shared by every command that loads a model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Hugging Face GPT-2 directory: config.json + model.safetensors (or an index and shards).")
+    var model: String
+
+    @Option(name: .long, help: "Threads for matrix products (default: the number of cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// Loads the model, or exits with one line naming what is wrong.
+    func load() throws -> GPT2Model {
+        ComputeThreads.set(threads)
+        do {
+            return try Checkpoint.load(directory: URL(fileURLWithPath: model))
+        } catch let error as CheckpointError {
+            throw CommandFailure("cannot load model: \(error)")
+        }
+    }
+}
+
+/// A one-line error message and exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+extension FileHandle {
+    func write(line: String) { write(Data((line + "\n").utf8)) }
+}
+
+/// Reads FILE, or standard input when FILE is nil or "-".
+func readInput(_ path: String?) throws -> Data {
+    if let path, path != "-" {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CommandFailure("cannot read \(path)") }
+        return data
+    }
+    return FileHandle.standardInput.readDataToEndOfFile()
+}
