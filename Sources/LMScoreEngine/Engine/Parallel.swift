@@ -1,11 +1,11 @@
-import Dispatch
+import Foundation
 
 /// How many threads the engine splits its work over. OpenBLAS itself runs single-threaded: the engine
 /// hands each thread its own slice of every product (and of every element-wise pass), which on this
 /// 2-core machine beats OpenBLAS's own threading (83 GFLOP/s per thread, 140–145 for its 2 threads:
 /// ../shared/notes/blas.md) and leaves no BLAS threads spinning while the rest of the pass runs.
 public enum ComputeThreads {
-    nonisolated(unsafe) private(set) static var count = 1
+    nonisolated(unsafe) private(set) static var count = ProcessInfo.processInfo.activeProcessorCount
 
     public static func set(_ threads: Int) {
         count = max(1, threads)

@@ -15,6 +15,7 @@ public final class Scorer: @unchecked Sendable {
     public init(model: GPT2Model, maxTokensPerForward: Int = 4096) {
         self.model = model
         self.maxTokensPerForward = max(maxTokensPerForward, model.config.nPositions)
+        BLASThreads.setLibraryThreads(1)  // the engine threads above BLAS (see ComputeThreads)
         workspace = Workspace(config: model.config)
         head = LMHead(weight: model.weights.lmHead, vocabSize: model.config.vocabSize, channels: model.config.nEmbd)
     }
