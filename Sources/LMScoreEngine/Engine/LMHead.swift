@@ -66,10 +66,11 @@ final class LMHead {
 
     private func scoreBlock(hidden: UnsafePointer<Float>, block: ArraySlice<ScoredPosition>) -> [TokenScore] {
         let C = channels
-        let rows = block.count
+        let rows = paddedRowCount(block.count)  // zero rows up to a multiple of 4, as in the forward pass
         for (i, position) in block.enumerated() {
             (gathered + i * C).update(from: hidden + position.hiddenRow * C, count: C)
         }
+        (gathered + block.count * C).update(repeating: 0, count: (rows - block.count) * C)
         var states = block.map { RunningLogSumExp(target: Int($0.target), topK: $0.topK) }
         var v0 = 0
         while v0 < vocabSize {
@@ -77,7 +78,7 @@ final class LMHead {
             // logits[rows, width] = gathered[rows, C] · W[v0 ..< v0+width, C]ᵀ
             matmul(m: rows, n: width, k: C, a: gathered, lda: C, b: weight + v0 * C, ldb: C, transposeB: true,
                    c: logits, ldc: width)
-            let slices = split(rows, parts: ComputeThreads.count)
+            let slices = split(block.count, parts: ComputeThreads.count)
             states.withUnsafeMutableBufferPointer { states in
                 parallelFor(slices.count) { s in
                     for i in slices[s] { states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0) }
