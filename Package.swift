@@ -10,6 +10,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // OpenBLAS (Debian libopenblas-dev), located with pkg-config.
@@ -33,16 +37,39 @@ let package = Package(
             name: "LMScoreAPI",
             dependencies: ["LMScoreEngine"]
         ),
+        // libmicrohttpd (Debian libmicrohttpd-dev): one header and one .c of forwards for what Swift
+        // cannot call directly (variadic functions, the va_list logger).
+        .target(
+            name: "CMicroHTTPD",
+            linkerSettings: [.linkedLibrary("microhttpd")]
+        ),
+        // The HTTP service: MHD event loop, routes, the batching actor, settings, metrics, lifecycle.
+        .target(
+            name: "LMScoreServer",
+            dependencies: [
+                "CMicroHTTPD",
+                "LMScoreEngine",
+                "LMScoreAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "lmscore",
             dependencies: [
                 "LMScoreEngine",
                 "LMScoreAPI",
+                "LMScoreServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine"]),
         .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine"]),
         .testTarget(name: "LMScoreCLITests", dependencies: ["LMScoreEngine"]),
+        .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreEngine"]),
     ]
 )

@@ -10,6 +10,10 @@ public struct APIError: Error, Equatable, CustomStringConvertible {
     public let code: String
     public let message: String
     public let param: String?
+    /// Seconds a client should wait before retrying (429: sent as `Retry-After`).
+    public var retryAfter: Int?
+    /// Methods a path accepts (405: sent as `Allow`).
+    public var allow: String?
 
     public init(status: Int, type: String, code: String, message: String, param: String? = nil) {
         self.status = status

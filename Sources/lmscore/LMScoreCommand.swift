@@ -3,11 +3,11 @@ import Foundation
 import LMScoreEngine
 
 @main
-struct LMScoreCommand: ParsableCommand {
+struct LMScoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmscore",
         abstract: "Score token sequences with a GPT-2-family language model: per-token log-probabilities, loss, perplexity.",
-        subcommands: [ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,146 @@
+import Dispatch
+import Foundation
+import LMScoreEngine
+
+/// Why a request was not scored. Mapped to HTTP statuses in one place (`APIError+Server.swift`).
+public enum SchedulingError: Error, Equatable {
+    /// The queue holds too many tokens (429); retry after roughly this many seconds.
+    case overloaded(retryAfter: Int)
+    /// The server is shutting down (503).
+    case draining
+    /// The request waited longer than `request_timeout` for its batch (504).
+    case timedOut(waited: Double)
+}
+
+/// What a scored request learns about how it was served.
+public struct ScheduledResult: Sendable {
+    public let result: ScoringResult
+    /// Seconds between arrival and the start of its forward pass.
+    public let queueSeconds: Double
+    /// Requests that shared its batch (itself included).
+    public let batchRequests: Int
+}
+
+/// Owns the queue of scoring requests and turns them into batches: one batch runs at a time, on a
+/// dedicated thread (BLAS work never blocks Swift's cooperative pool); requests that arrive meanwhile
+/// wait, and when the batch ends the queued requests — up to `maxBatchTokens` — form the next one.
+/// An idle scheduler starts a batch at once (no fixed delay, like Triton's default dynamic batcher).
+/// Every submitted request is answered exactly once: with its result or with a `SchedulingError`.
+public actor BatchScheduler {
+    private struct Pending {
+        let request: ScoringRequest
+        let tokens: Int
+        let arrival: ContinuousClock.Instant
+        let continuation: CheckedContinuation<ScheduledResult, any Error>
+    }
+
+    private let scorer: Scorer
+    private let maxBatchTokens: Int
+    private let maxQueuedTokens: Int
+    private let requestTimeout: Double
+    private let metrics: ServerMetrics?
+    private let forwardQueue = DispatchQueue(label: "lmscore.forward", qos: .userInitiated)
+
+    private var queue: [Pending] = []
+    private var queuedTokens = 0
+    private var running = false
+    private var draining = false
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Smoothed seconds per token of recent batches, for Retry-After.
+    private var secondsPerToken = 0.002
+
+    public init(scorer: Scorer, maxBatchTokens: Int, maxQueuedTokens: Int, requestTimeout: Double, metrics: ServerMetrics? = nil) {
+        self.scorer = scorer
+        self.maxBatchTokens = maxBatchTokens
+        self.maxQueuedTokens = maxQueuedTokens
+        self.requestTimeout = requestTimeout
+        self.metrics = metrics
+    }
+
+    /// Queues a validated request and waits for its batch.
+    public func submit(_ request: ScoringRequest) async throws -> ScheduledResult {
+        guard !draining else { throw SchedulingError.draining }
+        let tokens = request.tokenCount
+        // A request larger than the whole queue is still admitted when the queue is empty, so any
+        // request that passed validation can be served.
+        if queuedTokens > 0 && queuedTokens + tokens > maxQueuedTokens {
+            let wait = Double(queuedTokens) * secondsPerToken
+            throw SchedulingError.overloaded(retryAfter: max(1, Int(wait.rounded(.up))))
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.append(Pending(request: request, tokens: tokens, arrival: .now, continuation: continuation))
+            queuedTokens += tokens
+            metrics?.queueDepth.record(queue.count)
+            startNextBatchIfIdle()
+        }
+    }
+
+    /// Stops admitting requests; returns when every queued and running request has been answered.
+    public func drain() async {
+        draining = true
+        if !running && queue.isEmpty { return }
+        await withCheckedContinuation { idleWaiters.append($0) }
+    }
+
+    public var queueLength: Int { queue.count }
+
+    private func startNextBatchIfIdle() {
+        guard !running else { return }
+        var taken: [Pending] = []
+        var takenTokens = 0
+        let now = ContinuousClock.Instant.now
+        while let next = queue.first, taken.isEmpty || takenTokens + next.tokens <= maxBatchTokens {
+            queue.removeFirst()
+            queuedTokens -= next.tokens
+            let waited = seconds(now - next.arrival)
+            if waited > requestTimeout {
+                next.continuation.resume(throwing: SchedulingError.timedOut(waited: waited))
+                continue
+            }
+            taken.append(next)
+            takenTokens += next.tokens
+        }
+        metrics?.queueDepth.record(queue.count)
+        guard !taken.isEmpty else {
+            if queue.isEmpty { wakeIdleWaiters() }
+            return
+        }
+        running = true
+        let (batch, tokens) = (taken, takenTokens)
+        let scorer = self.scorer
+        let metrics = self.metrics
+        let requests = batch.map(\.request)
+        forwardQueue.async {
+            let start = ContinuousClock.Instant.now
+            let results = scorer.score(batch: requests)
+            let elapsed = seconds(.now - start)
+            metrics?.forwardDuration.recordSeconds(elapsed)
+            metrics?.batchRequests.record(batch.count)
+            metrics?.batchTokens.record(tokens)
+            for (pending, result) in zip(batch, results) {
+                metrics?.tokensScored.increment(by: Int64(result.batch.scoredTokens))
+                let queued = seconds(start - pending.arrival)
+                metrics?.queueDuration.recordSeconds(queued)
+                pending.continuation.resume(returning: ScheduledResult(result: result, queueSeconds: queued, batchRequests: batch.count))
+            }
+            Task { await self.batchFinished(tokens: tokens, seconds: elapsed) }
+        }
+    }
+
+    private func batchFinished(tokens: Int, seconds elapsed: Double) {
+        running = false
+        secondsPerToken = 0.8 * secondsPerToken + 0.2 * elapsed / Double(max(tokens, 1))
+        startNextBatchIfIdle()
+        if !running && queue.isEmpty { wakeIdleWaiters() }
+    }
+
+    private func wakeIdleWaiters() {
+        for waiter in idleWaiters { waiter.resume() }
+        idleWaiters.removeAll()
+    }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    let (s, attoseconds) = duration.components
+    return Double(s) + Double(attoseconds) * 1e-18
+}

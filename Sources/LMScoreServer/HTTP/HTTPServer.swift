@@ -1,0 +1,292 @@
+import CMicroHTTPD
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+
+/// libmicrohttpd driven from our own epoll thread.
+///
+/// MHD runs without its internal thread (`MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME`): the loop thread
+/// waits on MHD's epoll fd and an eventfd, then calls `MHD_run`. This avoids the stall of MHD's own
+/// epoll thread at ≥ 128 active connections (../shared/notes/libmicrohttpd.md) and gives resume a
+/// wake-up channel: a finished request is queued under `lock` and the eventfd written; the loop thread
+/// resumes its connection, MHD calls the handler again, and the response is queued there.
+///
+/// Handlers never wait on the model: a `/score` request is suspended while its batch runs.
+final class HTTPServer: @unchecked Sendable {
+    /// What the server does with requests; called on the loop thread.
+    protocol Handler: AnyObject, Sendable {
+        /// Headers are in: answer now (404, 405, 413, 503, GET routes), or nil to read the body.
+        func respondEarly(_ request: RequestContext, contentLength: Int?) -> Response?
+        /// The body is complete: answer now, or return nil after arranging `server.complete(...)`.
+        func respondToBody(_ request: RequestContext, server: HTTPServer) -> Response?
+        /// MHD is done with the request (answered or the client went away).
+        func finished(_ request: RequestContext)
+        /// Responses carry `Connection: close` while this is true (draining).
+        var closesConnections: Bool { get }
+    }
+
+    struct Limits {
+        var host: String
+        var port: Int
+        var connectionLimit: Int
+        var connectionTimeout: Int
+        var connectionMemory: Int
+        var listenBacklog: Int
+        var maxBodyBytes: Int
+        var bodyTimeout: Double
+    }
+
+    enum StartError: Error, CustomStringConvertible {
+        case cannotStart(host: String, port: Int, reason: String)
+        var description: String {
+            switch self {
+            case .cannotStart(let host, let port, let reason): "cannot listen on \(host):\(port): \(reason)"
+            }
+        }
+    }
+
+    let limits: Limits
+    let logger: Logger
+    private let handler: any Handler
+    private var daemon: OpaquePointer?
+    private var wakeFD: Int32 = -1
+    private var loopFD: Int32 = -1
+    private let lock = Mutex<[RequestContext]>([])
+    private let stopRequested = Atomic<Bool>(false)
+    private let loopFinished = DispatchSemaphore(value: 0)
+    /// Requests whose headers arrived and whose completion MHD has not yet reported.
+    let inFlight = Atomic<Int>(0)
+    private(set) var port = 0
+    /// Suspended requests, by identity (loop thread only).
+    private var suspendedRequests: [ObjectIdentifier: RequestContext] = [:]
+
+    init(limits: Limits, handler: any Handler, logger: Logger) {
+        self.limits = limits
+        self.handler = handler
+        self.logger = logger
+    }
+
+    /// Opens the port and starts the loop thread.
+    func start() throws {
+        var settings = lmscore_mhd_settings()
+        let host = strdup(limits.host)
+        defer { free(host) }
+        settings.host = UnsafePointer(host)
+        settings.port = UInt16(limits.port)
+        settings.connection_limit = UInt32(limits.connectionLimit)
+        settings.connection_timeout = UInt32(limits.connectionTimeout)
+        settings.connection_memory_limit = limits.connectionMemory
+        settings.listen_backlog = UInt32(limits.listenBacklog)
+        raiseFileLimit(to: limits.connectionLimit + 64)
+
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        guard let daemon = lmscore_mhd_start(&settings, accessHandler, me, completedHandler, me, logHandler, me) else {
+            throw StartError.cannotStart(host: limits.host, port: limits.port, reason: String(cString: strerror(errno)))
+        }
+        self.daemon = daemon
+        port = Int(lmscore_mhd_bound_port(daemon))
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        loopFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        for fd in [lmscore_mhd_epoll_fd(daemon), wakeFD] {
+            var event = epoll_event()
+            event.events = EPOLLIN.rawValue
+            event.data.fd = fd
+            epoll_ctl(loopFD, EPOLL_CTL_ADD, fd, &event)
+        }
+        let thread = Thread { [self] in runLoop() }
+        thread.name = "lmscore-http"
+        thread.start()
+    }
+
+    /// Stops the loop and the daemon. Call only when nothing is suspended (after draining): MHD
+    /// aborts on stop with a suspended connection.
+    func stop() {
+        guard daemon != nil else { return }
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        wake()
+        loopFinished.wait()
+        MHD_stop_daemon(daemon)
+        daemon = nil
+        close(wakeFD)
+        close(loopFD)
+    }
+
+    /// Answers every still-suspended request with `response` (a drain that ran out of time), so that
+    /// `stop()` never finds a suspended connection. Safe from any thread.
+    func answerSuspended(with response: Response) {
+        let waiting = Mutex<[RequestContext]>([])
+        let done = DispatchSemaphore(value: 0)
+        // Read the set on the loop thread, where it lives.
+        lock.withLock { _ in pendingInspection = { waiting.withLock { $0 = Array(self.suspendedRequests.values) }; done.signal() } }
+        wake()
+        guard done.wait(timeout: .now() + 1) == .success else { return }
+        for request in waiting.withLock({ $0 }) where lock.withLock({ _ in request.readyResponse == nil }) {
+            complete(request, with: response)
+        }
+    }
+
+    /// Work to run once on the loop thread (set under `lock`).
+    private var pendingInspection: (() -> Void)?
+
+    /// Hands a suspended request its response; safe from any thread.
+    func complete(_ request: RequestContext, with response: Response) {
+        lock.withLock { ready in
+            request.readyResponse = response
+            ready.append(request)
+        }
+        wake()
+    }
+
+    var currentConnections: Int { daemon.map { Int(lmscore_mhd_current_connections($0)) } ?? 0 }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    private func runLoop() {
+        var events = [epoll_event](repeating: epoll_event(), count: 8)
+        while !stopRequested.load(ordering: .sequentiallyConsistent) {
+            let timeout = lmscore_mhd_timeout_ms(daemon)
+            _ = epoll_wait(loopFD, &events, Int32(events.count), timeout < 0 ? 1000 : timeout)
+            var counter: UInt64 = 0
+            _ = read(wakeFD, &counter, 8)
+            let (ready, inspection) = lock.withLock { ready in
+                defer { ready.removeAll(); pendingInspection = nil }
+                return (ready, pendingInspection)
+            }
+            inspection?()
+            for request in ready where request.suspended {
+                request.suspended = false
+                suspendedRequests[ObjectIdentifier(request)] = nil
+                MHD_resume_connection(request.connection)
+            }
+            MHD_run(daemon)
+        }
+        loopFinished.signal()
+    }
+
+    // MARK: - Callbacks from MHD (loop thread)
+
+    fileprivate func handle(
+        connection: OpaquePointer, url: String, method: String, upload: UnsafePointer<CChar>?,
+        uploadSize: UnsafeMutablePointer<Int>, slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    ) -> MHD_Result {
+        guard let existing = slot.pointee else {
+            // First call: headers only.
+            let request = RequestContext(method: method, path: url, connection: connection)
+            slot.pointee = Unmanaged.passRetained(request).toOpaque()
+            inFlight.add(1, ordering: .sequentiallyConsistent)
+            let length = header(connection, "Content-Length").flatMap { Int($0) }
+            if let response = handler.respondEarly(request, contentLength: length) {
+                return queue(response, for: request)
+            }
+            return .YES
+        }
+        let request = Unmanaged<RequestContext>.fromOpaque(existing).takeUnretainedValue()
+        if uploadSize.pointee > 0 {
+            let size = uploadSize.pointee
+            request.receivedBytes += size
+            if request.body.count + size <= limits.maxBodyBytes, let upload {
+                request.body.append(contentsOf: UnsafeRawBufferPointer(start: upload, count: size))
+            } else {
+                request.bodyTooLarge = true
+                request.body = []
+                // A chunked body far past the limit: stop reading, close the connection.
+                if request.receivedBytes > 2 * limits.maxBodyBytes { return .NO }
+            }
+            uploadSize.pointee = 0
+            if seconds(.now - request.start) > limits.bodyTimeout {
+                logger.info("closing connection: body of \(request.method) \(request.path) still arriving after body_timeout")
+                return .NO
+            }
+            return .YES
+        }
+        // The body is complete, or the connection was resumed with its answer.
+        if let response = lock.withLock({ _ in request.readyResponse }) {
+            return queue(response, for: request)
+        }
+        if request.suspended { return .YES }
+        if let response = handler.respondToBody(request, server: self) {
+            return queue(response, for: request)
+        }
+        // Suspend now, inside the handler as MHD requires; the answer may already be waiting in
+        // `ready` (it is only acted on by this thread, after we return), so no resume can be missed.
+        request.suspended = true
+        suspendedRequests[ObjectIdentifier(request)] = request
+        MHD_suspend_connection(connection)
+        return .YES
+    }
+
+    private func queue(_ response: Response, for request: RequestContext) -> MHD_Result {
+        request.status = response.status
+        let mhdResponse = response.body.withUnsafeBytes { bytes in
+            lmscore_mhd_response_copy(bytes.baseAddress, bytes.count)
+        }
+        guard let mhdResponse else { return .NO }
+        defer { MHD_destroy_response(mhdResponse) }
+        MHD_add_response_header(mhdResponse, "Content-Type", response.contentType)
+        for (name, value) in response.headers { MHD_add_response_header(mhdResponse, name, value) }
+        if handler.closesConnections { MHD_add_response_header(mhdResponse, "Connection", "close") }
+        return MHD_queue_response(request.connection, UInt32(response.status), mhdResponse)
+    }
+
+    fileprivate func completed(slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+        guard let pointer = slot.pointee else { return }
+        slot.pointee = nil
+        let request = Unmanaged<RequestContext>.fromOpaque(pointer).takeRetainedValue()
+        inFlight.subtract(1, ordering: .sequentiallyConsistent)
+        handler.finished(request)
+    }
+
+    private func header(_ connection: OpaquePointer, _ name: String) -> String? {
+        MHD_lookup_connection_value(connection, .HEADER_KIND, name).map { String(cString: $0) }
+    }
+
+    /// MHD's connection limit is useless if the process runs out of file descriptors first.
+    private func raiseFileLimit(to wanted: Int) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(wanted) else { return }
+        limit.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
+
+// C entry points. Defined here, not in main.swift, so they are not main-actor isolated
+// (a Swift 6 trap: such closures crash when MHD calls them on its thread).
+
+private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, upload, uploadSize, slot in
+    guard let cls, let connection, let uploadSize, let slot else { return .NO }
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
+    return server.handle(
+        connection: connection, url: url.map { String(cString: $0) } ?? "/", method: method.map { String(cString: $0) } ?? "",
+        upload: upload, uploadSize: uploadSize, slot: slot)
+}
+
+private let completedHandler: MHD_RequestCompletedCallback = { cls, _, slot, _ in
+    guard let cls, let slot else { return }
+    Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().completed(slot: slot)
+}
+
+/// MHD's error log, rate-limited: clients can trigger messages at will.
+private let logHandler: lmscore_mhd_log_callback = { cls, message in
+    guard let cls, let message else { return }
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
+    if logBudget.allow() { server.logger.warning("libmicrohttpd: \(String(cString: message))") }
+}
+
+/// At most 20 MHD log lines per second.
+private let logBudget = LogBudget()
+
+private final class LogBudget: Sendable {
+    private let state = Mutex<(second: Int, count: Int)>((0, 0))
+    func allow() -> Bool {
+        let now = Int(Date().timeIntervalSince1970)
+        return state.withLock { state in
+            if state.second != now { state = (now, 0) }
+            state.count += 1
+            return state.count <= 20
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import Synchronization
+
+/// One HTTP request's state, from its headers to MHD's completion callback. MHD keeps a retained
+/// pointer to it in the request's `con_cls` slot.
+///
+/// Threading: everything but `readyResponse` is touched only by the event-loop thread (MHD calls its
+/// handlers there). `readyResponse` is set once by whichever task produced the answer, under the
+/// server's lock, before the loop thread resumes the connection.
+final class RequestContext: @unchecked Sendable {
+    let method: String
+    let path: String
+    let connection: OpaquePointer
+    let start = ContinuousClock.Instant.now
+    var body: [UInt8] = []
+    var receivedBytes = 0
+    var bodyTooLarge = false
+    var suspended = false
+    /// Set by the scoring task; read by the loop thread after resume.
+    var readyResponse: Response?
+
+    // For the access log and metrics.
+    var status = 0
+    var rows = 0
+    var tokens = 0
+    var queueSeconds: Double?
+
+    init(method: String, path: String, connection: OpaquePointer) {
+        self.method = method
+        self.path = path
+        self.connection = connection
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import LMScoreAPI
+import LMScoreEngine
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The lmscore HTTP service: routes, the model's lifecycle, and draining. Runs under
+/// swift-service-lifecycle: the port opens at once, the model loads in the background (`/healthz` says
+/// "loading"), and on SIGTERM/SIGINT the service drains — `/healthz` says "draining", new requests get
+/// 503 with `Connection: close`, every in-flight request is answered — then returns.
+public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Sendable {
+    /// The service's lifecycle. Transitions: loading → ready → draining → stopped
+    /// (loading → failed when the model cannot be loaded).
+    enum State {
+        case loading
+        case ready(Ready)
+        case draining(Ready?)
+        case failed(String)
+        case stopped
+    }
+
+    struct Ready {
+        let model: GPT2Model
+        let scheduler: BatchScheduler
+    }
+
+    public let settings: ServerSettings
+    public let metrics = ServerMetrics()
+    private let logger: Logger
+    private let state = Mutex<State>(.loading)
+    private let boundPort = Mutex<Int?>(nil)
+    /// Loads the model; replaceable so tests can inject a slow or failing loader.
+    private let loadModel: @Sendable (String) throws -> GPT2Model
+
+    public init(settings: ServerSettings, logger: Logger,
+                loadModel: @escaping @Sendable (String) throws -> GPT2Model = { try Checkpoint.load(directory: URL(fileURLWithPath: $0)) }) {
+        self.settings = settings
+        self.logger = logger
+        self.loadModel = loadModel
+    }
+
+    /// The port actually bound (useful with port 0), once listening.
+    public var port: Int? { boundPort.withLock { $0 } }
+
+    public func run() async throws {
+        let http = HTTPServer(limits: HTTPServer.Limits(
+            host: settings.host, port: settings.port, connectionLimit: settings.connectionLimit,
+            connectionTimeout: settings.connectionTimeout, connectionMemory: settings.connectionMemory,
+            listenBacklog: settings.listenBacklog, maxBodyBytes: settings.maxBodyBytes, bodyTimeout: settings.bodyTimeout),
+            handler: self, logger: logger)
+        try http.start()
+        boundPort.withLock { $0 = http.port }
+        logger.info("listening on \(settings.host):\(http.port); loading model \(settings.model ?? "-")")
+
+        let loaded = await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.load() }
+            group.addTask { try? await gracefulShutdown() }
+            await group.next()
+            group.cancelAll()
+            return state.withLock { if case .ready = $0 { true } else { false } }
+        }
+        if loaded { try? await gracefulShutdown() }
+        await drain(http)
+        if case .failed(let reason) = state.withLock({ $0 }) {
+            throw ServiceError(description: reason)
+        }
+    }
+
+    public struct ServiceError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    private func load() async {
+        guard let path = settings.model else {
+            state.withLock { $0 = .failed("no model configured") }
+            return
+        }
+        let loadModel = self.loadModel
+        let start = ContinuousClock.Instant.now
+        do {
+            let model = try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(with: Result { try loadModel(path) }) }
+            }
+            ComputeThreads.set(settings.threads)
+            let scheduler = BatchScheduler(
+                scorer: Scorer(model: model, maxTokensPerForward: settings.maxBatchTokens),
+                maxBatchTokens: settings.maxBatchTokens, maxQueuedTokens: settings.maxQueuedTokens,
+                requestTimeout: settings.requestTimeout, metrics: metrics)
+            state.withLock { state in
+                if case .loading = state { state = .ready(Ready(model: model, scheduler: scheduler)) }
+            }
+            logger.info("model \(model.name) ready: \(model.config.parameterCount) parameters, \(String(format: "%.2f", seconds(.now - start))) s")
+        } catch {
+            logger.error("cannot load model: \(error)")
+            state.withLock { $0 = .failed("cannot load model: \(error)") }
+        }
+    }
+
+    private func drain(_ http: HTTPServer) async {
+        let ready: Ready? = state.withLock { state in
+            switch state {
+            case .ready(let ready): state = .draining(ready); return ready
+            case .loading: state = .draining(nil); return nil
+            default: return nil
+            }
+        }
+        logger.info("draining: \(http.inFlight.load(ordering: .sequentiallyConsistent)) requests in flight")
+        let deadline = ContinuousClock.Instant.now + .seconds(settings.drainTimeout)
+        if let ready {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await ready.scheduler.drain() }
+                group.addTask { try? await Task.sleep(until: deadline) }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        while http.inFlight.load(ordering: .sequentiallyConsistent) > 0 && ContinuousClock.Instant.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        if http.inFlight.load(ordering: .sequentiallyConsistent) > 0 {
+            logger.warning("drain_timeout reached with requests in flight; answering them 503")
+            http.answerSuspended(with: .error(.draining))
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        http.stop()
+        state.withLock { state in if case .failed = state {} else { state = .stopped } }
+        logger.info("stopped")
+    }
+
+    // MARK: - HTTPServer.Handler (loop thread)
+
+    var closesConnections: Bool {
+        state.withLock { if case .draining = $0 { true } else { false } }
+    }
+
+    /// Only `/score` is answered before its body: a refusal there (405, 503, 413 by Content-Length)
+    /// spares reading the body. Answering on the first call makes MHD close the connection, so the
+    /// GET routes answer once the (empty) body is complete, keeping the connection alive.
+    func respondEarly(_ request: RequestContext, contentLength: Int?) -> Response? {
+        guard request.path == "/score" else { return nil }
+        guard request.method == "POST" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "POST")) }
+        switch state.withLock({ $0 }) {
+        case .loading, .failed: return .error(.loading)
+        case .draining, .stopped: return .error(.draining)
+        case .ready: break
+        }
+        if let contentLength, contentLength > settings.maxBodyBytes {
+            return .error(.tooLarge(contentLength, limit: settings.maxBodyBytes))
+        }
+        return nil
+    }
+
+    func respondToBody(_ request: RequestContext, server: HTTPServer) -> Response? {
+        if request.bodyTooLarge { return .error(.tooLarge(request.receivedBytes, limit: settings.maxBodyBytes)) }
+        let current = state.withLock { $0 }
+        switch request.path {
+        case "/score":
+            guard case .ready(let ready) = current else { return .error(.draining) }
+            let body = request.body
+            request.body = []
+            Task {
+                let response = await self.score(body, ready: ready, request: request)
+                server.complete(request, with: response)
+            }
+            return nil
+        case "/healthz":
+            guard request.method == "GET" || request.method == "HEAD" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET")) }
+            switch current {
+            case .ready(let ready): return .json(200, ["status": "ok", "model": ready.model.name])
+            case .loading: return .json(503, ["status": "loading"])
+            case .failed(let reason): return .json(503, ["status": "failed", "reason": reason])
+            case .draining, .stopped: return .json(503, ["status": "draining"])
+            }
+        case "/metrics":
+            guard request.method == "GET" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET")) }
+            return Response(status: 200, body: metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        case "/v1/model":
+            guard request.method == "GET" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET")) }
+            guard case .ready(let ready) = current else { return .error(.loading) }
+            return .json(200, modelDescription(ready.model))
+        default:
+            return .error(.notFound(request.path))
+        }
+    }
+
+    /// Decode, validate, queue, encode: everything a `/score` request needs, off the loop thread.
+    private func score(_ body: [UInt8], ready: Ready, request: RequestContext) async -> Response {
+        do {
+            let call = try ScoreCall.decode(Data(body), config: ready.model.config)
+            request.rows = call.request.rowCount
+            request.tokens = call.request.tokenCount
+            let scheduled = try await ready.scheduler.submit(call.request)
+            request.queueSeconds = scheduled.queueSeconds
+            return .json(200, ScoreResponse(model: ready.model.name, result: scheduled.result, call: call).jsonData())
+        } catch let error as APIError {
+            return .error(error)
+        } catch let error as SchedulingError {
+            return .error(APIError(error))
+        } catch {
+            logger.error("unexpected error scoring a request: \(error)")
+            return .error(APIError(status: 500, type: "internal_error", code: "internal", message: "internal error"))
+        }
+    }
+
+    func finished(_ request: RequestContext) {
+        let total = seconds(.now - request.start)
+        guard request.status != 0 else {
+            logger.info("\(request.method) \(request.path) - client went away after \(String(format: "%.1f", total * 1000)) ms")
+            return
+        }
+        metrics.countRequest(status: request.status)
+        metrics.requestDuration.recordSeconds(total)
+        let queueMS = request.queueSeconds.map { String(format: "%.1f", $0 * 1000) } ?? "-"
+        logger.info("\(request.method) \(request.path) \(request.status) rows=\(request.rows) tokens=\(request.tokens) queue_ms=\(queueMS) total_ms=\(String(format: "%.1f", total * 1000))")
+    }
+
+    private func modelDescription(_ model: GPT2Model) -> [String: Any] {
+        let c = model.config
+        return [
+            "name": model.name, "n_positions": c.nPositions, "vocab_size": c.vocabSize, "n_layer": c.nLayer,
+            "n_embd": c.nEmbd, "n_head": c.nHead, "dtype": model.summary.dtypes.joined(separator: ","),
+            "parameters": c.parameterCount,
+        ]
+    }
+}

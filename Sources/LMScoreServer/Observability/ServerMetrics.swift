@@ -1,0 +1,51 @@
+import CoreMetrics
+import Foundation
+import Metrics
+import Prometheus
+
+/// The service's metrics, recorded through swift-metrics into a Prometheus registry owned by this
+/// object (so several servers in one test process do not share counters), rendered by `GET /metrics`.
+public final class ServerMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+
+    let tokensScored: CoreMetrics.Counter
+    let requestDuration: CoreMetrics.Timer
+    let queueDuration: CoreMetrics.Timer
+    let forwardDuration: CoreMetrics.Timer
+    let batchRequests: CoreMetrics.Recorder
+    let batchTokens: CoreMetrics.Recorder
+    let queueDepth: CoreMetrics.Gauge
+
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets = [
+            "lmscore_batch_requests": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+            "lmscore_batch_tokens": [16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
+        ]
+        let fine: [Duration] = [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                                .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30)]
+        factory.defaultDurationHistogramBuckets = fine
+        self.factory = factory
+        tokensScored = CoreMetrics.Counter(label: "lmscore_tokens_scored_total", factory: factory)
+        requestDuration = CoreMetrics.Timer(label: "lmscore_request_duration_seconds", factory: factory)
+        queueDuration = CoreMetrics.Timer(label: "lmscore_queue_duration_seconds", factory: factory)
+        forwardDuration = CoreMetrics.Timer(label: "lmscore_forward_duration_seconds", factory: factory)
+        batchRequests = CoreMetrics.Recorder(label: "lmscore_batch_requests", aggregate: true, factory: factory)
+        batchTokens = CoreMetrics.Recorder(label: "lmscore_batch_tokens", aggregate: true, factory: factory)
+        queueDepth = CoreMetrics.Gauge(label: "lmscore_queue_depth", factory: factory)
+    }
+
+    /// `lmscore_requests_total{status}`, one series per status code.
+    func countRequest(status: Int) {
+        CoreMetrics.Counter(label: "lmscore_requests_total", dimensions: [("status", String(status))], factory: factory).increment()
+    }
+
+    /// The Prometheus text exposition format.
+    public func render() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import LMScoreServer
+import Logging
+import ServiceLifecycle
+
+/// `lmscore serve`: the HTTP service. Settings: Config/lmscore.json (or --config), then LMSCORE_*
+/// environment variables, then these flags.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve POST /score, GET /healthz, /metrics and /v1/model over HTTP.")
+
+    @Option(name: .long, help: "Model directory (overrides \"model\" / LMSCORE_MODEL).")
+    var model: String?
+
+    @Option(name: .long, help: "Port (overrides \"port\" / LMSCORE_PORT; 0 picks a free one).")
+    var port: String?
+
+    @Option(name: .long, help: "IPv4 address to bind (overrides \"host\" / LMSCORE_HOST).")
+    var host: String?
+
+    @Option(name: .long, help: "Settings file (default: Config/lmscore.json when present, or LMSCORE_CONFIG).")
+    var config: String?
+
+    func run() async throws {
+        var overrides: [String: String] = [:]
+        overrides["model"] = model
+        overrides["port"] = port
+        overrides["host"] = host
+        let settings: ServerSettings
+        do {
+            settings = try ServerSettings.resolve(configPath: config, environment: ProcessInfo.processInfo.environment, overrides: overrides)
+        } catch {
+            throw CommandFailure("bad setting: \(error)")
+        }
+        guard settings.model != nil else {
+            throw CommandFailure("no model: pass --model DIR, set LMSCORE_MODEL, or set \"model\" in the config file")
+        }
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "lmscore")
+        let service = LMScoreService(settings: settings, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+}
