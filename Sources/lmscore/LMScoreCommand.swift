@@ -19,12 +19,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for matrix products (default: the number of cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-    }
-
     /// Loads the model, or exits with one line naming what is wrong.
     func load() throws -> GPT2Model {
+        guard threads >= 1 else { throw CommandFailure("--threads must be at least 1") }
         ComputeThreads.set(threads)
         do {
             return try Checkpoint.load(directory: URL(fileURLWithPath: model))

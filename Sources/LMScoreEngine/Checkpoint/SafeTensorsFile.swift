@@ -80,7 +80,8 @@ final class SafeTensorsFile: @unchecked Sendable {
         let dataStart = 8 + Int(headerLength)
         let dataLength = length - dataStart
         var entries: [String: TensorEntry] = [:]
-        for (name, value) in json where name != "__metadata__" {
+        // In name order, so a broken file always reports the same tensor.
+        for (name, value) in json.sorted(by: { $0.key < $1.key }) where name != "__metadata__" {
             guard let fields = value as? [String: Any],
                   let dtype = fields["dtype"] as? String,
                   let shapeValues = fields["shape"] as? [NSNumber],

@@ -32,20 +32,17 @@ struct MakeCheckpointCommand: ParsableCommand {
     @Argument(help: "Output directory (created if needed).")
     var directory: String
 
-    func validate() throws {
-        guard random else { throw ValidationError("pass --random: make-checkpoint only writes random weights") }
-        guard RandomCheckpoint.Preset(rawValue: preset) != nil else {
-            throw ValidationError("unknown preset \(preset); choose one of \(RandomCheckpoint.Preset.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard TensorDType(rawValue: dtype.uppercased()) != nil else { throw ValidationError("--dtype must be F32, F16 or BF16") }
-        guard shards >= 1 else { throw ValidationError("--shards must be at least 1") }
-    }
-
     func run() throws {
-        var config = RandomCheckpoint.Preset(rawValue: preset)!.config
+        // Checked here rather than in validate(), so a mistake costs one line, not a usage screen.
+        guard random else { throw CommandFailure("pass --random: make-checkpoint only writes random weights") }
+        guard var config = RandomCheckpoint.Preset(rawValue: preset)?.config else {
+            throw CommandFailure("unknown preset \(preset); choose one of \(RandomCheckpoint.Preset.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let storage = TensorDType(rawValue: dtype.uppercased()) else { throw CommandFailure("--dtype must be F32, F16 or BF16") }
+        guard shards >= 1 else { throw CommandFailure("--shards must be at least 1") }
         config.tieWordEmbeddings = !untied
         var options = RandomCheckpoint.Options()
-        options.dtype = TensorDType(rawValue: dtype.uppercased())!
+        options.dtype = storage
         options.seed = seed
         options.prefixed = !noPrefix
         options.shards = shards

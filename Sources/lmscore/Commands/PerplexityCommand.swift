@@ -28,8 +28,10 @@ struct PerplexityCommand: ParsableCommand {
         let start = Date()
         let result: ScoringResult
         do { result = try scorer.score(request) } catch {
-            let where_ = error.parameter.replacingOccurrences(of: "sequences[0]", with: "token ")
-            throw CommandFailure("\(tokens): \(where_): \(error.message)")
+            // sequences[0][17] → token 17 (the stream's position)
+            let position = error.parameter.hasPrefix("sequences[0][")
+                ? "token " + error.parameter.dropFirst("sequences[0][".count).dropLast() : Substring(error.parameter)
+            throw CommandFailure("\(tokens): \(position): \(error.message)")
         }
         let seconds = Date().timeIntervalSince(start)
         let row = result.rows[0]

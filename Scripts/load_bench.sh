@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Load benchmark for `lmscore serve`: wrk posts single 16-token sequences at 1, 8, 32, 128 and 256
+# keep-alive connections; reports requests/s, scored tokens/s, p50/p99 latency, errors and the mean
+# batch size (from /metrics), then the offline `lmscore bench` figure for one 32×16 request.
+#
+#   Scripts/load_bench.sh MODEL_DIR [SECONDS_PER_RUN] [CONNECTIONS...]
+#
+# Needs wrk (Debian: apt-get install wrk) and a release build (built here if missing).
+# Traffic goes to 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+model=${1:?usage: Scripts/load_bench.sh MODEL_DIR [SECONDS] [CONNECTIONS...]}
+seconds=${2:-10}
+shift $(( $# >= 2 ? 2 : 1 ))
+connections=("$@")
+[ ${#connections[@]} -gt 0 ] || connections=(1 8 32 128 256)
+port=${LMSCORE_BENCH_PORT:-18090}
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+[ -x .build/release/lmscore ] || swift build -c release >&2
+bin=.build/release/lmscore
+
+log=$(mktemp)
+LMSCORE_LOG_LEVEL=warning $bin serve --model "$model" --host 127.0.0.1 --port "$port" 2>"$log" &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$log" >&2; echo "server did not become ready" >&2; exit 1; }
+
+metric() {  # metric NAME → value summed over label sets
+  curl -s "http://127.0.0.1:$port/metrics" | awk -v name="$1" '$1 == name || index($1, name "{") == 1 { s += $2 } END { printf "%.0f", s }'
+}
+
+echo "lmscore load benchmark: model $model, ${seconds}s per run, $(nproc) cores shared by server and wrk"
+echo "command: Scripts/load_bench.sh $model $seconds ${connections[*]}"
+echo
+echo "| connections | requests/s | scored tokens/s | p50 ms | p99 ms | errors | mean batch size |"
+echo "|---|---|---|---|---|---|---|"
+for c in "${connections[@]}"; do
+  sum0=$(metric lmscore_batch_requests_sum); count0=$(metric lmscore_batch_requests_count)
+  out=$(wrk -t1 -c"$c" -d"${seconds}s" --timeout 30s -s Scripts/load/score16.lua "http://127.0.0.1:$port/score")
+  sum1=$(metric lmscore_batch_requests_sum); count1=$(metric lmscore_batch_requests_count)
+  line=$(grep '^LOADBENCH' <<<"$out")
+  get() { sed -E "s/.*[ ]$1=([^ ]+).*/\1/" <<<"$line"; }
+  requests=$(get requests); duration=$(get duration_s)
+  errors=$(( $(get errors_connect) + $(get errors_read) + $(get errors_write) + $(get errors_status) + $(get errors_timeout) ))
+  awk -v c="$c" -v r="$requests" -v d="$duration" -v p50="$(get p50_ms)" -v p99="$(get p99_ms)" -v e="$errors" \
+      -v bs="$((sum1 - sum0))" -v bc="$((count1 - count0))" \
+      'BEGIN { printf "| %d | %.0f | %.0f | %.1f | %.1f | %d | %.1f |\n", c, r/d, 15*r/d, p50, p99, e, (bc > 0 ? bs/bc : 0) }'
+done
+
+kill -TERM $server
+wait $server && echo && echo "server drained and exited 0 after SIGTERM"
+trap - EXIT
+rm -f "$log"
+
+echo
+echo "offline reference (one 32x16 request; 32x15 = 480 scored tokens per call):"
+$bin bench --model "$model" --shapes 32x16 --seconds 5 | tail -1

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+@Suite("lmscore bench")
+struct BenchCommandTests {
+    @Test("bench --shapes 1x8,2x8 --seconds 0.2 prints one table row per shape")
+    func shapes() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        try writeTinyCheckpoint(to: temp.file("model"))
+        let result = try lmscore(["bench", "--model", temp.file("model").path, "--shapes", "1x8,2x8", "--seconds", "0.2"])
+        #expect(result.status == 0, "\(result)")
+        let lines = result.out.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("| shape |") }, "\(result)")
+        for (shape, tokens) in [("1x8", 8), ("2x8", 16)] {
+            let rows = lines.filter { $0.hasPrefix("| \(shape) |") }
+            try #require(rows.count == 1, "no single row for \(shape):\n\(result.out)")
+            let cells = rows[0].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(cells.count == 5, "\(rows[0])")
+            #expect(cells.count > 3 && Int(cells[1]) == tokens, "\(rows[0])")
+            #expect(cells.count > 3 && (Double(cells[3]) ?? 0) > 0, "tokens/s in \(rows[0])")
+        }
+    }
+
+    @Test("bench --invariance adds the Δ column")
+    func invariance() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        try writeTinyCheckpoint(to: temp.file("model"))
+        let result = try lmscore(["bench", "--model", temp.file("model").path, "--shapes", "3x8", "--seconds", "0.05", "--invariance"])
+        #expect(result.status == 0, "\(result)")
+        let row = try #require(result.out.split(separator: "\n").first { $0.hasPrefix("| 3x8 |") }, "\(result)")
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(cells.count == 6, "\(row)")
+        let delta = try #require(cells.last.flatMap(Double.init), "\(row)")
+        #expect(delta <= 1e-4)
+    }
+
+    @Test("a malformed shape: non-zero exit, one line naming it", arguments: ["1x", "0x8", "2x1", "abc"])
+    func badShape(_ shape: String) throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        try writeTinyCheckpoint(to: temp.file("model"))
+        let result = try lmscore(["bench", "--model", temp.file("model").path, "--shapes", shape, "--seconds", "0.05"])
+        #expect(result.status != 0, "\(result)")
+        #expect(result.errLines.count == 1, "stderr:\n\(result.err)")
+        #expect(result.err.contains(shape), "\(result)")
+    }
+}

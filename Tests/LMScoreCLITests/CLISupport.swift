@@ -1,0 +1,172 @@
+import Foundation
+import LMScoreEngine
+import Testing
+
+/// A fresh directory under the system temporary directory; `remove()` deletes it.
+struct TemporaryDirectory {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("lmscore-clitests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: url) }
+
+    func file(_ name: String) -> URL { url.appendingPathComponent(name) }
+
+    /// Writes `text` to `name` and returns its path.
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        let file = file(name)
+        try Data(text.utf8).write(to: file)
+        return file.path
+    }
+}
+
+/// The `lmscore` executable built alongside this test bundle.
+enum LMScoreBinary {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Places looked at, in order: $LMSCORE_BINARY, the directory of the running test bundle (the same
+    /// build configuration), then `.build/debug` and `.build/release` of this repository.
+    static var candidates: [URL] {
+        var urls: [URL] = []
+        if let path = ProcessInfo.processInfo.environment["LMSCORE_BINARY"] { urls.append(URL(fileURLWithPath: path)) }
+        for bundle in [Bundle.main.executableURL, Bundle.main.bundleURL, Bundle(for: BundleToken.self).bundleURL].compactMap({ $0 }) {
+            // Walk up a few levels: on Linux the runner sits in the products directory; on macOS the
+            // bundle is `…/debug/lmscorePackageTests.xctest/Contents/MacOS/…`.
+            var directory = bundle.deletingLastPathComponent()
+            for _ in 0..<4 {
+                urls.append(directory.appendingPathComponent("lmscore"))
+                directory = directory.deletingLastPathComponent()
+            }
+        }
+        urls.append(repositoryRoot.appendingPathComponent(".build/debug/lmscore"))
+        urls.append(repositoryRoot.appendingPathComponent(".build/release/lmscore"))
+        return urls
+    }
+
+    static let url: URL? = {
+        let fm = FileManager.default
+        return candidates.first { url in
+            var isDirectory: ObjCBool = false
+            return fm.fileExists(atPath: url.path, isDirectory: &isDirectory) && !isDirectory.boolValue
+                && fm.isExecutableFile(atPath: url.path)
+        }
+    }()
+
+    static func require(sourceLocation: SourceLocation = #_sourceLocation) throws -> URL {
+        try #require(url, """
+            lmscore executable not found; run `swift build` first (or set LMSCORE_BINARY). Looked at:
+            \(candidates.map(\.path).joined(separator: "\n"))
+            """, sourceLocation: sourceLocation)
+    }
+}
+
+private final class BundleToken {}
+
+/// What one run of the executable produced.
+struct RunResult: CustomStringConvertible {
+    let status: Int32
+    let stdout: Data
+    let stderr: Data
+
+    var out: String { String(decoding: stdout, as: UTF8.self) }
+    var err: String { String(decoding: stderr, as: UTF8.self) }
+
+    /// stderr's lines, without the final newline.
+    var errLines: [Substring] {
+        var text = Substring(err)
+        while text.last == "\n" { text = text.dropLast() }
+        return text.isEmpty ? [] : text.split(separator: "\n", omittingEmptySubsequences: false)
+    }
+
+    func json() throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: stdout)
+        return try #require(object as? [String: Any], "stdout is not a JSON object: \(out)")
+    }
+
+    var description: String { "exit \(status)\n--- stdout\n\(out.prefix(2000))\n--- stderr\n\(err.prefix(2000))" }
+}
+
+private final class ProcessBox: @unchecked Sendable {
+    let process: Process
+    init(_ process: Process) { self.process = process }
+}
+
+/// Runs `lmscore ARGS` with `stdin` (or /dev/null) as standard input; output goes through files, so a
+/// chatty command cannot fill a pipe and stall. Killed after `timeout` seconds.
+func lmscore(_ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 60,
+             sourceLocation: SourceLocation = #_sourceLocation) throws -> RunResult {
+    let binary = try LMScoreBinary.require(sourceLocation: sourceLocation)
+    let scratch = try TemporaryDirectory()
+    defer { scratch.remove() }
+    let outURL = scratch.file("stdout"), errURL = scratch.file("stderr"), inURL = scratch.file("stdin")
+    try Data().write(to: outURL)
+    try Data().write(to: errURL)
+    try (stdin ?? Data()).write(to: inURL)
+    let outHandle = try FileHandle(forWritingTo: outURL)
+    let errHandle = try FileHandle(forWritingTo: errURL)
+    let inHandle = try FileHandle(forReadingFrom: inURL)
+    defer {
+        try? outHandle.close()
+        try? errHandle.close()
+        try? inHandle.close()
+    }
+
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    process.standardOutput = outHandle
+    process.standardError = errHandle
+    process.standardInput = inHandle
+    try process.run()
+    let box = ProcessBox(process)
+    let watchdog = DispatchWorkItem { if box.process.isRunning { box.process.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+    process.waitUntilExit()
+    watchdog.cancel()
+    #expect(process.terminationReason == .exit, "lmscore \(arguments.joined(separator: " ")) was killed (timeout \(timeout) s?)",
+            sourceLocation: sourceLocation)
+    return RunResult(status: process.terminationStatus,
+                     stdout: try Data(contentsOf: outURL), stderr: try Data(contentsOf: errURL))
+}
+
+/// A random `tiny` checkpoint (vocab 1000, n_positions 64) written in-process.
+@discardableResult
+func writeTinyCheckpoint(to directory: URL, seed: UInt64 = 3) throws -> ModelConfig {
+    var options = RandomCheckpoint.Options()
+    options.seed = seed
+    let config = RandomCheckpoint.Preset.tiny.config
+    try RandomCheckpoint.write(config: config, options: options, to: directory)
+    return config
+}
+
+/// `count` ids in [0, vocab) from a fixed-seed LCG.
+func tokenRow(_ count: Int, seed: UInt64, vocab: Int = 1000) -> [Int32] {
+    var state = seed &* 6364136223846793005 &+ 1442695040888963407
+    return (0..<count).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int32((state >> 33) % UInt64(vocab))
+    }
+}
+
+func jsonRows(_ rows: [[Int32]]) -> String {
+    "[" + rows.map { "[" + $0.map(String.init).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
+}
+
+/// The Hugging Face perplexity guide's loop: windows start at 0, S, 2S, … until one reaches the end.
+func hfWindowCount(length: Int, context: Int, stride: Int) -> Int {
+    var count = 0
+    var begin = 0
+    while true {
+        let end = min(begin + context, length)
+        count += 1
+        if end == length { return count }
+        begin += stride
+    }
+}
+
+func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValue }

@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+
+@Suite("lmscore make-checkpoint and inspect")
+struct CheckpointCommandTests {
+    /// inspect's text output: `key   value` per line.
+    func textFields(_ text: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces)
+        }
+        return fields
+    }
+
+    @Test("make-checkpoint --preset tiny --random, then inspect (text and --json)")
+    func tiny() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let directory = temp.file("tiny").path
+        let made = try lmscore(["make-checkpoint", "--preset", "tiny", "--random", "--seed", "1", directory])
+        #expect(made.status == 0, "\(made)")
+        #expect(made.out.contains("59520 parameters"), "\(made)")
+        #expect(FileManager.default.fileExists(atPath: directory + "/config.json"))
+        #expect(FileManager.default.fileExists(atPath: directory + "/model.safetensors"))
+
+        let text = try lmscore(["inspect", "--model", directory])
+        #expect(text.status == 0, "\(text)")
+        let fields = textFields(text.out)
+        #expect(fields["parameters"] == "59520", "\(text)")
+        #expect(fields["n_positions"] == "64")
+        #expect(fields["vocab_size"] == "1000")
+        #expect(fields["dtype"] == "F32")
+        #expect(fields["files"] == "model.safetensors")
+        #expect(fields["tie_word_embeddings"] == "true")
+
+        let json = try lmscore(["inspect", "--model", directory, "--json"])
+        #expect(json.status == 0, "\(json)")
+        let object = try json.json()
+        #expect(object["parameters"] as? Int == 59520)
+        #expect(object["n_positions"] as? Int == 64)
+        #expect(object["vocab_size"] as? Int == 1000)
+        #expect(object["n_embd"] as? Int == 32)
+        #expect(object["n_layer"] as? Int == 2)
+        #expect(object["n_head"] as? Int == 4)
+        #expect(object["dtype"] as? String == "F32")
+        #expect(object["tie_word_embeddings"] as? Bool == true)
+        #expect(object["model"] as? String == "tiny")
+        #expect(json.err.isEmpty, "\(json)")
+    }
+
+    @Test("the same seed writes the same bytes; another seed does not")
+    func deterministic() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        for (name, seed) in [("a", "5"), ("b", "5"), ("c", "6")] {
+            let made = try lmscore(["make-checkpoint", "--preset", "tiny", "--random", "--seed", seed, temp.file(name).path])
+            try #require(made.status == 0, "\(made)")
+        }
+        let a = try Data(contentsOf: temp.file("a/model.safetensors"))
+        let b = try Data(contentsOf: temp.file("b/model.safetensors"))
+        let c = try Data(contentsOf: temp.file("c/model.safetensors"))
+        #expect(a == b)
+        #expect(a != c)
+    }
+
+    @Test("make-checkpoint --dtype BF16 --untied --no-prefix --shards 3")
+    func shardedBF16() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let directory = temp.file("bf16")
+        let made = try lmscore(["make-checkpoint", "--preset", "tiny", "--random", "--seed", "1", "--dtype", "BF16",
+                                "--untied", "--no-prefix", "--shards", "3", directory.path])
+        #expect(made.status == 0, "\(made)")
+        let fm = FileManager.default
+        let indexURL = directory.appendingPathComponent("model.safetensors.index.json")
+        #expect(fm.fileExists(atPath: indexURL.path))
+        #expect(!fm.fileExists(atPath: directory.appendingPathComponent("model.safetensors").path))
+        for shard in 1...3 {
+            #expect(fm.fileExists(atPath: directory.appendingPathComponent(String(format: "model-%05d-of-00003.safetensors", shard)).path))
+        }
+        let index = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any])
+        let weightMap = try #require(index["weight_map"] as? [String: String])
+        #expect(weightMap["lm_head.weight"] != nil, "untied: lm_head.weight in the index")
+        #expect(weightMap["wte.weight"] != nil, "no prefix: wte.weight, not transformer.wte.weight")
+        #expect(!weightMap.keys.contains { $0.hasPrefix("transformer.") })
+        #expect(Set(weightMap.values).count == 3)
+
+        let json = try lmscore(["inspect", "--model", directory.path, "--json"])
+        #expect(json.status == 0, "\(json)")
+        let object = try json.json()
+        #expect(object["dtype"] as? String == "BF16")
+        #expect(object["tie_word_embeddings"] as? Bool == false)
+        #expect(object["parameters"] as? Int == 59520 + 1000 * 32, "untied head adds vocab × n_embd")
+        #expect((object["files"] as? String)?.components(separatedBy: ", ").count == 3)
+
+        let text = try lmscore(["inspect", "--model", directory.path])
+        #expect(text.status == 0)
+        #expect(textFields(text.out)["dtype"] == "BF16", "\(text)")
+
+        // The sharded BF16 checkpoint scores.
+        let scored = try lmscore(["score", "--model", directory.path], stdin: Data(#"{"sequences": [[1,2,3]]}"#.utf8))
+        #expect(scored.status == 0, "\(scored)")
+    }
+
+    @Test("make-checkpoint without --random: non-zero exit, one line on stderr, nothing written")
+    func missingRandom() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let directory = temp.file("x")
+        let result = try lmscore(["make-checkpoint", "--preset", "tiny", directory.path])
+        #expect(result.status != 0, "\(result)")
+        #expect(result.errLines.count == 1, "expected one line on stderr:\n\(result.err)")
+        #expect(result.err.contains("--random"), "\(result)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path))
+    }
+
+    @Test("make-checkpoint with an unknown preset: non-zero exit naming the preset")
+    func unknownPreset() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let result = try lmscore(["make-checkpoint", "--preset", "gpt5", "--random", temp.file("x").path])
+        #expect(result.status != 0, "\(result)")
+        #expect(result.err.contains("gpt5"), "\(result)")
+        #expect(!FileManager.default.fileExists(atPath: temp.file("x").path))
+    }
+
+    @Test("make-checkpoint with an unknown dtype or zero shards: non-zero exit", arguments: [
+        ["--dtype", "F64"], ["--shards", "0"],
+    ])
+    func badOptions(_ extra: [String]) throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let result = try lmscore(["make-checkpoint", "--preset", "tiny", "--random"] + extra + [temp.file("x").path])
+        #expect(result.status != 0, "\(result)")
+        #expect(!result.err.isEmpty)
+    }
+}
