@@ -36,7 +36,4 @@ extension APIError {
         return APIError(status: 413, type: "invalid_request_error", code: "body_too_large",
                         message: "\(size) exceeds max_body_bytes (\(limit))")
     }
-
-    static let bodyTimeout = APIError(status: 408, type: "invalid_request_error", code: "body_timeout",
-                                      message: "the request body did not arrive within body_timeout")
 }

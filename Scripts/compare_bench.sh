@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# lmscore vs PyTorch on the same checkpoint, same shapes, same thread count, one after the other.
+#
+#   Scripts/compare_bench.sh [MODEL_DIR] [SECONDS] [SHAPES]
+#
+# MODEL_DIR defaults to a random GPT-2 124M checkpoint made (once) by `lmscore make-checkpoint` under
+# /tmp/lmscore-bench/gpt2-random. PyTorch runs from the venv of Scripts/setup_venv.sh
+# (LMSCORE_VENV to override). Both sides do the full scoring work: forward, log-softmax, gather.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:-/tmp/lmscore-bench/gpt2-random}
+seconds=${2:-5}
+shapes=${3:-1x16,32x16,8x128,1x1024,4x512}
+threads=$(nproc)
+
+[ -x .build/release/lmscore ] || swift build -c release >&2
+if [ ! -f "$model/config.json" ]; then
+  .build/release/lmscore make-checkpoint --preset gpt2 --random --seed 0 "$model" >&2
+fi
+venv=$(Scripts/setup_venv.sh)
+
+echo "== lmscore"
+.build/release/lmscore bench --model "$model" --threads "$threads" --seconds "$seconds" --shapes "$shapes" --invariance
+echo
+echo "== PyTorch"
+"$venv/bin/python" Scripts/bench_pytorch.py --model "$model" --threads "$threads" --seconds "$seconds" --shapes "$shapes"
+echo
+echo "== peak RSS with 4096 tokens in one call (4x1024, a fresh process)"
+.build/release/lmscore bench --model "$model" --threads "$threads" --seconds 1 --shapes 4x1024 | tail -1
