@@ -7,13 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct {
-    lmscore_mhd_log_callback callback;
-    void *context;
-} log_target;
-
 static void forward_log(void *cls, const char *format, va_list ap) {
-    const log_target *target = cls;
+    const lmscore_mhd_logger *target = cls;
     char line[512];
     vsnprintf(line, sizeof line, format, ap);
     size_t n = strlen(line);
@@ -21,25 +16,20 @@ static void forward_log(void *cls, const char *format, va_list ap) {
     target->callback(target->context, line);
 }
 
-// One process runs one daemon; its logger target and address must outlive it.
-static log_target the_log_target;
-static struct sockaddr_in the_address;
-
 struct MHD_Daemon *lmscore_mhd_start(const lmscore_mhd_settings *s,
                                      MHD_AccessHandlerCallback handler, void *handler_context,
                                      MHD_RequestCompletedCallback completed, void *completed_context,
-                                     lmscore_mhd_log_callback log, void *log_context) {
-    memset(&the_address, 0, sizeof the_address);
-    the_address.sin_family = AF_INET;
-    the_address.sin_port = htons(s->port);
-    if (inet_pton(AF_INET, s->host, &the_address.sin_addr) != 1) return NULL;
-    the_log_target.callback = log;
-    the_log_target.context = log_context;
+                                     const lmscore_mhd_logger *logger) {
+    struct sockaddr_in address;  // MHD binds during the call; it need not outlive it
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons(s->port);
+    if (inet_pton(AF_INET, s->host, &address.sin_addr) != 1) return NULL;
     return MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
         s->port, NULL, NULL, handler, handler_context,
-        MHD_OPTION_EXTERNAL_LOGGER, forward_log, &the_log_target,  // must come first (MHD warns otherwise)
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&the_address,
+        MHD_OPTION_EXTERNAL_LOGGER, forward_log, (void *)logger,  // must come first (MHD warns otherwise)
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
         MHD_OPTION_CONNECTION_LIMIT, s->connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, s->connection_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->connection_memory_limit,

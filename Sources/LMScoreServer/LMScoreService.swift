@@ -53,6 +53,8 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         boundPort.withLock { $0 = http.port }
         logger.info("listening on \(settings.host):\(http.port); loading model \(settings.model ?? "-")")
 
+        // Load while watching for shutdown: whichever comes first ends the wait (a SIGTERM during a
+        // slow load drains at once; the loader thread's late result is discarded).
         let loaded = await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.load() }
             group.addTask { try? await gracefulShutdown() }
@@ -78,25 +80,30 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         }
         let loadModel = self.loadModel
         let start = ContinuousClock.Instant.now
-        do {
-            let model = try await withCheckedThrowingContinuation { continuation in
-                Thread.detachNewThread { continuation.resume(with: Result { try loadModel(path) }) }
-            }
+        guard let outcome = await runOnThread({ try loadModel(path) }) else { return }  // shutting down
+        switch outcome {
+        case .success(let model):
             ComputeThreads.set(settings.threads)
             let scheduler = BatchScheduler(
                 scorer: Scorer(model: model, maxTokensPerForward: settings.maxBatchTokens),
                 maxBatchTokens: settings.maxBatchTokens, maxQueuedTokens: settings.maxQueuedTokens,
                 requestTimeout: settings.requestTimeout, metrics: metrics)
-            state.withLock { state in
-                if case .loading = state { state = .ready(Ready(model: model, scheduler: scheduler)) }
+            let installed = state.withLock { state in
+                guard case .loading = state else { return false }
+                state = .ready(Ready(model: model, scheduler: scheduler))
+                return true
             }
-            logger.info("model \(model.name) ready: \(model.config.parameterCount) parameters, \(String(format: "%.2f", seconds(.now - start))) s")
-        } catch {
+            if installed {
+                logger.info("model \(model.name) ready: \(model.config.parameterCount) parameters, \(String(format: "%.2f", seconds(.now - start))) s")
+            }
+        case .failure(let error):
             logger.error("cannot load model: \(error)")
             state.withLock { $0 = .failed("cannot load model: \(error)") }
         }
     }
 
+    /// Drain: refuse new work, let in-flight requests finish until `drain_timeout`, answer whatever is
+    /// left 503, stop. Waits are not cut short by task cancellation (an in-process owner cancels to stop).
     private func drain(_ http: HTTPServer) async {
         let ready: Ready? = state.withLock { state in
             switch state {
@@ -106,22 +113,18 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             }
         }
         logger.info("draining: \(http.inFlight.load(ordering: .sequentiallyConsistent)) requests in flight")
+        await ready?.scheduler.stopAdmitting()
         let deadline = ContinuousClock.Instant.now + .seconds(settings.drainTimeout)
-        if let ready {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await ready.scheduler.drain() }
-                group.addTask { try? await Task.sleep(until: deadline) }
-                await group.next()
-                group.cancelAll()
-            }
-        }
         while http.inFlight.load(ordering: .sequentiallyConsistent) > 0 && ContinuousClock.Instant.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
+            await pause(seconds: 0.005)
         }
         if http.inFlight.load(ordering: .sequentiallyConsistent) > 0 {
             logger.warning("drain_timeout reached with requests in flight; answering them 503")
             http.answerSuspended(with: .error(.draining))
-            try? await Task.sleep(for: .milliseconds(200))
+            let grace = ContinuousClock.Instant.now + .milliseconds(500)
+            while http.inFlight.load(ordering: .sequentiallyConsistent) > 0 && ContinuousClock.Instant.now < grace {
+                await pause(seconds: 0.005)
+            }
         }
         http.stop()
         state.withLock { state in if case .failed = state {} else { state = .stopped } }
@@ -222,5 +225,30 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             "n_embd": c.nEmbd, "n_head": c.nHead, "dtype": model.summary.dtypes.joined(separator: ","),
             "parameters": c.parameterCount,
         ]
+    }
+}
+
+/// Runs `work` on a thread of its own and returns its outcome — or nil as soon as the calling task is
+/// cancelled (the thread then finishes on its own and its result is dropped).
+func runOnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async -> Result<T, any Error>? {
+    let slot = Mutex<CheckedContinuation<Result<T, any Error>?, Never>?>(nil)
+    return await withTaskCancellationHandler {
+        await withCheckedContinuation { continuation in
+            slot.withLock { $0 = continuation }
+            if Task.isCancelled { slot.withLock { $0.take() }?.resume(returning: nil); return }
+            Thread.detachNewThread {
+                let outcome = Result { try work() }
+                slot.withLock { $0.take() }?.resume(returning: outcome)
+            }
+        }
+    } onCancel: {
+        slot.withLock { $0.take() }?.resume(returning: nil)
+    }
+}
+
+/// Sleeps without regard to task cancellation (the drain must keep its timing when its task is cancelled).
+func pause(seconds: Double) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { continuation.resume() }
     }
 }

@@ -25,12 +25,18 @@ typedef struct lmscore_mhd_settings {
 /// Called with each formatted MHD error-log line.
 typedef void (*lmscore_mhd_log_callback)(void *context, const char *message);
 
+/// Where a daemon's log lines go. The caller owns it and keeps it alive until the daemon is stopped.
+typedef struct lmscore_mhd_logger {
+    lmscore_mhd_log_callback callback;
+    void *context;
+} lmscore_mhd_logger;
+
 /// Starts a daemon driven by the caller's own epoll loop (MHD_USE_EPOLL without an internal thread,
 /// with MHD_ALLOW_SUSPEND_RESUME). Returns NULL on failure (errno may say why).
 struct MHD_Daemon *lmscore_mhd_start(const lmscore_mhd_settings *settings,
                                      MHD_AccessHandlerCallback handler, void *handler_context,
                                      MHD_RequestCompletedCallback completed, void *completed_context,
-                                     lmscore_mhd_log_callback log, void *log_context);
+                                     const lmscore_mhd_logger *logger);
 
 /// The epoll file descriptor the caller must wait on, or -1.
 int lmscore_mhd_epoll_fd(struct MHD_Daemon *daemon);

@@ -75,6 +75,11 @@ public actor BatchScheduler {
         }
     }
 
+    /// Stops admitting requests (they get `.draining`); queued and running ones are still scored.
+    public func stopAdmitting() {
+        draining = true
+    }
+
     /// Stops admitting requests; returns when every queued and running request has been answered.
     public func drain() async {
         draining = true

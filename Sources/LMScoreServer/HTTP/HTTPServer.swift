@@ -52,14 +52,21 @@ final class HTTPServer: @unchecked Sendable {
     private var daemon: OpaquePointer?
     private var wakeFD: Int32 = -1
     private var loopFD: Int32 = -1
-    private let lock = Mutex<[RequestContext]>([])
+    /// Requests waiting for the loop thread to resume them, and all suspended requests.
+    private struct Parked {
+        var ready: [RequestContext] = []
+        var suspended: [ObjectIdentifier: RequestContext] = [:]
+        /// After stop(), late answers are dropped (the eventfd is closed).
+        var stopped = false
+    }
+    /// This daemon's log destination, alive until the daemon stops.
+    private let logTarget = UnsafeMutablePointer<lmscore_mhd_logger>.allocate(capacity: 1)
+    private let lock = Mutex(Parked())
     private let stopRequested = Atomic<Bool>(false)
     private let loopFinished = DispatchSemaphore(value: 0)
     /// Requests whose headers arrived and whose completion MHD has not yet reported.
     let inFlight = Atomic<Int>(0)
     private(set) var port = 0
-    /// Suspended requests, by identity (loop thread only).
-    private var suspendedRequests: [ObjectIdentifier: RequestContext] = [:]
 
     init(limits: Limits, handler: any Handler, logger: Logger) {
         self.limits = limits
@@ -80,8 +87,10 @@ final class HTTPServer: @unchecked Sendable {
         settings.listen_backlog = UInt32(limits.listenBacklog)
         raiseFileLimit(to: limits.connectionLimit + 64)
 
+        // MHD holds `self` unretained: the owner keeps the server alive until stop() returns.
         let me = Unmanaged.passUnretained(self).toOpaque()
-        guard let daemon = lmscore_mhd_start(&settings, accessHandler, me, completedHandler, me, logHandler, me) else {
+        logTarget.initialize(to: lmscore_mhd_logger(callback: logHandler, context: me))
+        guard let daemon = lmscore_mhd_start(&settings, accessHandler, me, completedHandler, me, logTarget) else {
             throw StartError.cannotStart(host: limits.host, port: limits.port, reason: String(cString: strerror(errno)))
         }
         self.daemon = daemon
@@ -106,36 +115,47 @@ final class HTTPServer: @unchecked Sendable {
         stopRequested.store(true, ordering: .sequentiallyConsistent)
         wake()
         loopFinished.wait()
+        // The loop is gone; resume anything still suspended (MHD aborts when stopping with a
+        // suspended connection) and let MHD finish with it.
+        let leftovers = lock.withLock { parked in
+            parked.stopped = true
+            parked.ready.removeAll()
+            defer { parked.suspended.removeAll() }
+            for request in parked.suspended.values where request.readyResponse == nil {
+                request.readyResponse = .error(.draining)
+            }
+            return Array(parked.suspended.values)
+        }
+        for request in leftovers where request.suspended {
+            request.suspended = false
+            MHD_resume_connection(request.connection)
+        }
+        if !leftovers.isEmpty { MHD_run(daemon) }
         MHD_stop_daemon(daemon)
         daemon = nil
         close(wakeFD)
         close(loopFD)
     }
 
+    deinit { logTarget.deallocate() }
+
     /// Answers every still-suspended request with `response` (a drain that ran out of time), so that
     /// `stop()` never finds a suspended connection. Safe from any thread.
     func answerSuspended(with response: Response) {
-        let waiting = Mutex<[RequestContext]>([])
-        let done = DispatchSemaphore(value: 0)
-        // Read the set on the loop thread, where it lives.
-        lock.withLock { _ in pendingInspection = { waiting.withLock { $0 = Array(self.suspendedRequests.values) }; done.signal() } }
-        wake()
-        guard done.wait(timeout: .now() + 1) == .success else { return }
-        for request in waiting.withLock({ $0 }) where lock.withLock({ _ in request.readyResponse == nil }) {
-            complete(request, with: response)
-        }
+        let suspended = lock.withLock { Array($0.suspended.values) }
+        for request in suspended { complete(request, with: response) }
     }
 
-    /// Work to run once on the loop thread (set under `lock`).
-    private var pendingInspection: (() -> Void)?
-
-    /// Hands a suspended request its response; safe from any thread.
+    /// Hands a suspended request its response; safe from any thread. The first answer wins: a later
+    /// one (a result arriving after the drain deadline answered 503) is dropped.
     func complete(_ request: RequestContext, with response: Response) {
-        lock.withLock { ready in
+        let accepted = lock.withLock { parked in
+            guard !parked.stopped, request.readyResponse == nil else { return false }
             request.readyResponse = response
-            ready.append(request)
+            parked.ready.append(request)
+            return true
         }
-        wake()
+        if accepted { wake() }
     }
 
     var currentConnections: Int { daemon.map { Int(lmscore_mhd_current_connections($0)) } ?? 0 }
@@ -152,14 +172,13 @@ final class HTTPServer: @unchecked Sendable {
             _ = epoll_wait(loopFD, &events, Int32(events.count), timeout < 0 ? 1000 : timeout)
             var counter: UInt64 = 0
             _ = read(wakeFD, &counter, 8)
-            let (ready, inspection) = lock.withLock { ready in
-                defer { ready.removeAll(); pendingInspection = nil }
-                return (ready, pendingInspection)
+            let ready = lock.withLock { parked in
+                defer { parked.ready.removeAll() }
+                for request in parked.ready { parked.suspended[ObjectIdentifier(request)] = nil }
+                return parked.ready
             }
-            inspection?()
             for request in ready where request.suspended {
                 request.suspended = false
-                suspendedRequests[ObjectIdentifier(request)] = nil
                 MHD_resume_connection(request.connection)
             }
             MHD_run(daemon)
@@ -214,7 +233,7 @@ final class HTTPServer: @unchecked Sendable {
         // Suspend now, inside the handler as MHD requires; the answer may already be waiting in
         // `ready` (it is only acted on by this thread, after we return), so no resume can be missed.
         request.suspended = true
-        suspendedRequests[ObjectIdentifier(request)] = request
+        lock.withLock { $0.suspended[ObjectIdentifier(request)] = request }
         MHD_suspend_connection(connection)
         return .YES
     }

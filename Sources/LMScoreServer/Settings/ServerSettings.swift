@@ -67,7 +67,8 @@ public struct ServerSettings: Sendable, Equatable {
             switch value {
             case is NSNull: continue
             case let string as String: pairs.append((key, string))
-            case let number as NSNumber where !(value is Bool): pairs.append((key, number.stringValue))
+            // JSON booleans arrive as NSNumber too (objCType "c"); 0 and 1 must stay numbers.
+            case let number as NSNumber where String(cString: number.objCType) != "c": pairs.append((key, number.stringValue))
             default: throw Invalid(description: "\(path): \"\(key)\" must be a string or a number")
             }
         }

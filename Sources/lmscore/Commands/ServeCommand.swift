@@ -53,5 +53,10 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(error)")
         }
+        // Every request has been answered. A batch abandoned at drain_timeout may still be running
+        // on the forward thread; a normal exit would run OpenBLAS's destructor under it (seen as a
+        // crash at exit), so leave without running destructors.
+        fflush(nil)  // all C streams (the log handler writes to stderr)
+        _exit(0)
     }
 }
