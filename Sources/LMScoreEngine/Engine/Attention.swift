@@ -9,28 +9,41 @@ func attention(
     qkv: UnsafePointer<Float>,          // [T, 3C]: q | k | v, head h at columns h·hs ..< (h+1)·hs of each
     out: UnsafeMutablePointer<Float>,   // [T, C]
     rows: [Range<Int>], channels C: Int, heads: Int, scale: Float,
-    scratch: UnsafeMutablePointer<Float> // [queryBlock, longest row]
+    scratch: UnsafeMutablePointer<Float>, // [threads, queryBlock, longest row]
+    scratchStride: Int                  // floats per thread in `scratch`
+) {
+    // (row, head) pairs are independent: deal them to the threads, each with its own scratch and
+    // single-threaded products (no synchronisation per small product).
+    let work = rows.flatMap { row in (0..<heads).map { (row, $0) } }
+    let slices = split(work.count, parts: ComputeThreads.count)
+    parallelFor(slices.count) { s in
+        for (row, h) in work[slices[s]] {
+            attendOneHead(qkv: qkv, out: out, row: row, head: h, channels: C, heads: heads, scale: scale,
+                          scores: scratch + s * scratchStride)
+        }
+    }
+}
+
+private func attendOneHead(
+    qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, row: Range<Int>, head h: Int,
+    channels C: Int, heads: Int, scale: Float, scores: UnsafeMutablePointer<Float>
 ) {
     let hs = C / heads
     let stride = 3 * C
-    for row in rows {
-        let base = qkv + row.lowerBound * stride
-        for h in 0..<heads {
-            let q = base + h * hs
-            let k = base + C + h * hs
-            let v = base + 2 * C + h * hs
-            var q0 = 0
-            while q0 < row.count {
-                let q1 = min(q0 + attentionQueryBlock, row.count)
-                let m = q1 - q0
-                matmul(m: m, n: q1, k: hs, a: q + q0 * stride, lda: stride, b: k, ldb: stride, transposeB: true,
-                       c: scratch, ldc: q1, alpha: scale)
-                softmaxCausal(scratch, rows: m, keys: q1, firstQuery: q0)
-                matmul(m: m, n: hs, k: q1, a: scratch, lda: q1, b: v, ldb: stride,
-                       c: out + (row.lowerBound + q0) * C + h * hs, ldc: C)
-                q0 = q1
-            }
-        }
+    let base = qkv + row.lowerBound * stride
+    let q = base + h * hs
+    let k = base + C + h * hs
+    let v = base + 2 * C + h * hs
+    var q0 = 0
+    while q0 < row.count {
+        let q1 = min(q0 + attentionQueryBlock, row.count)
+        let m = q1 - q0
+        matmul(m: m, n: q1, k: hs, a: q + q0 * stride, lda: stride, b: k, ldb: stride, transposeB: true,
+               c: scores, ldc: q1, alpha: scale, threads: 1)
+        softmaxCausal(scores, rows: m, keys: q1, firstQuery: q0)
+        matmul(m: m, n: hs, k: q1, a: scores, lda: q1, b: v, ldb: stride,
+               c: out + (row.lowerBound + q0) * C + h * hs, ldc: C, threads: 1)
+        q0 = q1
     }
 }
 

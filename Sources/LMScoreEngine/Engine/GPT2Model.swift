@@ -38,7 +38,8 @@ public final class GPT2Model: Sendable {
             // Attention sub-layer: x += c_proj(attention(c_attn(ln_1(x))))
             layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln1Gain, bias: layer.ln1Bias, epsilon: Float(config.layerNormEpsilon))
             linear(ln, layer.qkvWeight, layer.qkvBias, into: qkv, rows: T, in: C, out: 3 * C)
-            attention(qkv: qkv, out: att, rows: batch.rows, channels: C, heads: config.nHead, scale: scale, scratch: ws.scores)
+            attention(qkv: qkv, out: att, rows: batch.rows, channels: C, heads: config.nHead, scale: scale,
+                      scratch: ws.scores, scratchStride: ws.scoresPerThread)
             linear(att, layer.attnProjWeight, layer.attnProjBias, into: x, rows: T, in: C, out: C, accumulate: true)
             // MLP sub-layer: x += c_proj(gelu(c_fc(ln_2(x))))
             layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln2Gain, bias: layer.ln2Bias, epsilon: Float(config.layerNormEpsilon))
@@ -104,7 +105,8 @@ final class Workspace {
     private(set) var qkv: UnsafeMutablePointer<Float>
     private(set) var attended: UnsafeMutablePointer<Float>
     private(set) var hidden: UnsafeMutablePointer<Float>
-    private(set) var scores: UnsafeMutablePointer<Float>
+    private(set) var scores: UnsafeMutablePointer<Float>    // [threads, queryBlock, longest row]
+    private(set) var scoresPerThread = 0
 
     init(config: ModelConfig) {
         self.config = config
@@ -123,12 +125,14 @@ final class Workspace {
             hidden = .allocate(capacity: tokens * config.nInner)
             capacity = tokens
         }
-        let needed = min(attentionQueryBlock, longestRow) * longestRow
+        let perThread = min(attentionQueryBlock, longestRow) * longestRow
+        let needed = perThread * ComputeThreads.count
         if needed > scoresCapacity {
             scores.deallocate()
             scores = .allocate(capacity: needed)
             scoresCapacity = needed
         }
+        scoresPerThread = perThread
     }
 
     /// Returns memory to the system (after an unusually large request).

@@ -7,7 +7,8 @@ import COpenBLAS
 /// Row-major: C[M, N] = alpha · A[M, K] · op(B) + beta · C, where op(B) is B[K, N], or B[N, K]
 /// transposed when `transposeB` is set. `lda`, `ldb`, `ldc` are row strides in elements.
 ///
-/// The product is split over `ComputeThreads.count` threads: by rows when there are enough of them,
+/// The product is split over `threads` threads (callers already running in parallel pass 1): by rows
+/// when there are enough of them,
 /// otherwise by columns (a 16-token request still uses both cores). Each slice is one single-threaded
 /// `cblas_sgemm`.
 func matmul(
@@ -15,9 +16,8 @@ func matmul(
     a: UnsafePointer<Float>, lda: Int,
     b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
     c: UnsafeMutablePointer<Float>, ldc: Int,
-    alpha: Float = 1, beta: Float = 0
+    alpha: Float = 1, beta: Float = 0, threads: Int = ComputeThreads.count
 ) {
-    let threads = ComputeThreads.count
     if threads == 1 || m * n * k < 1 << 18 {
         sgemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, alpha: alpha, beta: beta)
     } else if m >= 64 * threads {
