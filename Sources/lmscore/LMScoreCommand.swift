@@ -7,14 +7,14 @@ struct LMScoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmscore",
         abstract: "Score token sequences with a GPT-2-family language model: per-token log-probabilities, loss, perplexity.",
-        subcommands: [ServeCommand.self, ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self]
     )
 }
 
 /// `--model DIR` and `--threads N`, shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Hugging Face GPT-2 directory: config.json + model.safetensors (or an index and shards).")
-    var model: String
+    @Option(name: .long, help: "Hugging Face GPT-2 directory: config.json + model.safetensors (or an index and shards). Default: the bundled lmscore-gpt2-small-en.")
+    var model: String?
 
     @Option(name: .long, help: "Threads for matrix products (default: the number of cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -23,6 +23,7 @@ struct ModelOptions: ParsableArguments {
     func load() throws -> GPT2Model {
         guard threads >= 1 else { throw CommandFailure("--threads must be at least 1") }
         ComputeThreads.set(threads)
+        let model = try DefaultModel.resolve(model)
         do {
             return try Checkpoint.load(directory: URL(fileURLWithPath: model))
         } catch let error as CheckpointError {

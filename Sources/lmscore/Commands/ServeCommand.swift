@@ -27,15 +27,14 @@ struct ServeCommand: AsyncParsableCommand {
         overrides["model"] = model
         overrides["port"] = port
         overrides["host"] = host
-        let settings: ServerSettings
+        let resolved: ServerSettings
         do {
-            settings = try ServerSettings.resolve(configPath: config, environment: ProcessInfo.processInfo.environment, overrides: overrides)
+            resolved = try ServerSettings.resolve(configPath: config, environment: ProcessInfo.processInfo.environment, overrides: overrides)
         } catch {
             throw CommandFailure("bad setting: \(error)")
         }
-        guard settings.model != nil else {
-            throw CommandFailure("no model: pass --model DIR, set LMSCORE_MODEL, or set \"model\" in the config file")
-        }
+        var settings = resolved
+        settings.model = try DefaultModel.resolve(settings.model)
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
