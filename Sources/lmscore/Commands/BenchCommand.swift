@@ -44,7 +44,7 @@ struct BenchCommand: ParsableCommand {
         print("")
         print("| shape | tokens/call | ms/call (median) | tokens/s | peak RSS MB |" + (invariance ? " max Δ logprob alone vs packed |" : ""))
         print("|---|---|---|---|---|" + (invariance ? "---|" : ""))
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         for shape in parsed {
             let vocab = UInt64(model.config.vocabSize)
             let rows = (0..<shape.rows).map { _ in (0..<shape.tokens).map { _ in Int32(random.next() % vocab) } }
@@ -75,18 +75,6 @@ struct BenchCommand: ParsableCommand {
             }
             print(line)
         }
-    }
-}
-
-/// A SplitMix-style generator with a fixed seed, so bench inputs repeat exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
