@@ -28,8 +28,8 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     public let settings: ServerSettings
     public let metrics = ServerMetrics()
     private let logger: Logger
-    private let state = Mutex<State>(.loading)
-    private let boundPort = Mutex<Int?>(nil)
+    private let state = Locked<State>(.loading)
+    private let boundPort = Locked<Int?>(nil)
     /// Loads the model; replaceable so tests can inject a slow or failing loader.
     private let loadModel: @Sendable (String) throws -> GPT2Model
 
@@ -231,7 +231,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
 /// Runs `work` on a thread of its own and returns its outcome — or nil as soon as the calling task is
 /// cancelled (the thread then finishes on its own and its result is dropped).
 func runOnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async -> Result<T, any Error>? {
-    let slot = Mutex<CheckedContinuation<Result<T, any Error>?, Never>?>(nil)
+    let slot = Locked<CheckedContinuation<Result<T, any Error>?, Never>?>(nil)
     return await withTaskCancellationHandler {
         await withCheckedContinuation { continuation in
             slot.withLock { $0 = continuation }

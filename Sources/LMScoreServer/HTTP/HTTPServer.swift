@@ -61,7 +61,7 @@ final class HTTPServer: @unchecked Sendable {
     }
     /// This daemon's log destination, alive until the daemon stops.
     private let logTarget = UnsafeMutablePointer<lmscore_mhd_logger>.allocate(capacity: 1)
-    private let lock = Mutex(Parked())
+    private let lock = Locked(Parked())
     private let stopRequested = Atomic<Bool>(false)
     private let loopFinished = DispatchSemaphore(value: 0)
     /// Requests whose headers arrived and whose completion MHD has not yet reported.
@@ -299,7 +299,7 @@ private let logHandler: lmscore_mhd_log_callback = { cls, message in
 private let logBudget = LogBudget()
 
 private final class LogBudget: Sendable {
-    private let state = Mutex<(second: Int, count: Int)>((0, 0))
+    private let state = Locked<(second: Int, count: Int)>((0, 0))
     func allow() -> Bool {
         let now = Int(Date().timeIntervalSince1970)
         return state.withLock { state in
