@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// One HTTP request's state, from its headers to MHD's completion callback. MHD keeps a retained
 /// pointer to it in the request's `con_cls` slot.
