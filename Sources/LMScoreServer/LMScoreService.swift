@@ -168,7 +168,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             }
             return nil
         case "/healthz":
-            guard request.method == "GET" || request.method == "HEAD" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET")) }
+            guard request.method == "GET" || request.method == "HEAD" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET, HEAD")) }
             switch current {
             case .ready(let ready): return .json(200, ["status": "ok", "model": ready.model.name])
             case .loading: return .json(503, ["status": "loading"])
@@ -180,8 +180,11 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             return Response(status: 200, body: metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case "/v1/model":
             guard request.method == "GET" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET")) }
-            guard case .ready(let ready) = current else { return .error(.loading) }
-            return .json(200, modelDescription(ready.model))
+            switch current {
+            case .ready(let ready): return .json(200, modelDescription(ready.model))
+            case .loading, .failed: return .error(.loading)
+            case .draining, .stopped: return .error(.draining)
+            }
         default:
             return .error(.notFound(request.path))
         }
