@@ -2,6 +2,7 @@
 # Create (or reuse) the Python venv used by lmscore's helper scripts:
 #   Scripts/make_reference.py  (regenerates Tests/Fixtures/reference/)
 #   Scripts/bench_pytorch.py   (PyTorch side of the benchmark comparison)
+#   Scripts/train_default_model.py, Scripts/model_card_sanity.py  (the default model; need tiktoken)
 # The venv lives OUTSIDE the repo: ${LMSCORE_VENV:-$HOME/.cache/lmscore-venv}.
 # Idempotent: a venv that already has the pinned versions is left alone. Progress goes to
 # stderr; the venv path is the only thing printed on stdout, so VENV=$(Scripts/setup_venv.sh).
@@ -19,13 +20,16 @@ TORCH_VERSION="2.13.0"
 # transformers is pinned too: it writes transformers_version into the fixtures' config.json,
 # and make_reference.py promises byte-identical output.
 TRANSFORMERS_VERSION="5.24.0"
-PACKAGES=("torch==${TORCH_VERSION}" "transformers==${TRANSFORMERS_VERSION}" safetensors numpy)
+# tiktoken is pinned because train_default_model.py checks its r50k_base split pattern.
+TIKTOKEN_VERSION="0.14.0"
+PACKAGES=("torch==${TORCH_VERSION}" "transformers==${TRANSFORMERS_VERSION}" "tiktoken==${TIKTOKEN_VERSION}" safetensors numpy)
 
 has_packages() {
-    "$VENV/bin/python" - "$TORCH_VERSION" "$TRANSFORMERS_VERSION" 2>/dev/null <<'PY'
+    "$VENV/bin/python" - "$TORCH_VERSION" "$TRANSFORMERS_VERSION" "$TIKTOKEN_VERSION" 2>/dev/null <<'PY'
 import sys
-import numpy, safetensors, torch, transformers  # noqa: F401
-ok = torch.__version__.split("+")[0] == sys.argv[1] and transformers.__version__ == sys.argv[2]
+import numpy, safetensors, tiktoken, torch, transformers  # noqa: F401
+ok = (torch.__version__.split("+")[0] == sys.argv[1] and transformers.__version__ == sys.argv[2]
+      and tiktoken.__version__ == sys.argv[3])
 sys.exit(0 if ok else 1)
 PY
 }
@@ -37,7 +41,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 
 if has_packages; then
-    echo "venv already has torch ${TORCH_VERSION}, transformers ${TRANSFORMERS_VERSION}, safetensors, numpy" >&2
+    echo "venv already has torch ${TORCH_VERSION}, transformers ${TRANSFORMERS_VERSION}, tiktoken ${TIKTOKEN_VERSION}, safetensors, numpy" >&2
 else
     if [[ -z "${PIP_FIND_LINKS:-}" ]]; then
         echo "warning: PIP_FIND_LINKS is not set; plain PyPI torch brings CUDA wheels (GBs)" >&2
@@ -45,5 +49,5 @@ else
     "$VENV/bin/python" -m pip install --quiet "${PACKAGES[@]}" >&2
 fi
 
-"$VENV/bin/python" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' >&2
+"$VENV/bin/python" -c 'import tiktoken, torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__, "tiktoken", tiktoken.__version__)' >&2
 echo "$VENV"

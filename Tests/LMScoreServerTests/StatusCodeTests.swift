@@ -313,7 +313,7 @@ extension ServerTests {
         func methodNotAllowed() async throws {
             try await withServer(testSettings()) { server in
                 let cases: [(method: String, path: String, body: String?, allow: String)] = [
-                    ("GET", "/score", nil, "POST"), ("PUT", "/score", nil, "POST"), ("POST", "/healthz", "{}", "GET"),
+                    ("GET", "/score", nil, "POST"), ("PUT", "/score", nil, "POST"), ("POST", "/healthz", "{}", "GET, HEAD"),
                     ("DELETE", "/metrics", nil, "GET"), ("POST", "/v1/model", "{}", "GET"),
                 ]
                 for (method, path, body, allow) in cases {
