@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark for `lmscore serve`: wrk posts single 16-token sequences at 1, 8, 32, 128 and 256
 # keep-alive connections; reports requests/s, scored tokens/s, p50/p99 latency, errors and the mean
-# batch size (from /metrics), then the offline `lmscore bench` figure for one 32×16 request.
+# batch size (from /metrics), the server's peak RSS (VmHWM), then the offline `lmscore bench` figure
+# for one 32×16 request.
 # (A run must last longer than a full batch takes: at 256 connections on GPT-2 124M one batch of
 # 256 requests takes ~9 s, so use 30 s runs there.)
 #
@@ -57,6 +58,9 @@ for c in "${connections[@]}"; do
       'BEGIN { printf "| %d | %.0f | %.0f | %.1f | %.1f | %d | %.1f |\n", c, r/d, 15*r/d, p50, p99, e, (bc > 0 ? bs/bc : 0) }'
 done
 
+rss_kb() { awk -v f="$1" '$1 == f ":" { print $2 }' "/proc/$server/status"; }
+echo
+echo "server RSS: now $(( $(rss_kb VmRSS) / 1024 )) MB, peak $(( $(rss_kb VmHWM) / 1024 )) MB"
 kill -TERM $server
 wait $server && echo && echo "server drained and exited 0 after SIGTERM"
 trap - EXIT
