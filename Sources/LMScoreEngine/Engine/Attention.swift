@@ -1,31 +1,33 @@
-/// Causal multi-head self-attention over packed rows: each row attends only to its own earlier tokens.
+/// Causal multi-head self-attention over packed rows: each row attends to its own earlier tokens and,
+/// when it continues a prefix row (`ForwardBatch`), to all of the prefix's tokens before them.
 ///
 /// For each row and head, queries are taken in blocks of `queryBlock`; a block's queries [q0, q1) see
-/// keys [0, q1), so scores past the diagonal are computed for at most one block and masked.
-///   scores[q1−q0, q1] = Q[q0..<q1] · K[0..<q1]ᵀ · scale     (matmul)
-///   probs = causal softmax of each score row                 (softmaxCausal)
-///   out[q0..<q1, head] = probs · V[0..<q1]                    (matmul)
+/// the P prefix keys and the row's keys [0, q1), so scores past the diagonal are computed for at most
+/// one block and masked.
+///   scores[q1−q0, P+q1] = Q[q0..<q1] · [Kprefix; K[0..<q1]]ᵀ · scale   (two matmuls)
+///   probs = causal softmax of each score row                           (softmaxCausal)
+///   out[q0..<q1, head] = probs · [Vprefix; V[0..<q1]]                   (two matmuls)
 func attention(
     qkv: UnsafePointer<Float>,          // [T, 3C]: q | k | v, head h at columns h·hs ..< (h+1)·hs of each
     out: UnsafeMutablePointer<Float>,   // [T, C]
-    rows: [Range<Int>], channels C: Int, heads: Int, scale: Float,
-    scratch: UnsafeMutablePointer<Float>, // [threads, queryBlock, longest row]
+    rows: [Range<Int>], prefixes: [Range<Int>?], channels C: Int, heads: Int, scale: Float,
+    scratch: UnsafeMutablePointer<Float>, // [threads, queryBlock, longest prefix + row]
     scratchStride: Int                  // floats per thread in `scratch`
 ) {
     // (row, head) pairs are independent: deal them to the threads, each with its own scratch and
     // single-threaded products (no synchronisation per small product).
-    let work = rows.flatMap { row in (0..<heads).map { (row, $0) } }
+    let work = rows.indices.flatMap { r in (0..<heads).map { (r, $0) } }
     let slices = split(work.count, parts: ComputeThreads.count)
     parallelFor(slices.count) { s in
-        for (row, h) in work[slices[s]] {
-            attendOneHead(qkv: qkv, out: out, row: row, head: h, channels: C, heads: heads, scale: scale,
-                          scores: scratch + s * scratchStride)
+        for (r, h) in work[slices[s]] {
+            attendOneHead(qkv: qkv, out: out, row: rows[r], prefix: prefixes[r] ?? 0..<0, head: h, channels: C,
+                          heads: heads, scale: scale, scores: scratch + s * scratchStride)
         }
     }
 }
 
 private func attendOneHead(
-    qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, row: Range<Int>, head h: Int,
+    qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, row: Range<Int>, prefix: Range<Int>, head h: Int,
     channels C: Int, heads: Int, scale: Float, scores: UnsafeMutablePointer<Float>
 ) {
     let hs = C / heads
@@ -34,15 +36,27 @@ private func attendOneHead(
     let q = base + h * hs
     let k = base + C + h * hs
     let v = base + 2 * C + h * hs
+    let P = prefix.count
+    let prefixK = qkv + prefix.lowerBound * stride + C + h * hs
+    let prefixV = qkv + prefix.lowerBound * stride + 2 * C + h * hs
     var q0 = 0
     while q0 < row.count {
         let q1 = min(q0 + attentionQueryBlock, row.count)
         let m = q1 - q0
+        let keys = P + q1   // scores[m, keys]: prefix columns first, then the row's own
+        let output = out + (row.lowerBound + q0) * C + h * hs
+        if P > 0 {
+            matmul(m: m, n: P, k: hs, a: q + q0 * stride, lda: stride, b: prefixK, ldb: stride, transposeB: true,
+                   c: scores, ldc: keys, alpha: scale, threads: 1)
+        }
         matmul(m: m, n: q1, k: hs, a: q + q0 * stride, lda: stride, b: k, ldb: stride, transposeB: true,
-               c: scores, ldc: q1, alpha: scale, threads: 1)
-        softmaxCausal(scores, rows: m, keys: q1, firstQuery: q0)
-        matmul(m: m, n: hs, k: q1, a: scores, lda: q1, b: v, ldb: stride,
-               c: out + (row.lowerBound + q0) * C + h * hs, ldc: C, threads: 1)
+               c: scores + P, ldc: keys, alpha: scale, threads: 1)
+        softmaxCausal(scores, rows: m, keys: keys, firstQuery: P + q0)
+        if P > 0 {
+            matmul(m: m, n: hs, k: P, a: scores, lda: keys, b: prefixV, ldb: stride, c: output, ldc: C, threads: 1)
+        }
+        matmul(m: m, n: hs, k: q1, a: scores + P, lda: keys, b: v, ldb: stride, c: output, ldc: C,
+               beta: P > 0 ? 1 : 0, threads: 1)
         q0 = q1
     }
 }

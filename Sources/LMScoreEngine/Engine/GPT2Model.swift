@@ -24,7 +24,7 @@ public final class GPT2Model: Sendable {
         // for 768×3072). The padding rows start at zero and are never read back.
         let T = paddedRowCount(batch.tokens.count)
         let C = config.nEmbd, I = config.nInner
-        ws.reserve(tokens: T, longestRow: batch.longestRow)
+        ws.reserve(tokens: T, longestRow: batch.longestAttentionSpan)
         let x = ws.residual      // [T, C]  the residual stream
         let ln = ws.normed       // [T, C]  layer-norm output, input of each sub-layer
         let qkv = ws.qkv         // [T, 3C]
@@ -38,8 +38,8 @@ public final class GPT2Model: Sendable {
             // Attention sub-layer: x += c_proj(attention(c_attn(ln_1(x))))
             layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln1Gain, bias: layer.ln1Bias, epsilon: Float(config.layerNormEpsilon))
             linear(ln, layer.qkvWeight, layer.qkvBias, into: qkv, rows: T, in: C, out: 3 * C)
-            attention(qkv: qkv, out: att, rows: batch.rows, channels: C, heads: config.nHead, scale: scale,
-                      scratch: ws.scores, scratchStride: ws.scoresPerThread)
+            attention(qkv: qkv, out: att, rows: batch.rows, prefixes: batch.prefixes, channels: C, heads: config.nHead,
+                      scale: scale, scratch: ws.scores, scratchStride: ws.scoresPerThread)
             linear(att, layer.attnProjWeight, layer.attnProjBias, into: x, rows: T, in: C, out: C, accumulate: true)
             // MLP sub-layer: x += c_proj(gelu(c_fc(ln_2(x))))
             layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln2Gain, bias: layer.ln2Bias, epsilon: Float(config.layerNormEpsilon))
@@ -51,15 +51,16 @@ public final class GPT2Model: Sendable {
         return ln
     }
 
-    /// x[t] = wte[token t] + wpe[position of t within its row]
+    /// x[t] = wte[token t] + wpe[position of t]; a row's positions start after its prefix, if any.
     private func embed(_ batch: ForwardBatch, into x: UnsafeMutablePointer<Float>) {
         let C = config.nEmbd
         let padding = paddedRowCount(batch.tokens.count) - batch.tokens.count
         (x + batch.tokens.count * C).initialize(repeating: 0, count: padding * C)
-        for row in batch.rows {
+        for (row, prefix) in zip(batch.rows, batch.prefixes) {
+            let first = prefix?.count ?? 0
             for t in row {
                 let token = weights.tokenEmbedding + Int(batch.tokens[t]) * C
-                let position = weights.positionEmbedding + (t - row.lowerBound) * C
+                let position = weights.positionEmbedding + (first + t - row.lowerBound) * C
                 let out = x + t * C
                 for i in 0..<C { out[i] = token[i] + position[i] }
             }
@@ -79,18 +80,32 @@ public final class GPT2Model: Sendable {
 /// Row counts are padded to this multiple for the matrix products (see `forward`).
 func paddedRowCount(_ rows: Int) -> Int { (rows + 3) & ~3 }
 
-/// Rows packed into one token matrix, no padding: row r occupies tokens[rows[r]], and its tokens
-/// sit at positions 0, 1, … within it.
+/// Rows packed into one token matrix, no padding: row r occupies tokens[rows[r]].
+///
+/// A row may continue another row of the same batch, its prefix (a multiple-choice context shared by
+/// several continuations): its tokens then sit at positions prefix.count, prefix.count + 1, … and attend
+/// to the prefix's keys and values before their own, so the prefix is computed once for all of them.
+/// Otherwise a row's tokens sit at positions 0, 1, … and see only each other.
 struct ForwardBatch {
     var tokens: [Int32] = []
     var rows: [Range<Int>] = []
+    /// Per row: the tokens of the row it continues, or nil.
+    var prefixes: [Range<Int>?] = []
 
-    var longestRow: Int { rows.map(\.count).max() ?? 0 }
+    /// The most keys any query attends to: a prefix plus its own row.
+    var longestAttentionSpan: Int {
+        zip(rows, prefixes).map { $0.count + ($1?.count ?? 0) }.max() ?? 0
+    }
 
-    mutating func append(_ row: ArraySlice<Int32>) {
+    /// Appends a row and returns its index. `prefix` is the index of an earlier row without a prefix.
+    @discardableResult
+    mutating func append(_ row: ArraySlice<Int32>, continuing prefix: Int? = nil) -> Int {
+        precondition(prefix.map { $0 < rows.count && prefixes[$0] == nil } ?? true, "a prefix must be an earlier plain row")
         let start = tokens.count
         tokens.append(contentsOf: row)
         rows.append(start..<tokens.count)
+        prefixes.append(prefix.map { rows[$0] })
+        return rows.count - 1
     }
 }
 

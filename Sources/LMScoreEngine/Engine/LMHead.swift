@@ -8,6 +8,8 @@ public struct TopToken: Sendable, Equatable {
 
 /// What the model says about one target token.
 public struct TokenScore: Sendable, Equatable {
+    /// The target token scored (for a greedy next-token prediction, the model's argmax).
+    public let token: Int32
     /// log_softmax(logits)[target]
     public let logprob: Double
     /// The target is the argmax (the first one, as `torch.argmax` picks on ties).
@@ -19,9 +21,13 @@ public struct TokenScore: Sendable, Equatable {
 /// A hidden-state row whose next-token distribution is to be read at `target`.
 struct ScoredPosition {
     let hiddenRow: Int
+    /// A token id, or `ScoredPosition.argmax`: score whichever token the model ranks first.
     let target: Int32
     /// How many most likely tokens to report.
     let topK: Int
+
+    /// The target of a greedy next-token prediction: the argmax, found while folding the vocabulary.
+    static let argmax: Int32 = -1
 }
 
 /// The LM head and the loss, fused: logits = h · Wᵀ are computed for a block of rows and a tile of
@@ -122,9 +128,11 @@ struct RunningLogSumExp {
 
     func result() -> TokenScore {
         let logSum = Double(maximum) + Foundation.log(sum)
+        let greedyPrediction = target == Int(ScoredPosition.argmax)
         return TokenScore(
-            logprob: Double(targetLogit) - logSum,
-            isGreedy: argmax == target,
+            token: Int32(greedyPrediction ? argmax : target),
+            logprob: Double(greedyPrediction ? maximum : targetLogit) - logSum,
+            isGreedy: greedyPrediction || argmax == target,
             top: best.map { TopToken(id: Int32($0.id), logprob: Double($0.logit) - logSum) })
     }
 

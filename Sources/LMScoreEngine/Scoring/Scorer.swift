@@ -1,8 +1,8 @@
 import Foundation
 
-/// Scores requests: plans each row into forward rows (segments), packs segments from any number of
-/// requests into forward passes of at most `maxTokensPerForward` tokens, runs the model and the fused
-/// LM-head/log-softmax, and gathers every target's score back into its request row.
+/// Scores requests: plans each request into forward rows (segments), packs segments from any number
+/// of requests into forward passes of at most `maxTokensPerForward` tokens, runs the model and the
+/// fused LM-head/log-softmax, and gathers every target's score back into its request row.
 ///
 /// One pass runs at a time (a lock guards the reusable buffers); the model itself is shared.
 public final class Scorer: @unchecked Sendable {
@@ -33,102 +33,179 @@ public final class Scorer: @unchecked Sendable {
     public func score(batch requests: [ScoringRequest]) -> [ScoringResult] {
         lock.lock()
         defer { lock.unlock() }
-        var segments: [Segment] = []
-        var positions: [[[TokenScore?]]] = []   // [request][row][position]
+        var units: [Unit] = []
+        var positions: [[[TokenScore?]]] = []   // [request][row][position]; a last extra slot for `next`
         var windows: [[Int]] = []
         for (r, request) in requests.enumerated() {
             let plan = plan(request, requestIndex: r)
-            segments += plan.segments
-            positions.append(plan.rowLengths.map { [TokenScore?](repeating: nil, count: $0) })
+            units += plan.units
+            positions.append(plan.rowSlots.map { [TokenScore?](repeating: nil, count: $0) })
             windows.append(plan.windows)
         }
 
         var passes = [Int](repeating: 0, count: requests.count)
         var next = 0
-        while next < segments.count {
-            var batch = ForwardBatch()
-            var members: [Segment] = []
-            while next < segments.count,
-                  members.isEmpty || batch.tokens.count + segments[next].inputs.count <= maxTokensPerForward {
-                batch.append(segments[next].inputs)
-                members.append(segments[next])
+        while next < units.count {
+            var members: [Unit] = []
+            var tokens = 0
+            while next < units.count, members.isEmpty || tokens + units[next].tokenCount <= maxTokensPerForward {
+                members.append(units[next])
+                tokens += units[next].tokenCount
                 next += 1
             }
             for request in Set(members.map(\.request)) { passes[request] += 1 }
-            let scores = run(batch, members)
-            for (segment, targetIndex, score) in scores {
-                positions[segment.request][segment.row][segment.firstPosition + targetIndex] = score
+            for (target, score) in run(members) {
+                positions[target.request][target.row][target.position] = score
             }
         }
 
-        return requests.indices.map { r in
-            let rows = zip(positions[r], windows[r]).map { RowScore(positions: $0, windows: $1) }
+        return requests.enumerated().map { r, request in
+            let rows = zip(positions[r], windows[r]).map { slots, windows in
+                request.nextToken
+                    ? RowScore(positions: Array(slots.dropLast()), windows: windows, next: slots.last!)
+                    : RowScore(positions: slots, windows: windows)
+            }
             return ScoringResult(rows: rows, batch: BatchScore(rows: rows), forwardPasses: passes[r])
         }
     }
 
-    /// One forward pass, then the LM head over the positions that have a target.
-    private func run(_ batch: ForwardBatch, _ members: [Segment]) -> [(Segment, Int, TokenScore)] {
-        let hidden = model.forward(batch, workspace: workspace)
+    /// One forward pass over the units' segments, then the LM head over the positions that have a target.
+    private func run(_ units: [Unit]) -> [(Target, TokenScore)] {
+        var batch = ForwardBatch()
         var wanted: [ScoredPosition] = []
-        var owners: [(Segment, Int)] = []
-        for (segment, rowRange) in zip(members, batch.rows) {
-            for (j, target) in segment.targets.enumerated() where target != ScoringRequest.ignoredTarget {
-                wanted.append(ScoredPosition(hiddenRow: rowRange.lowerBound + j, target: target, topK: segment.topK))
-                owners.append((segment, j))
+        var targets: [Target] = []
+        for unit in units {
+            var unitRows: [Int] = []
+            for segment in unit.segments {
+                let row = batch.append(segment.inputs, continuing: segment.prefix.map { unitRows[$0] })
+                unitRows.append(row)
+                for target in segment.targets {
+                    wanted.append(ScoredPosition(hiddenRow: batch.rows[row].lowerBound + target.input,
+                                                 target: target.token, topK: unit.topK))
+                    targets.append(target)
+                }
             }
         }
+        let hidden = model.forward(batch, workspace: workspace)
         let scores = head.score(hidden: hidden, positions: wanted)
         if workspace.capacity > 4 * maxTokensPerForward { workspace.shrink() }
-        return zip(owners, scores).map { ($0.0, $0.1, $1) }
+        return Array(zip(targets, scores))
     }
 
     private struct Plan {
-        var segments: [Segment] = []
-        var rowLengths: [Int] = []
+        var units: [Unit] = []
+        /// Per result row: the number of score slots (its positions, plus one for `next`).
+        var rowSlots: [Int] = []
         var windows: [Int] = []
     }
 
     private func plan(_ request: ScoringRequest, requestIndex: Int) -> Plan {
         var plan = Plan()
         let context = model.config.nPositions
+        func unit(_ segments: [Segment]) -> Unit { Unit(request: requestIndex, topK: request.topK, segments: segments) }
         switch request.rows {
         case .sequences(let sequences):
             let stride = request.stride ?? max(1, context / 2)
             for (r, sequence) in sequences.enumerated() {
-                plan.rowLengths.append(sequence.count)
+                plan.rowSlots.append(sequence.count + (request.nextToken ? 1 : 0))
                 let rowWindows = slidingWindows(length: sequence.count, context: context, stride: stride)
                 plan.windows.append(rowWindows.count)
-                for window in rowWindows where window.span.count > 1 {
-                    // The window reads span[0 ..< n−1]; input j predicts token span[j+1].
-                    let inputs = sequence[window.span.lowerBound ..< window.span.upperBound - 1]
-                    let targets = (window.span.lowerBound + 1 ..< window.span.upperBound).map {
-                        window.scored.contains($0) ? sequence[$0] : ScoringRequest.ignoredTarget
+                // With a next-token prediction, the last window reads its last token too, when it fits.
+                let nextInLastWindow = request.nextToken && sequence.count <= context
+                for (w, window) in rowWindows.enumerated() {
+                    let readsAll = nextInLastWindow && w == rowWindows.count - 1
+                    // Input j (token span[j]) predicts token span[j+1].
+                    let inputs = sequence[window.span.lowerBound ..< window.span.upperBound - (readsAll ? 0 : 1)]
+                    guard !inputs.isEmpty else { continue }
+                    var targets = (window.span.lowerBound + 1 ..< window.span.upperBound)
+                        .filter { window.scored.contains($0) }
+                        .map { Target(request: requestIndex, row: r, position: $0, input: $0 - 1 - window.span.lowerBound, token: sequence[$0]) }
+                    if readsAll {
+                        targets.append(Target(request: requestIndex, row: r, position: sequence.count,
+                                              input: inputs.count - 1, token: ScoredPosition.argmax))
                     }
-                    plan.segments.append(Segment(
-                        request: requestIndex, row: r, inputs: inputs, targets: targets,
-                        firstPosition: window.span.lowerBound + 1, topK: request.topK))
+                    plan.units.append(unit([Segment(inputs: inputs, prefix: nil, targets: targets)]))
+                }
+                if request.nextToken && !nextInLastWindow {
+                    // Longer than the context: one more window, the last n_positions tokens, for the prediction.
+                    let inputs = sequence[(sequence.count - context)...]
+                    plan.units.append(unit([Segment(inputs: inputs, prefix: nil, targets: [
+                        Target(request: requestIndex, row: r, position: sequence.count, input: inputs.count - 1, token: ScoredPosition.argmax),
+                    ])]))
                 }
             }
         case .inputsTargets(let inputs, let targets):
             for (r, (input, target)) in zip(inputs, targets).enumerated() {
-                plan.rowLengths.append(input.count)
+                plan.rowSlots.append(input.count)
                 plan.windows.append(1)
-                plan.segments.append(Segment(
-                    request: requestIndex, row: r, inputs: input[...], targets: target, firstPosition: 0, topK: request.topK))
+                let scored = target.enumerated().filter { $0.element != ScoringRequest.ignoredTarget }
+                    .map { Target(request: requestIndex, row: r, position: $0.offset, input: $0.offset, token: $0.element) }
+                plan.units.append(unit([Segment(inputs: input[...], prefix: nil, targets: scored)]))
+            }
+        case .choices(let groups):
+            var row = 0
+            for group in groups {
+                let firstRow = row
+                for continuation in group.continuations {
+                    plan.rowSlots.append(continuation.count)
+                    plan.windows.append(1)
+                    row += 1
+                }
+                plan.units += choiceUnits(group, firstRow: firstRow, request: requestIndex, topK: request.topK)
             }
         }
         return plan
     }
+
+    /// A context read once and its continuations attending to it, in as few units as fit a pass.
+    /// Continuation c's first token is predicted by the context's last position, and its token j+1 by
+    /// its own input j; its last token is never read.
+    private func choiceUnits(_ group: ChoiceGroup, firstRow: Int, request: Int, topK: Int) -> [Unit] {
+        var units: [Unit] = []
+        var current = Unit(request: request, topK: topK, segments: [Segment(inputs: group.context[...], prefix: nil, targets: [])])
+        for (c, continuation) in group.continuations.enumerated() {
+            let row = firstRow + c
+            if current.segments.count > 1, current.tokenCount + continuation.count - 1 > maxTokensPerForward {
+                units.append(current)
+                current.segments = [Segment(inputs: group.context[...], prefix: nil, targets: [])]
+            }
+            current.segments[0].targets.append(
+                Target(request: request, row: row, position: 0, input: group.context.count - 1, token: continuation[0]))
+            if continuation.count > 1 {
+                let targets = (1..<continuation.count).map {
+                    Target(request: request, row: row, position: $0, input: $0 - 1, token: continuation[$0])
+                }
+                current.segments.append(Segment(inputs: continuation.dropLast(), prefix: 0, targets: targets))
+            }
+        }
+        units.append(current)
+        return units
+    }
 }
 
-/// One forward row: the tokens it reads and, per token, the target it is scored on (-100: none).
+/// Segments that must share one forward pass: a row and the rows that continue it as their prefix.
+struct Unit {
+    let request: Int
+    let topK: Int
+    var segments: [Segment]
+
+    var tokenCount: Int { segments.reduce(0) { $0 + $1.inputs.count } }
+}
+
+/// One forward row: the tokens it reads, the unit segment it continues (nil: none), and the targets
+/// its hidden states are scored on.
 struct Segment {
+    let inputs: ArraySlice<Int32>
+    let prefix: Int?
+    var targets: [Target]
+}
+
+/// "The hidden state of input `input` predicts `token`; store the score at row `row`, `position`."
+struct Target {
     let request: Int
     let row: Int
-    let inputs: ArraySlice<Int32>
-    let targets: [Int32]
-    /// Index in the request row's positions of targets[0].
-    let firstPosition: Int
-    let topK: Int
+    let position: Int
+    let input: Int
+    /// A token id, or `ScoredPosition.argmax` for a greedy next-token prediction.
+    let token: Int32
 }

@@ -5,6 +5,9 @@ public struct ScoringRequest: Sendable, Equatable {
         case sequences([[Int32]])
         /// PyTorch's form: input t predicts target t; a target of -100 is ignored.
         case inputsTargets(inputs: [[Int32]], targets: [[Int32]])
+        /// Multiple choice: each group's continuations scored after its context, which the model reads
+        /// once per group. Result rows are the continuations, group after group.
+        case choices([ChoiceGroup])
     }
 
     public var rows: Rows
@@ -12,11 +15,14 @@ public struct ScoringRequest: Sendable, Equatable {
     public var topK: Int
     /// Sliding-window stride for sequences longer than the context; nil means n_positions / 2.
     public var stride: Int?
+    /// Also predict the greedy token after each sequence (`RowScore.next`); `sequences` only.
+    public var nextToken: Bool
 
-    public init(rows: Rows, topK: Int = 0, stride: Int? = nil) {
+    public init(rows: Rows, topK: Int = 0, stride: Int? = nil, nextToken: Bool = false) {
         self.rows = rows
         self.topK = topK
         self.stride = stride
+        self.nextToken = nextToken
     }
 
     /// PyTorch's `ignore_index`.
@@ -27,16 +33,32 @@ public struct ScoringRequest: Sendable, Equatable {
         switch rows {
         case .sequences(let sequences): return sequences.count
         case .inputsTargets(let inputs, _): return inputs.count
+        case .choices(let groups): return groups.reduce(0) { $0 + $1.continuations.count }
         }
     }
 
-    /// Tokens the request asks the model to read: what admission control counts.
+    /// Tokens the request holds: what admission control counts.
     public var tokenCount: Int {
         switch rows {
         case .sequences(let sequences): return sequences.reduce(0) { $0 + $1.count }
         case .inputsTargets(let inputs, _): return inputs.reduce(0) { $0 + $1.count }
+        case .choices(let groups): return groups.reduce(0) { $0 + $1.tokenCount }
         }
     }
+}
+
+/// One multiple-choice item: a context and the continuations to score after it (lm-eval's
+/// `loglikelihood` requests that share a context).
+public struct ChoiceGroup: Sendable, Equatable {
+    public var context: [Int32]
+    public var continuations: [[Int32]]
+
+    public init(context: [Int32], continuations: [[Int32]]) {
+        self.context = context
+        self.continuations = continuations
+    }
+
+    var tokenCount: Int { context.count + continuations.reduce(0) { $0 + $1.count } }
 }
 
 /// A request the model cannot score as given. `parameter` is the JSON path of the offending value,
@@ -98,6 +120,32 @@ extension ScoringRequest {
                 }
                 try checkIDs(input, "inputs[\(r)]", allowIgnored: false)
                 try checkIDs(target, "targets[\(r)]", allowIgnored: true)
+            }
+        case .choices(let groups):
+            guard !groups.isEmpty else { throw fail("choices", "at least one choice group is required") }
+            for (g, group) in groups.enumerated() {
+                guard !group.context.isEmpty else {
+                    throw fail("choices[\(g)].context", "a context must hold at least one token (the first continuation "
+                        + "token is predicted from it); for an empty context send [50256], <|endoftext|>, as lm-eval does")
+                }
+                try checkIDs(group.context, "choices[\(g)].context", allowIgnored: false)
+                guard !group.continuations.isEmpty else {
+                    throw fail("choices[\(g)].continuations", "at least one continuation is required")
+                }
+                for (c, continuation) in group.continuations.enumerated() {
+                    let path = "choices[\(g)].continuations[\(c)]"
+                    guard !continuation.isEmpty else { throw fail(path, "a continuation must hold at least one token") }
+                    guard group.context.count + continuation.count <= context else {
+                        throw fail(path, "context (\(group.context.count) tokens) + continuation (\(continuation.count)) "
+                            + "exceed n_positions (\(context))")
+                    }
+                    try checkIDs(continuation, path, allowIgnored: false)
+                }
+            }
+        }
+        if nextToken {
+            guard case .sequences = rows else {
+                throw fail("next_token", "a next-token prediction is only made for `sequences`")
             }
         }
     }

@@ -11,9 +11,13 @@ public struct RowScore: Sendable, Equatable {
     /// Σ log p over the scored targets, summed in Double in position order.
     public let sumLogprob: Double
 
-    public init(positions: [TokenScore?], windows: Int) {
+    /// The greedy token after the row and its log-probability, when the request asked for it.
+    public let next: TokenScore?
+
+    public init(positions: [TokenScore?], windows: Int, next: TokenScore? = nil) {
         self.positions = positions
         self.windows = windows
+        self.next = next
         var tokens = 0, sum = 0.0
         for case let score? in positions {
             tokens += 1
