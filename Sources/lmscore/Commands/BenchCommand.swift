@@ -22,6 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Also score every row alone and report the largest |Δ logprob| against the packed call.")
     var invariance = false
 
+    @Option(name: .long, help: "Instead of --shapes: multiple choice CONTEXTxCHOICESxLENGTH (e.g. 500x4x5), scored as `choices` (context read once) and as full sequences.")
+    var choices: String?
+
     func run() throws {
         let parsed = try shapes.split(separator: ",").map { spec -> (rows: Int, tokens: Int) in
             let parts = spec.split(separator: "x").compactMap { Int($0) }
@@ -42,6 +45,10 @@ struct BenchCommand: ParsableCommand {
                      Double(model.summary.copiedBytes) / 1_048_576, rssBefore))
         print("command: lmscore bench \(CommandLine.arguments.dropFirst(2).joined(separator: " "))")
         print("")
+        if let choices {
+            try benchChoices(choices, scorer: scorer)
+            return
+        }
         print("| shape | tokens/call | ms/call (median) | tokens/s | peak RSS MB |" + (invariance ? " max Δ logprob alone vs packed |" : ""))
         print("|---|---|---|---|---|" + (invariance ? "---|" : ""))
         var random = SplitMix64(seed: seed)
@@ -49,17 +56,8 @@ struct BenchCommand: ParsableCommand {
             let vocab = UInt64(model.config.vocabSize)
             let rows = (0..<shape.rows).map { _ in (0..<shape.tokens).map { _ in Int32(random.next() % vocab) } }
             let request = ScoringRequest(rows: .sequences(rows))
-            _ = scorer.score(batch: [request])  // warm-up: page in weights, size buffers
-            var times: [Double] = []
-            let budgetStart = Date()
             var last: ScoringResult?
-            while times.count < 3 || Date().timeIntervalSince(budgetStart) < seconds {
-                let start = DispatchTime.now().uptimeNanoseconds
-                last = scorer.score(batch: [request])[0]
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            }
-            times.sort()
-            let median = times[times.count / 2]
+            let median = medianSeconds { last = scorer.score(batch: [request])[0] }
             let tokens = shape.rows * shape.tokens
             var line = String(format: "| %dx%d | %d | %.1f | %.0f | %.0f |", shape.rows, shape.tokens, tokens, median * 1000,
                               Double(tokens) / median, ResidentMemory.peakMB)
@@ -75,6 +73,62 @@ struct BenchCommand: ParsableCommand {
             }
             print(line)
         }
+    }
+
+    /// Median seconds per call of `body`, after one warm-up call (pages in weights, sizes buffers).
+    private func medianSeconds(_ body: () -> Void) -> Double {
+        body()
+        var times: [Double] = []
+        let budgetStart = Date()
+        while times.count < 3 || Date().timeIntervalSince(budgetStart) < seconds {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+
+    /// One multiple-choice item scored both ways; reports the speed-up and the largest difference.
+    private func benchChoices(_ spec: String, scorer: Scorer) throws {
+        let parts = spec.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else {
+            throw CommandFailure("bad --choices \(spec): use CONTEXTxCHOICESxLENGTH, e.g. 500x4x5")
+        }
+        var random = SplitMix64(seed: seed)
+        let vocab = UInt64(scorer.config.vocabSize)
+        func tokens(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(random.next() % vocab) } }
+        let group = ChoiceGroup(context: tokens(parts[0]), continuations: (0..<parts[1]).map { _ in tokens(parts[2]) })
+        let asChoices = ScoringRequest(rows: .choices([group]))
+        let asSequences = ScoringRequest(rows: .sequences(group.continuations.map { group.context + $0 }))
+        // The cheapest full-sequence form: only the continuation's targets go through the LM head.
+        let asTargets = ScoringRequest(rows: .inputsTargets(
+            inputs: group.continuations.map { Array((group.context + $0).dropLast()) },
+            targets: group.continuations.map { Array(repeating: ScoringRequest.ignoredTarget, count: group.context.count - 1) + $0 }))
+        for request in [asChoices, asSequences, asTargets] {
+            do { try request.validate(for: scorer.config) } catch { throw CommandFailure("--choices \(spec): \(error)") }
+        }
+        var a: ScoringResult?, b: ScoringResult?
+        let sequencesTime = medianSeconds { b = scorer.score(batch: [asSequences])[0] }
+        let targetsTime = medianSeconds { _ = scorer.score(batch: [asTargets]) }
+        let choicesTime = medianSeconds { a = scorer.score(batch: [asChoices])[0] }
+        var worst = 0.0
+        for (row, full) in zip(a!.rows, b!.rows) {
+            for (x, y) in zip(row.positions, full.positions.suffix(parts[2])) {
+                if let x, let y { worst = max(worst, abs(x.logprob - y.logprob)) }
+            }
+        }
+        print("multiple choice: \(parts[1]) continuations of \(parts[2]) tokens after a \(parts[0])-token context")
+        print("")
+        print("| scored as | tokens read | ms/call (median) | speed-up |")
+        print("|---|---|---|---|")
+        print(String(format: "| `sequences`: context + continuation, every token scored | %d | %.1f | 1.00× |",
+                     asSequences.tokenCount, sequencesTime * 1000))
+        print(String(format: "| `inputs`/`targets`: context + continuation, context targets -100 | %d | %.1f | %.2f× |",
+                     asTargets.tokenCount, targetsTime * 1000, sequencesTime / targetsTime))
+        print(String(format: "| `choices`: context read once | %d | %.1f | %.2f× (%.2f× over inputs/targets) |",
+                     parts[0] + parts[1] * (parts[2] - 1), choicesTime * 1000, sequencesTime / choicesTime, targetsTime / choicesTime))
+        print(String(format: "\nmax |Δ logprob| choices vs sequences: %.2e; peak RSS %.0f MB", worst, ResidentMemory.peakMB))
     }
 }
 
