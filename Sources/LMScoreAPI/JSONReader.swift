@@ -57,21 +57,25 @@ struct JSONReader {
         var result: [[Int32]] = []
         result.reserveCapacity(rows.count)
         for (r, rowValue) in rows.enumerated() {
-            let rowPath = "\(path)[\(r)]"
-            let row = try array(rowValue, at: rowPath)
-            var ids: [Int32] = []
-            ids.reserveCapacity(row.count)
-            for (t, idValue) in row.enumerated() {
-                let id = try integer(idValue, at: "\(rowPath)[\(t)]", what: "a token id (integer)")
-                guard let narrow = Int32(exactly: id) else {
-                    let allowed = allowIgnored ? "[0, \(vocabSize)) or -100 (ignored)" : "[0, \(vocabSize))"
-                    throw .invalid("\(rowPath)[\(t)]", "token id \(id) is out of range: expected \(allowed)")
-                }
-                ids.append(narrow)
-            }
-            result.append(ids)
+            result.append(try tokenRow(rowValue, at: "\(path)[\(r)]", vocabSize: vocabSize, allowIgnored: allowIgnored))
         }
         return result
+    }
+
+    /// `[int]` of token ids.
+    static func tokenRow(_ value: Any, at path: String, vocabSize: Int, allowIgnored: Bool) throws(APIError) -> [Int32] {
+        let row = try array(value, at: path)
+        var ids: [Int32] = []
+        ids.reserveCapacity(row.count)
+        for (t, idValue) in row.enumerated() {
+            let id = try integer(idValue, at: "\(path)[\(t)]", what: "a token id (integer)")
+            guard let narrow = Int32(exactly: id) else {
+                let allowed = allowIgnored ? "[0, \(vocabSize)) or -100 (ignored)" : "[0, \(vocabSize))"
+                throw .invalid("\(path)[\(t)]", "token id \(id) is out of range: expected \(allowed)")
+            }
+            ids.append(narrow)
+        }
+        return ids
     }
 
     private static func isBool(_ number: NSNumber) -> Bool {

@@ -15,20 +15,29 @@ public struct ScoreCall: Sendable, Equatable {
 }
 
 extension ScoreCall {
-    static let knownFields: Set<String> = ["sequences", "inputs", "targets", "top_k", "probabilities", "window"]
+    static let knownFields: Set<String> = ["sequences", "inputs", "targets", "choices", "top_k", "probabilities", "window"]
 
     /// Parses and validates a request body. Throws 400 for malformed JSON, 422 (with `param`, the
     /// JSON path) for anything JSON but wrong: unknown fields, wrong types, ids out of range, rows too long…
     ///
-    /// Schema: exactly one of `sequences: [[int]]` or `inputs: [[int]]` + `targets: [[int]]`;
-    /// optional `top_k: int`, `probabilities: bool`, `window: {"stride": int}`.
+    /// Schema: exactly one of `sequences: [[int]]`, `inputs: [[int]]` + `targets: [[int]]`, or
+    /// `choices: [{"context": [int], "continuations": [[int]]}]`; optional `top_k: int`,
+    /// `probabilities: bool`, `window: {"stride": int}` (sequences only).
     public static func decode(_ data: Data, config: ModelConfig) throws(APIError) -> ScoreCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
         let vocab = config.vocabSize
         func present(_ key: String) -> Any? { body[key].flatMap { $0 is NSNull ? nil : $0 } }
 
         let rows: ScoringRequest.Rows
+        let forms = ["sequences", "inputs", "choices"].filter { present($0) != nil }
+        if forms.count > 1 {
+            throw .invalid(forms[0], "give one of `sequences`, `inputs` + `targets` or `choices`, not `\(forms[0])` and `\(forms[1])`")
+        }
         switch (present("sequences"), present("inputs"), present("targets")) {
+        case (nil, nil, nil) where present("choices") != nil:
+            rows = .choices(try choiceGroups(present("choices")!, vocabSize: vocab))
+        case (_, _, _?) where present("choices") != nil:
+            throw .invalid("targets", "`targets` goes with `inputs`, not with `choices`")
         case (let sequences?, nil, nil):
             rows = .sequences(try JSONReader.tokenRows(sequences, at: "sequences", vocabSize: vocab, allowIgnored: false))
         case (nil, let inputs?, let targets?):
@@ -40,9 +49,9 @@ extension ScoreCall {
         case (nil, nil, _?):
             throw .invalid("inputs", "`targets` needs `inputs`", code: "missing_field")
         case (nil, nil, nil):
-            throw .invalid("sequences", "give either `sequences` or `inputs` + `targets`", code: "missing_field")
+            throw .invalid("sequences", "give one of `sequences`, `inputs` + `targets` or `choices`", code: "missing_field")
         default:
-            throw .invalid("sequences", "give either `sequences` or `inputs` + `targets`, not both")
+            throw .invalid("sequences", "`targets` goes with `inputs`, not with `sequences`")
         }
 
         var topK = 0
@@ -53,8 +62,8 @@ extension ScoreCall {
         if let value = present("probabilities") { includeProbabilities = try JSONReader.bool(value, at: "probabilities") }
         var stride: Int?
         if let value = present("window") {
-            if case .inputsTargets = rows {
-                throw .invalid("window", "`window` applies to `sequences`; inputs/targets rows must fit n_positions")
+            guard case .sequences = rows else {
+                throw .invalid("window", "`window` applies to `sequences`; inputs/targets rows and choices must fit n_positions")
             }
             let window = try JSONReader.object(value, at: "window", known: ["stride"])
             if let strideValue = window["stride"], !(strideValue is NSNull) {
@@ -65,5 +74,25 @@ extension ScoreCall {
         let request = ScoringRequest(rows: rows, topK: topK, stride: stride)
         do { try request.validate(for: config) } catch { throw APIError(error) }
         return ScoreCall(request: request, includeProbabilities: includeProbabilities)
+    }
+
+    /// `[{"context": [int], "continuations": [[int]]}]`
+    static func choiceGroups(_ value: Any, vocabSize: Int) throws(APIError) -> [ChoiceGroup] {
+        var groups: [ChoiceGroup] = []
+        for (g, item) in try JSONReader.array(value, at: "choices").enumerated() {
+            let path = "choices[\(g)]"
+            let object = try JSONReader.object(item, at: path, known: ["context", "continuations"])
+            func field(_ key: String) throws(APIError) -> Any {
+                guard let value = object[key], !(value is NSNull) else {
+                    throw .invalid("\(path).\(key)", "`\(key)` is required", code: "missing_field")
+                }
+                return value
+            }
+            groups.append(ChoiceGroup(
+                context: try JSONReader.tokenRow(try field("context"), at: "\(path).context", vocabSize: vocabSize, allowIgnored: false),
+                continuations: try JSONReader.tokenRows(try field("continuations"), at: "\(path).continuations",
+                                                        vocabSize: vocabSize, allowIgnored: false)))
+        }
+        return groups
     }
 }

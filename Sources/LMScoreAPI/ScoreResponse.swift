@@ -2,16 +2,57 @@ import Foundation
 import LMScoreEngine
 
 /// The response body of `/score` and `lmscore score`:
-/// `{"model": …, "results": [row…], "batch": {scored_tokens, loss, perplexity, mean_perplexity}}`.
+/// `{"model": …, "results": [row…], "batch": {scored_tokens, loss, perplexity, mean_perplexity}}`;
+/// for `choices`, one result per group: `{"continuations": [row…], "best": index}`.
 public struct ScoreResponse: Encodable {
     public let model: String
-    public let results: [Row]
+    public let results: [Result]
     public let batch: Batch
 
     public init(model: String, result: ScoringResult, call: ScoreCall) {
         self.model = model
-        results = result.rows.map { Row($0, topK: call.request.topK, probabilities: call.includeProbabilities) }
+        let rows = result.rows.map { Row($0, topK: call.request.topK, probabilities: call.includeProbabilities) }
+        if case .choices(let groups) = call.request.rows {
+            var next = 0
+            results = groups.map { group in
+                defer { next += group.continuations.count }
+                return .group(Group(continuations: Array(rows[next ..< next + group.continuations.count])))
+            }
+        } else {
+            results = rows.map { .row($0) }
+        }
         batch = Batch(result.batch)
+    }
+
+    public enum Result: Encodable {
+        case row(Row)
+        case group(Group)
+
+        public func encode(to encoder: Encoder) throws {
+            switch self {
+            case .row(let row): try row.encode(to: encoder)
+            case .group(let group): try group.encode(to: encoder)
+            }
+        }
+    }
+
+    /// One multiple-choice group: its continuations' rows and the index of the most likely one
+    /// (highest `sum_logprob`, the first on ties: lm-eval's `acc`).
+    public struct Group: Encodable {
+        let continuations: [Row]
+        var best: Int {
+            continuations.indices.max { a, b in
+                (continuations[a].sumLogprob, b) < (continuations[b].sumLogprob, a)
+            } ?? 0
+        }
+
+        enum CodingKeys: String, CodingKey { case continuations, best }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(continuations, forKey: .continuations)
+            try c.encode(best, forKey: .best)
+        }
     }
 
     public func jsonData(pretty: Bool = false) -> Data {

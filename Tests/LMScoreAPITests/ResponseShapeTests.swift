@@ -289,4 +289,37 @@ struct ResponseShapeTests {
         #expect(compact == pretty)
         #expect(String(decoding: response.jsonData(pretty: true), as: UTF8.self).contains("\n"))
     }
+
+    @Test("choices: one result per group, a row per continuation equal to scoring context + continuation, best = argmax")
+    func choices() throws {
+        let scorer = try TinyModel.scorer()
+        let context = tokenRow(12, seed: 300)
+        let continuations = [tokenRow(1, seed: 301), tokenRow(4, seed: 302), tokenRow(2, seed: 303)]
+        let body = #"{"choices": [{"context": \#(jsonRows([context]).dropFirst().dropLast()), "continuations": \#(jsonRows(continuations))},"#
+            + #" {"context": [5], "continuations": [[6]]}], "top_k": 2}"#
+        let response = try scoreJSON(body, scorer: scorer)
+        let groups = try #require(response["results"] as? [[String: Any]])
+        #expect(groups.count == 2)
+        #expect(Set(groups[0].keys) == ["continuations", "best"])
+        let rows = try #require(groups[0]["continuations"] as? [[String: Any]])
+        #expect(rows.count == 3)
+        let full = try self.rows(try scoreJSON(#"{"sequences": \#(jsonRows(continuations.map { context + $0 }))}"#, scorer: scorer))
+        var sums: [Double] = []
+        for (r, continuation) in continuations.enumerated() {
+            #expect(Set(rows[r].keys) == Self.rowKeys.union(["top"]))
+            let logprobs = try doubles(rows[r]["logprobs"])
+            let expected = Array(try doubles(full[r]["logprobs"]).suffix(continuation.count))
+            #expect(logprobs.count == continuation.count)
+            for (a, b) in zip(logprobs, expected) {
+                #expect(abs(try #require(a) - (try #require(b))) <= Self.packingTolerance)
+            }
+            #expect(rows[r]["scored_tokens"] as? Int == continuation.count)
+            #expect((rows[r]["top"] as? [Any])?.count == continuation.count)
+            sums.append(try #require(rows[r]["sum_logprob"] as? Double))
+        }
+        #expect(groups[0]["best"] as? Int == sums.indices.max { sums[$0] < sums[$1] })
+        #expect(groups[1]["best"] as? Int == 0)
+        let total = try batch(response)
+        #expect(total["scored_tokens"] as? Int == 1 + 4 + 2 + 1)
+    }
 }
