@@ -64,6 +64,7 @@ struct ChoicesTests {
         let groups = [ChoiceGroup(context: context, continuations: randomRows(count: 3, length: 150, vocab: 50257, seed: 9))]
         let result = try scorer.score(ScoringRequest(rows: .choices(groups)))
         #expect(result.forwardPasses == 2)
+        #expect(result.tokensRead == 2 * 700 + 3 * 149)
         let worst = try expectSameAsSequences(scorer, groups, tolerance: 2e-4)
         print("choices vs sequences (GPT-2 124M, random weights, split group): max |Δ logprob| = \(worst)")
     }
@@ -121,5 +122,34 @@ struct ChoicesTests {
         let plain = try scorer.score(ScoringRequest(rows: .sequences([short, long, [198]]), topK: 2))
         for (a, b) in zip(plain.rows, result.rows) { #expect(try #require(maxLogprobDifference(a, b)) <= 1e-5) }
         #expect(plain.batch.scoredTokens == result.batch.scoredTokens)
+    }
+}
+
+@Suite("Shared prefixes in sequences")
+struct SharedPrefixTests {
+    @Test func sharedPrefixesScoreLikeSeparateRows() throws {
+        let scorer = Scorer(model: try Checkpoint.load(directory: ChoicesTests.bundledModel))
+        let context = randomRows(count: 1, length: 120, vocab: 50257, seed: 21)[0]
+        let endings = randomRows(count: 4, length: 7, vocab: 50257, seed: 22)
+        // Four prompts of one question, one unrelated row, the bare context, and one sharing a shorter prefix.
+        var rows = endings.map { context + $0 } + [randomRows(count: 1, length: 40, vocab: 50257, seed: 23)[0], context]
+        rows.append(Array(context.prefix(50)) + [11, 13])
+        rows.insert(context + [endings[0][0]], at: 2)   // one token past the prefix
+        for nextToken in [false, true] {
+            let shared = try scorer.score(ScoringRequest(rows: .sequences(rows), topK: 2, nextToken: nextToken, sharedPrefixMinimum: 16))
+            let separate = try scorer.score(ScoringRequest(rows: .sequences(rows), topK: 2, nextToken: nextToken))
+            #expect(shared.rows.count == rows.count)
+            // The 120-token context is read once for the six rows that share it.
+            #expect(shared.tokensRead <= separate.tokensRead - 5 * 120 + 50)
+            for (a, b) in zip(shared.rows, separate.rows) {
+                #expect(try #require(maxLogprobDifference(a, b)) <= 2e-5)
+                #expect(a.scoredTokens == b.scoredTokens)
+                #expect(a.isGreedy == b.isGreedy)
+                for (x, y) in zip(a.positions, b.positions) { #expect(x?.top.map(\.id) == y?.top.map(\.id)) }
+                #expect(a.next?.token == b.next?.token)
+                if let x = a.next, let y = b.next { #expect(abs(x.logprob - y.logprob) <= 2e-5) }
+            }
+            #expect(abs(shared.batch.sumLogprob - separate.batch.sumLogprob) <= 1e-3)
+        }
     }
 }

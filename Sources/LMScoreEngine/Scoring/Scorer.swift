@@ -44,6 +44,8 @@ public final class Scorer: @unchecked Sendable {
         }
 
         var passes = [Int](repeating: 0, count: requests.count)
+        var tokensRead = [Int](repeating: 0, count: requests.count)
+        for unit in units { tokensRead[unit.request] += unit.tokenCount }
         var next = 0
         while next < units.count {
             var members: [Unit] = []
@@ -65,31 +67,44 @@ public final class Scorer: @unchecked Sendable {
                     ? RowScore(positions: Array(slots.dropLast()), windows: windows, next: slots.last!)
                     : RowScore(positions: slots, windows: windows)
             }
-            return ScoringResult(rows: rows, batch: BatchScore(rows: rows), forwardPasses: passes[r])
+            return ScoringResult(rows: rows, batch: BatchScore(rows: rows), forwardPasses: passes[r], tokensRead: tokensRead[r])
         }
     }
 
-    /// One forward pass over the units' segments, then the LM head over the positions that have a target.
+    /// One forward pass over the units' segments, then the LM head over the positions that have a
+    /// target. A (hidden state, target) pair wanted by several result rows — a shared prefix's tokens,
+    /// a context's prediction of the same first token — goes through the LM head once.
     private func run(_ units: [Unit]) -> [(Target, TokenScore)] {
         var batch = ForwardBatch()
         var wanted: [ScoredPosition] = []
-        var targets: [Target] = []
+        var index: [HeadKey: Int] = [:]
+        var targets: [(Target, Int)] = []   // each target and its entry in `wanted`
         for unit in units {
             var unitRows: [Int] = []
             for segment in unit.segments {
                 let row = batch.append(segment.inputs, continuing: segment.prefix.map { unitRows[$0] })
                 unitRows.append(row)
                 for target in segment.targets {
-                    wanted.append(ScoredPosition(hiddenRow: batch.rows[row].lowerBound + target.input,
-                                                 target: target.token, topK: unit.topK))
-                    targets.append(target)
+                    let key = HeadKey(hiddenRow: batch.rows[row].lowerBound + target.input, token: target.token, topK: unit.topK)
+                    let slot = index[key] ?? {
+                        wanted.append(ScoredPosition(hiddenRow: key.hiddenRow, target: key.token, topK: key.topK))
+                        index[key] = wanted.count - 1
+                        return wanted.count - 1
+                    }()
+                    targets.append((target, slot))
                 }
             }
         }
         let hidden = model.forward(batch, workspace: workspace)
         let scores = head.score(hidden: hidden, positions: wanted)
         if workspace.capacity > 4 * maxTokensPerForward { workspace.shrink() }
-        return Array(zip(targets, scores))
+        return targets.map { ($0, scores[$1]) }
+    }
+
+    private struct HeadKey: Hashable {
+        let hiddenRow: Int
+        let token: Int32
+        let topK: Int
     }
 
     private struct Plan {
@@ -106,32 +121,20 @@ public final class Scorer: @unchecked Sendable {
         switch request.rows {
         case .sequences(let sequences):
             let stride = request.stride ?? max(1, context / 2)
-            for (r, sequence) in sequences.enumerated() {
-                plan.rowSlots.append(sequence.count + (request.nextToken ? 1 : 0))
-                let rowWindows = slidingWindows(length: sequence.count, context: context, stride: stride)
-                plan.windows.append(rowWindows.count)
-                // With a next-token prediction, the last window reads its last token too, when it fits.
-                let nextInLastWindow = request.nextToken && sequence.count <= context
-                for (w, window) in rowWindows.enumerated() {
-                    let readsAll = nextInLastWindow && w == rowWindows.count - 1
-                    // Input j (token span[j]) predicts token span[j+1].
-                    let inputs = sequence[window.span.lowerBound ..< window.span.upperBound - (readsAll ? 0 : 1)]
-                    guard !inputs.isEmpty else { continue }
-                    var targets = (window.span.lowerBound + 1 ..< window.span.upperBound)
-                        .filter { window.scored.contains($0) }
-                        .map { Target(request: requestIndex, row: r, position: $0, input: $0 - 1 - window.span.lowerBound, token: sequence[$0]) }
-                    if readsAll {
-                        targets.append(Target(request: requestIndex, row: r, position: sequence.count,
-                                              input: inputs.count - 1, token: ScoredPosition.argmax))
-                    }
-                    plan.units.append(unit([Segment(inputs: inputs, prefix: nil, targets: targets)]))
-                }
-                if request.nextToken && !nextInLastWindow {
-                    // Longer than the context: one more window, the last n_positions tokens, for the prediction.
-                    let inputs = sequence[(sequence.count - context)...]
-                    plan.units.append(unit([Segment(inputs: inputs, prefix: nil, targets: [
-                        Target(request: requestIndex, row: r, position: sequence.count, input: inputs.count - 1, token: ScoredPosition.argmax),
-                    ])]))
+            plan.rowSlots = sequences.map { $0.count + (request.nextToken ? 1 : 0) }
+            plan.windows = sequences.map { _ in 1 }
+            var groups = sequences.indices.map { PrefixGroup(rows: [$0], length: sequences[$0].count) }
+            if let minimum = request.sharedPrefixMinimum, sequences.allSatisfy({ $0.count <= context }) {
+                groups = prefixGroups(sequences, minimum: minimum)
+            }
+            for group in groups {
+                if group.rows.count == 1 {
+                    let r = group.rows[0]
+                    let (units, windows) = sequenceUnits(sequences[r], row: r, request: request, requestIndex: requestIndex, stride: stride)
+                    plan.units += units
+                    plan.windows[r] = windows
+                } else {
+                    plan.units += sharedPrefixUnits(group, sequences, request: request, requestIndex: requestIndex)
                 }
             }
         case .inputsTargets(let inputs, let targets):
@@ -155,6 +158,104 @@ public final class Scorer: @unchecked Sendable {
             }
         }
         return plan
+    }
+
+    /// One sequence in sliding windows: the units and how many windows.
+    private func sequenceUnits(_ sequence: [Int32], row r: Int, request: ScoringRequest, requestIndex: Int, stride: Int) -> ([Unit], Int) {
+        let context = model.config.nPositions
+        func unit(_ segment: Segment) -> Unit { Unit(request: requestIndex, topK: request.topK, segments: [segment]) }
+        var units: [Unit] = []
+        let rowWindows = slidingWindows(length: sequence.count, context: context, stride: stride)
+        // With a next-token prediction, the last window reads its last token too, when it fits.
+        let nextInLastWindow = request.nextToken && sequence.count <= context
+        for (w, window) in rowWindows.enumerated() {
+            let readsAll = nextInLastWindow && w == rowWindows.count - 1
+            // Input j (token span[j]) predicts token span[j+1].
+            let inputs = sequence[window.span.lowerBound ..< window.span.upperBound - (readsAll ? 0 : 1)]
+            guard !inputs.isEmpty else { continue }
+            var targets = (window.span.lowerBound + 1 ..< window.span.upperBound)
+                .filter { window.scored.contains($0) }
+                .map { Target(request: requestIndex, row: r, position: $0, input: $0 - 1 - window.span.lowerBound, token: sequence[$0]) }
+            if readsAll {
+                targets.append(Target(request: requestIndex, row: r, position: sequence.count,
+                                      input: inputs.count - 1, token: ScoredPosition.argmax))
+            }
+            units.append(unit(Segment(inputs: inputs, prefix: nil, targets: targets)))
+        }
+        if request.nextToken && !nextInLastWindow {
+            // Longer than the context: one more window, the last n_positions tokens, for the prediction.
+            let inputs = sequence[(sequence.count - context)...]
+            units.append(unit(Segment(inputs: inputs, prefix: nil, targets: [
+                Target(request: requestIndex, row: r, position: sequence.count, input: inputs.count - 1, token: ScoredPosition.argmax),
+            ])))
+        }
+        return (units, rowWindows.count)
+    }
+
+    /// Rows sharing their first `length` tokens (at least `minimum`), gathered greedily in row order:
+    /// a row joins the group it shares the most tokens with, shortening the group's prefix to what they
+    /// all share — unless that would cut the prefix by more than a quarter (a row sharing only a
+    /// template's first words must not undo a long shared context); then it starts a group of its own.
+    private func prefixGroups(_ sequences: [[Int32]], minimum: Int) -> [PrefixGroup] {
+        var groups: [PrefixGroup] = []
+        for (r, sequence) in sequences.enumerated() {
+            let candidates = groups.indices.map { g in
+                (g, commonPrefixLength(sequences[groups[g].rows[0]], sequence, upTo: groups[g].length))
+            }.filter { g, shared in
+                shared >= minimum && (groups[g].rows.count == 1 || 4 * shared >= 3 * groups[g].length)
+            }
+            if let (g, shared) = candidates.max(by: { $0.1 < $1.1 }) {
+                groups[g].length = shared
+                groups[g].rows.append(r)
+            } else {
+                groups.append(PrefixGroup(rows: [r], length: sequence.count))
+            }
+        }
+        return groups
+    }
+
+    private func commonPrefixLength(_ a: [Int32], _ b: [Int32], upTo limit: Int) -> Int {
+        var n = 0
+        let end = min(limit, a.count, b.count)
+        while n < end && a[n] == b[n] { n += 1 }
+        return n
+    }
+
+    /// Rows that start with the same tokens: the prefix is read once (its positions scored once for all
+    /// rows), and each row's remainder attends to it, as a multiple-choice continuation does.
+    private func sharedPrefixUnits(_ group: PrefixGroup, _ sequences: [[Int32]], request: ScoringRequest, requestIndex: Int) -> [Unit] {
+        let shared = sequences[group.rows[0]][..<group.length]
+        let P = shared.count
+        var prefixTargets: [Target] = []
+        for r in group.rows {
+            let sequence = sequences[r]
+            for p in 1..<P { prefixTargets.append(Target(request: requestIndex, row: r, position: p, input: p - 1, token: sequence[p])) }
+            if sequence.count > P {
+                prefixTargets.append(Target(request: requestIndex, row: r, position: P, input: P - 1, token: sequence[P]))
+            } else if request.nextToken {
+                prefixTargets.append(Target(request: requestIndex, row: r, position: P, input: P - 1, token: ScoredPosition.argmax))
+            }
+        }
+        var units: [Unit] = []
+        var current = Unit(request: requestIndex, topK: request.topK, segments: [Segment(inputs: shared, prefix: nil, targets: prefixTargets)])
+        for r in group.rows where sequences[r].count > P {
+            let sequence = sequences[r]
+            let end = request.nextToken ? sequence.count : sequence.count - 1
+            guard end > P else { continue }   // one token past the prefix, no prediction after it
+            var targets = (P + 1 ..< sequence.count).map {
+                Target(request: requestIndex, row: r, position: $0, input: $0 - 1 - P, token: sequence[$0])
+            }
+            if request.nextToken {
+                targets.append(Target(request: requestIndex, row: r, position: sequence.count, input: end - 1 - P, token: ScoredPosition.argmax))
+            }
+            if current.segments.count > 1, current.tokenCount + (end - P) > maxTokensPerForward {
+                units.append(current)
+                current.segments = [Segment(inputs: shared, prefix: nil, targets: [])]
+            }
+            current.segments.append(Segment(inputs: sequence[P ..< end], prefix: 0, targets: targets))
+        }
+        units.append(current)
+        return units
     }
 
     /// A context read once and its continuations attending to it, in as few units as fit a pass.
@@ -181,6 +282,12 @@ public final class Scorer: @unchecked Sendable {
         units.append(current)
         return units
     }
+}
+
+/// Request rows whose first `length` tokens are the same.
+struct PrefixGroup {
+    var rows: [Int]
+    var length: Int
 }
 
 /// Segments that must share one forward pass: a row and the rows that continue it as their prefix.

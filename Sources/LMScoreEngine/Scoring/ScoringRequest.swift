@@ -17,12 +17,17 @@ public struct ScoringRequest: Sendable, Equatable {
     public var stride: Int?
     /// Also predict the greedy token after each sequence (`RowScore.next`); `sequences` only.
     public var nextToken: Bool
+    /// When set, `sequences` (all within n_positions) that start with at least this many equal tokens
+    /// share one forward pass over that prefix, as `choices` share their context: several prompts of
+    /// one multiple-choice question cost about one. Scores equal unshared scoring up to float rounding.
+    public var sharedPrefixMinimum: Int?
 
-    public init(rows: Rows, topK: Int = 0, stride: Int? = nil, nextToken: Bool = false) {
+    public init(rows: Rows, topK: Int = 0, stride: Int? = nil, nextToken: Bool = false, sharedPrefixMinimum: Int? = nil) {
         self.rows = rows
         self.topK = topK
         self.stride = stride
         self.nextToken = nextToken
+        self.sharedPrefixMinimum = sharedPrefixMinimum
     }
 
     /// PyTorch's `ignore_index`.

@@ -63,6 +63,8 @@ public struct ScoringResult: Sendable, Equatable {
     public var batch: BatchScore
     /// Forward passes this request took.
     public var forwardPasses: Int
+    /// Tokens the model read for this request (a shared context or prefix counts once per pass).
+    public var tokensRead: Int
 }
 
 /// loss = −(Σ log p) / N; undefined (nil) for N = 0, where PyTorch returns NaN.
