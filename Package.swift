@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // OpenBLAS (Debian libopenblas-dev), located with pkg-config.
@@ -35,7 +36,14 @@ let package = Package(
         // The JSON request/response schema shared by `lmscore score` and HTTP `POST /score`.
         .target(
             name: "LMScoreAPI",
-            dependencies: ["LMScoreEngine"]
+            dependencies: ["LMScoreEngine", "LMScoreTokenizer"]
+        ),
+        // GPT-2 byte-level BPE (tiktoken r50k_base): text → token ids → text. SHA-256 of the ranks file
+        // from swift-crypto; optimized even in debug like the engine, so `swift test` runs at real speed.
+        .target(
+            name: "LMScoreTokenizer",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: [.unsafeFlags(["-O"])]
         ),
         // libmicrohttpd (Debian libmicrohttpd-dev): one header and one .c of forwards for what Swift
         // cannot call directly (variadic functions, the va_list logger).
@@ -62,14 +70,16 @@ let package = Package(
                 "LMScoreEngine",
                 "LMScoreAPI",
                 "LMScoreServer",
+                "LMScoreTokenizer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine"]),
-        .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine"]),
+        .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer"]),
+        .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer"]),
         .testTarget(name: "LMScoreCLITests", dependencies: ["LMScoreEngine"]),
-        .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreEngine"]),
+        .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer"]),
     ]
 )

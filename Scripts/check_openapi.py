@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Validate real lmscore HTTP exchanges against openapi.yaml.
 
-1. The spec itself is checked with openapi-spec-validator.
+1. The spec itself is checked with openapi-spec-validator, and every example in it against its schema.
 2. Real requests are sent to a running `lmscore serve` (raw sockets, so Content-Length, chunked and
    partial bodies are exactly what we say), and every response — status, headers, body — is validated
    with openapi-core against the operation it belongs to. Requests are validated too: a request the
    server accepts must satisfy the spec, and a request the server rejects with 422 for a reason the
    schema can express must be rejected by the spec as well.
 3. Each case also checks what the spec's descriptions promise (status, error code and param, array
-   alignment, loss = -sum/N, perplexity = exp(loss), sliding-window counts, …).
+   alignment, loss = -sum/N, perplexity = exp(loss), sliding-window counts, `best` of a choices group,
+   token texts and code point offsets, completions' greedy token and usage, …), and a few cases compare
+   forms that must agree: `texts` vs `sequences` of /tokenize's ids, `choices` vs context + continuation
+   as one sequence, /v1/completions' `token_logprobs` vs /score.
 
 404 (unknown path) and 405 (known path, wrong method) are, by their nature, not operations of the spec;
 they are validated with openapi-core against the spec's own `#/components/responses/NotFound` and
@@ -17,13 +20,18 @@ they are validated with openapi-core against the spec's own `#/components/respon
 Optional phases:
   --loading-url URL   a second server whose model is still loading (check_openapi.sh blocks its load on
                       a FIFO): 503 `loading` answers.
+  --text-url URL      a server whose model has GPT-2's tokenizer (check_openapi.sh: the bundled model):
+                      /tokenize, /detokenize, /v1/completions, `texts` and `return_tokens` in /score.
+                      When the --base-url model has no tokenizer (`tokenizer: none`), text input to it is
+                      checked to get 422 `tokenizer_unavailable`.
   --drain-pid PID     the PID of the server at --base-url: the checker sends it SIGTERM at the end,
                       with a request in flight, and validates the `draining` answers. The caller checks
                       that the process then exits 0.
 429 and 504 need --request-timeout and --max-queued-tokens (the server's settings) and a server slow
 enough to keep one batch running for a few seconds; otherwise they are reported as skipped
 (validated by schema only). 500 and the 503 `failed` health body cannot be provoked from outside and
-are validated by schema only.
+are validated by schema only, and so are 429/504 on /v1/completions (same queue as /score) and
+`finish_reason: "stop"` (no prompt is known to make the bundled model's greedy token `<|endoftext|>`).
 
 Prints one line per case and ends with `openapi: N passed, M failed`. Exit status 0 only when nothing
 failed.
@@ -187,6 +195,59 @@ def describe(error: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
+# Token texts (TokenString) and code point offsets, as the spec describes them
+
+
+def token_bytes(text: str) -> bytes:
+    """A `TokenString`'s bytes: `bytes:\\xNN…` for a token that is not UTF-8 on its own, else its UTF-8."""
+    if text.startswith("bytes:"):
+        hexes = text[len("bytes:"):].split("\\x")
+        if hexes[0] == "" and all(len(h) == 2 for h in hexes[1:]):
+            return bytes(int(h, 16) for h in hexes[1:])
+    return text.encode("utf-8")
+
+
+def code_point_offsets(pieces: list[bytes]) -> Optional[list[int]]:
+    """Where each piece starts in their concatenation, in code points; a piece starting inside a character
+    gets that character's index. None when the concatenation is not UTF-8."""
+    whole = b"".join(pieces)
+    try:
+        whole.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    offsets, start = [], 0
+    for piece in pieces:
+        leads = sum(1 for byte in whole[:start + 1] if byte & 0xC0 != 0x80)
+        offsets.append(max(0, leads - 1) if start < len(whole) else leads)
+        start += len(piece)
+    return offsets
+
+
+def token_text_problems(where: str, tokens: Any, offsets: Any, n: int, text: Optional[str]) -> list[str]:
+    """`tokens` / `text_offset` of a /score row (or `token_strings` / `offsets` of /tokenize) against the
+    row's n tokens and, for a text, the text itself."""
+    problems = []
+    if len(tokens) != n or len(offsets) != n:
+        return [f"{where}: {len(tokens)} tokens and {len(offsets)} offsets for {n} tokens"]
+    pieces = [token_bytes(t) for t in tokens]
+    for i, (t, piece) in enumerate(zip(tokens, pieces)):
+        if t.startswith("bytes:"):
+            try:
+                piece.decode("utf-8")
+                problems.append(f"{where}: token {i} {t!r} is UTF-8 on its own and should be written as text")
+            except UnicodeDecodeError:
+                pass
+    if text is not None and b"".join(pieces) != text.encode("utf-8"):
+        problems.append(f"{where}: the tokens' bytes do not spell the text {text[:60]!r}")
+    expected = code_point_offsets(pieces)
+    if expected is not None and list(offsets) != expected:
+        problems.append(f"{where}: offsets {offsets} != code point starts {expected}")
+    elif expected is None and (list(offsets) != sorted(offsets) or (offsets and offsets[0] != 0)):
+        problems.append(f"{where}: offsets {offsets} do not start at 0 and grow")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
 # The checker
 
 
@@ -216,6 +277,8 @@ class Checker:
     model_name: str = ""
     per_token: Optional[float] = None     # seconds per token of a stride-1 sequence (calibrated once)
     max_tokens: int = 0                   # most tokens of such a sequence within max_body_bytes
+    tokenizer: str = ""                   # `tokenizer` of GET /v1/model
+    tag: str = ""                         # prefixed to case names ("[text] " for the --text-url server)
 
     def __post_init__(self) -> None:
         with open(self.spec_path, encoding="utf-8") as f:
@@ -225,6 +288,7 @@ class Checker:
     # ---- bookkeeping
 
     def record(self, name: str, status: str, detail: str = "") -> None:
+        name = self.tag + name
         self.outcomes.append(Outcome(name, status, detail))
         line = f"{status:5} {name}"
         if detail:
@@ -330,8 +394,46 @@ class Checker:
             except Exception as error:
                 raise CaseFailure(describe(error))
         self.run_case("spec: openapi.yaml is a valid OpenAPI 3.1 document (openapi-spec-validator)", body)
+        self.run_case("spec: every example validates against its schema (JSON Schema 2020-12)", self.check_examples)
 
-    def phase_basics(self, vocab: Optional[int], npos: Optional[int]) -> bool:
+    def check_examples(self) -> None:
+        from jsonschema import Draft202012Validator
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+        base = "urn:lmscore-openapi"
+        registry = Registry().with_resource(base, Resource.from_contents(self.spec, default_specification=DRAFT202012))
+        esc = lambda part: str(part).replace("~", "~0").replace("/", "~1")
+        found: list[tuple[str, str, Any]] = []
+        def media(pointer: str, content: Optional[dict]) -> None:
+            for media_type, obj in (content or {}).items():
+                if "schema" not in obj:
+                    continue
+                schema = f"{pointer}/content/{esc(media_type)}/schema"
+                if "example" in obj:
+                    found.append((f"{pointer}/content/{media_type}/example", schema, obj["example"]))
+                for name, example in (obj.get("examples") or {}).items():
+                    if "value" in example:
+                        found.append((f"{pointer}/content/{media_type}/examples/{name}", schema, example["value"]))
+        for path, item in self.spec["paths"].items():
+            for method, operation in item.items():
+                where = f"/paths/{esc(path)}/{method}"
+                media(f"{where}/requestBody", (operation.get("requestBody") or {}).get("content"))
+                for status, response in operation.get("responses", {}).items():
+                    media(f"{where}/responses/{status}", response.get("content"))
+        for name, response in self.spec.get("components", {}).get("responses", {}).items():
+            media(f"/components/responses/{esc(name)}", response.get("content"))
+        problems = []
+        for where, schema, value in found:
+            validator = Draft202012Validator({"$ref": f"{base}#{schema}"}, registry=registry)
+            for error in validator.iter_errors(value):
+                place = "/".join(str(p) for p in error.absolute_path) or "(root)"
+                problems.append(f"{where} at {place}: {error.message[:200]}")
+        if not found:
+            raise CaseFailure("no examples found")
+        if problems:
+            raise CaseFailure("\n".join(problems[:10]))
+
+    def phase_basics(self, vocab: Optional[int], npos: Optional[int], tokenizer: Optional[str] = None) -> bool:
         c = self.client
 
         def health() -> None:
@@ -355,10 +457,13 @@ class Checker:
             self.expect(ex, 200)
             info = ex.json()
             self.vocab = vocab or info["vocab_size"]
+            self.tokenizer = info.get("tokenizer", "")
             self.npos = npos or info["n_positions"]
             if self.model_name and info["name"] != self.model_name:
                 raise CaseFailure(f"/v1/model name {info['name']!r} != /healthz model {self.model_name!r}")
-        self.run_case("GET /v1/model -> 200", model)
+            if tokenizer is not None and info.get("tokenizer") != tokenizer:
+                raise CaseFailure(f"/v1/model tokenizer {info.get('tokenizer')!r}, expected {tokenizer!r}")
+        self.run_case(f"GET /v1/model -> 200{f' (tokenizer {tokenizer})' if tokenizer else ''}", model)
         if not self.vocab or not self.npos:
             if vocab and npos:
                 self.vocab, self.npos = vocab, npos
@@ -377,6 +482,16 @@ class Checker:
                 if series not in text:
                     raise CaseFailure(f"/metrics lacks {series}\n{text[:300]}")
         self.run_case("GET /metrics -> 200 text/plain", metrics)
+
+        def models() -> None:
+            ex = c.request("GET", "/v1/models")
+            self.validate(ex, request_valid=True)
+            self.expect(ex, 200)
+            entry = ex.json()["data"][0]
+            if entry["id"] != self.model_name or entry["max_model_len"] != self.npos:
+                raise CaseFailure(f"/v1/models entry {entry} does not name {self.model_name!r} with "
+                                  f"max_model_len {self.npos}")
+        self.run_case("GET /v1/models -> 200 (the served model, max_model_len = n_positions)", models)
         return True
 
     # ---- /score 200s
@@ -389,37 +504,65 @@ class Checker:
             self.check_semantics(payload, ex.json())
         self.run_case(name, body)
 
-    def check_semantics(self, payload: dict, response: dict) -> None:
-        """What the descriptions promise about a 200 body."""
+    def check_semantics(self, payload: dict, response: dict, ids: Optional[list[list[int]]] = None) -> None:
+        """What the descriptions promise about a 200 body. `ids`: the token ids of `texts` (from /tokenize)."""
         problems: list[str] = []
         def close(a: float, b: float, tol: float = 1e-9) -> bool:
             return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
         top_k = payload.get("top_k") or 0
         probabilities = bool(payload.get("probabilities"))
-        if "sequences" in payload and payload["sequences"] is not None:
-            rows = payload["sequences"]
+        return_tokens = bool(payload.get("return_tokens"))
+        results = response["results"]
+        wheres: Optional[list[str]] = None
+        if payload.get("sequences") is not None or payload.get("texts") is not None:
+            rows = payload["sequences"] if payload.get("sequences") is not None else ids
+            if rows is None:
+                raise CaseFailure("check_semantics: the ids of `texts` are needed")
             targets = [[None] + r[1:] for r in rows]
             window = payload.get("window") or {}
             stride = window.get("stride") or self.npos // 2
+        elif payload.get("choices") is not None:
+            # One result per group; its continuations are rows whose every token is scored.
+            groups = payload["choices"]
+            rows, wheres, flat = [], [], []
+            if len(results) != len(groups):
+                problems.append(f"{len(results)} results for {len(groups)} choice groups")
+            for g, (group, result) in enumerate(zip(groups, results)):
+                got = result.get("continuations", [])
+                if len(got) != len(group["continuations"]):
+                    problems.append(f"results[{g}] has {len(got)} continuations, expected {len(group['continuations'])}")
+                sums = [c["sum_logprob"] for c in got]
+                if sums and result.get("best") != sums.index(max(sums)):
+                    problems.append(f"results[{g}].best {result.get('best')} is not the first highest sum_logprob {sums}")
+                for c, (continuation, row) in enumerate(zip(group["continuations"], got)):
+                    rows.append(continuation)
+                    wheres.append(f"results[{g}].continuations[{c}]")
+                    flat.append(row)
+            results = flat
+            targets = [list(r) for r in rows]
+            stride = None
         else:
             rows = payload["inputs"]
             targets = [[None if t == -100 else t for t in r] for r in payload["targets"]]
             stride = None
         if response.get("model") != self.model_name:
             problems.append(f"model {response.get('model')!r} != {self.model_name!r}")
-        results = response["results"]
         if len(results) != len(rows):
             problems.append(f"{len(results)} results for {len(rows)} rows")
         total_sum, total_n, perplexities = 0.0, 0, []
         for r, (row, tgt, res) in enumerate(zip(rows, targets, results)):
-            where = f"results[{r}]"
+            where = wheres[r] if wheres else f"results[{r}]"
             n = len(row)
             for key in ["logprobs", "greedy"] + (["top"] if top_k else []) + (["probs"] if probabilities else []):
                 if len(res.get(key, [])) != n:
                     problems.append(f"{where}.{key} has {len(res.get(key, []))} entries for {n} tokens")
-            for key, wanted in (("top", top_k > 0), ("probs", probabilities)):
+            for key, wanted in (("top", top_k > 0), ("probs", probabilities), ("tokens", return_tokens),
+                                ("text_offset", return_tokens)):
                 if (key in res) != wanted:
                     problems.append(f"{where}.{key} {'missing' if wanted else 'present though not asked for'}")
+            if return_tokens and "tokens" in res and "text_offset" in res:
+                problems += token_text_problems(where, res["tokens"], res["text_offset"], n,
+                                                payload["texts"][r] if payload.get("texts") else None)
             scored = [i for i, t in enumerate(tgt) if t is not None]
             nulls = [i for i, lp in enumerate(res["logprobs"]) if lp is None]
             if sorted(set(range(n)) - set(scored)) != nulls:
@@ -523,6 +666,39 @@ class Checker:
         # The server treats null as absent; the spec does not advertise null, so only the response counts.
         self.score_ok("POST /score with \"top_k\": null (server: same as absent) -> 200",
                       {"sequences": [seq(3)], "top_k": None}, request_valid=None)
+        self.score_ok("POST /score sequences + return_tokens=false (no tokenizer needed) -> 200",
+                      {"sequences": [seq(3)], "return_tokens": False})
+        # choices: one result per group, every continuation token scored, `best` the first highest sum
+        groups = [{"context": seq(3), "continuations": [seq(2, 5), seq(1, 9), seq(4, 2)]},
+                  {"context": seq(1, 4), "continuations": [seq(N - 1, 3)]}]
+        self.score_ok("POST /score choices, 2 groups (context + continuation up to n_positions) -> 200",
+                      {"choices": groups})
+        self.score_ok("POST /score choices + top_k=2 + probabilities -> 200",
+                      {"choices": groups[:1], "top_k": 2, "probabilities": True})
+        self.score_ok("POST /score choices, two equal continuations -> 200 (best: the first)",
+                      {"choices": [{"context": seq(2), "continuations": [seq(2, 7), seq(2, 7)]}]})
+        self.same_as_sequences_case(groups[0])
+
+    def same_as_sequences_case(self, group: dict) -> None:
+        """A continuation's scores are those of context + continuation scored as one sequence."""
+        def body() -> None:
+            payload = {"choices": [group]}
+            ex = self.client.post_json("/score", payload)
+            self.validate(ex, request_valid=True)
+            self.expect(ex, 200)
+            self.check_semantics(payload, ex.json())
+            reference = {"sequences": [group["context"] + c for c in group["continuations"]]}
+            ref = self.client.post_json("/score", reference)
+            self.validate(ref, request_valid=True)
+            self.expect(ref, 200)
+            k = len(group["context"])
+            for c, (row, seq_row) in enumerate(zip(ex.json()["results"][0]["continuations"], ref.json()["results"])):
+                expected = seq_row["logprobs"][k:]
+                if len(row["logprobs"]) != len(expected) or any(
+                        abs(a - b) > 1e-5 for a, b in zip(row["logprobs"], expected)):
+                    raise CaseFailure(f"continuation {c}: logprobs {row['logprobs']} != the sequence's {expected}")
+        self.run_case(f"POST /score choices on {self.model_name}: each continuation's logprobs = those of "
+                      "context + continuation as one sequence (1e-5)", body)
 
     # ---- /score errors
 
@@ -549,13 +725,16 @@ class Checker:
         e("POST /score empty body -> 400 malformed_json", 400, "malformed_json", body=b"")
         e("POST /score not JSON at all -> 400 malformed_json", 400, "malformed_json", body=b"sequences=1,2")
         # 404 / 405: validated against the spec's NotFound / MethodNotAllowed components
-        for method, path in (("GET", "/nope"), ("GET", "/score/"), ("POST", "/v2/score"), ("GET", "/")):
+        for method, path in (("GET", "/nope"), ("GET", "/score/"), ("POST", "/v2/score"), ("GET", "/"),
+                             ("POST", "/v1/completions/"), ("POST", "/v1/chat/completions"), ("GET", "/v1")):
             e(f"{method} {path} -> 404 not_found", 404, "not_found", method=method, path=path,
               body=b"{}" if method == "POST" else None, request_valid=None,
               extra=(path, method, "NotFound"))
         for method, path, allow in (("DELETE", "/score", "POST"), ("GET", "/score", "POST"),
                                     ("PUT", "/score", "POST"), ("POST", "/healthz", "GET, HEAD"),
-                                    ("POST", "/metrics", "GET"), ("DELETE", "/v1/model", "GET")):
+                                    ("POST", "/metrics", "GET, HEAD"), ("DELETE", "/v1/model", "GET, HEAD"),
+                                    ("GET", "/tokenize", "POST"), ("PUT", "/detokenize", "POST"),
+                                    ("GET", "/v1/completions", "POST"), ("POST", "/v1/models", "GET, HEAD")):
             e(f"{method} {path} -> 405 method_not_allowed, Allow: {allow}", 405, "method_not_allowed",
               method=method, path=path, body=b"{}" if method in ("POST", "PUT") else None,
               request_valid=None, extra=(path, method, "MethodNotAllowed"), allow=allow)
@@ -563,8 +742,14 @@ class Checker:
         e("POST /score, Content-Length 1 GiB + 1, headers only -> 413 body_too_large (before reading)", 413,
           "body_too_large", body=b"{}", headers={"Content-Length": str((1 << 30) + 1)}, send_body=False,
           request_valid=None)
+        for path in ("/tokenize", "/detokenize", "/v1/completions"):
+            e(f"POST {path}, Content-Length 1 GiB + 1, headers only -> 413 body_too_large (before reading)", 413,
+              "body_too_large", path=path, body=b"{}", headers={"Content-Length": str((1 << 30) + 1)},
+              send_body=False, request_valid=None)
         if max_body_bytes:
             big = json.dumps({"sequences": [[1] * ((max_body_bytes + 200) // 2)]}).encode()
+            e(f"POST /v1/completions chunked body of {len(big)} bytes > max_body_bytes -> 413", 413,
+              "body_too_large", path="/v1/completions", body=big, chunked=True, request_valid=None)
             e(f"POST /score chunked body of {len(big)} bytes > max_body_bytes={max_body_bytes} -> 413", 413,
               "body_too_large", body=big, chunked=True, request_valid=None)
             e(f"GET /v1/model with a {len(big)}-byte body -> 413", 413, "body_too_large", method="GET",
@@ -605,10 +790,474 @@ class Checker:
             ("target row shorter than its input row", {"inputs": [[1, 2, 3]], "targets": [[2, 3]]}, "invalid_value", "targets[0]", None),
             (f"inputs row of n_positions+1={N + 1}", {"inputs": [[1] * (N + 1)], "targets": [[2] * (N + 1)]},
              "invalid_value", "inputs[0]", None),
+            # forms and options that belong to other forms
+            ("choices and sequences", {"sequences": [[1]], "choices": [{"context": [1], "continuations": [[2]]}]},
+             "invalid_value", "sequences", False),
+            ("choices and targets", {"choices": [{"context": [1], "continuations": [[2]]}], "targets": [[1]]},
+             "invalid_value", "targets", False),
+            ("window with choices", {"choices": [{"context": [1], "continuations": [[2]]}], "window": {"stride": 2}},
+             "invalid_value", "window", False),
+            ("return_tokens=true with choices", {"choices": [{"context": [1], "continuations": [[2]]}],
+                                                 "return_tokens": True}, "invalid_value", "return_tokens", False),
+            ("return_tokens=true with inputs", {"inputs": [[1]], "targets": [[2]], "return_tokens": True},
+             "invalid_value", "return_tokens", False),
+            ("allow_special as a string", {"sequences": [[1, 2]], "allow_special": "yes"}, "invalid_type",
+             "allow_special", False),
+            ("return_tokens as a string", {"sequences": [[1, 2]], "return_tokens": "yes"}, "invalid_type",
+             "return_tokens", False),
+            # choices
+            ("empty choices", {"choices": []}, "invalid_value", "choices", False),
+            ("choices is an object", {"choices": {"context": [1]}}, "invalid_type", "choices", False),
+            ("choices group is an array", {"choices": [[1, 2]]}, "invalid_type", "choices[0]", False),
+            ("choices group without continuations", {"choices": [{"context": [1]}]}, "missing_field",
+             "choices[0].continuations", False),
+            ("choices group without context", {"choices": [{"continuations": [[1]]}]}, "missing_field",
+             "choices[0].context", False),
+            ("unknown field in a choices group", {"choices": [{"context": [1], "continuations": [[2]], "label": 0}]},
+             "unknown_field", "choices[0].label", False),
+            ("empty context", {"choices": [{"context": [], "continuations": [[2]]}]}, "invalid_value",
+             "choices[0].context", False),
+            ("no continuations", {"choices": [{"context": [1], "continuations": []}]}, "invalid_value",
+             "choices[0].continuations", False),
+            ("empty continuation", {"choices": [{"context": [1], "continuations": [[2], []]}]}, "invalid_value",
+             "choices[0].continuations[1]", False),
+            ("continuation id 2.5", {"choices": [{"context": [1], "continuations": [[2, 2.5]]}]}, "invalid_type",
+             "choices[0].continuations[0][1]", False),
+            (f"context id vocab_size={V}", {"choices": [{"context": [1, V], "continuations": [[2]]}]},
+             "invalid_value", "choices[0].context[1]", None),
+            (f"context + continuation of n_positions+1={N + 1}",
+             {"choices": [{"context": [1] * (N // 2), "continuations": [[2], [3] * (N - N // 2 + 1)]}]},
+             "invalid_value", "choices[0].continuations[1]", None),
         ]
         for what, payload, code, param, valid in cases:
             e(f"POST /score {what} -> 422 {code} param={param}", 422, code, payload=payload, param=param,
               request_valid=valid)
+
+    def phase_no_tokenizer(self) -> None:
+        """Text input to a model without a tokenizer: 422 tokenizer_unavailable (the spec accepts the
+        requests: only the model can refuse them)."""
+        if self.tokenizer != "none":
+            self.record("[no tokenizer] text input -> 422 tokenizer_unavailable", "SKIP",
+                        f"the --base-url model's tokenizer is {self.tokenizer!r}, not \"none\"")
+            return
+        e = self.error_case
+        for path, body, param in (
+                ("/score", {"texts": ["Hello world"]}, "texts"),
+                ("/score", {"sequences": [[1, 2, 3]], "return_tokens": True}, "return_tokens"),
+                ("/tokenize", {"text": "Hello world"}, "text"),
+                ("/tokenize", {"texts": ["a", "b"], "offsets": True}, "texts"),
+                ("/detokenize", {"tokens": [1, 2]}, "tokens"),
+                ("/v1/completions", {"prompt": [1, 2, 3], "echo": True, "max_tokens": 0}, "prompt"),
+                ("/v1/completions", {"prompt": "Hello", "max_tokens": 1}, "prompt")):
+            e(f"[no tokenizer] POST {path} {json.dumps(body)} -> 422 tokenizer_unavailable param={param}", 422,
+              "tokenizer_unavailable", path=path, payload=body, param=param, request_valid=None)
+        # Checked after the body is parsed: a body that is not JSON is 400, another model 404.
+        for path in ("/tokenize", "/v1/completions"):
+            e(f"[no tokenizer] POST {path} with a body that is not JSON -> 400 malformed_json", 400,
+              "malformed_json", path=path, body=b"not json", request_valid=None)
+        e("[no tokenizer] POST /v1/completions naming another model -> 404 model_not_found", 404, "model_not_found",
+          path="/v1/completions", payload={"prompt": [1, 2], "max_tokens": 1, "model": "another-model"}, param="model",
+          request_valid=None)
+
+    # ---- the server with a tokenizer (check_openapi.sh: the bundled GPT-2 model)
+
+    SAMPLE = "The cat sat on the mat. It's 2026 — naïve café 🎉!"
+
+    def phase_text(self, url: str) -> None:
+        saved = (self.client, self.vocab, self.npos, self.model_name, self.tokenizer)
+        self.client, self.vocab, self.npos, self.model_name = Client(url), 0, 0, ""
+        self.tag = "[text] "
+        try:
+            if not self.phase_basics(None, None, tokenizer="gpt2"):
+                return
+            self.phase_tokenize()
+            self.phase_texts()
+            self.phase_completions()
+        finally:
+            self.client, self.vocab, self.npos, self.model_name, self.tokenizer = saved
+            self.tag = ""
+
+    def tokenize(self, texts: list[str], allow_special: bool = True) -> tuple[list[list[int]], list[list[str]], list[list[int]]]:
+        """ids, token strings and offsets of texts, from POST /tokenize (itself validated)."""
+        payload = {"texts": texts, "token_strings": True, "offsets": True, "allow_special": allow_special}
+        ex = self.client.post_json("/tokenize", payload)
+        self.validate(ex, request_valid=True)
+        self.expect(ex, 200)
+        body = ex.json()
+        return body["tokens"], body["token_strings"], body["offsets"]
+
+    # /tokenize and /detokenize
+
+    def check_tokenize(self, payload: dict, response: dict) -> None:
+        single = payload.get("text") is not None
+        texts = [payload["text"]] if single else payload["texts"]
+        wrap = (lambda v: [v]) if single else (lambda v: v)
+        problems = []
+        tokens, counts = wrap(response["tokens"]), wrap(response["count"])
+        if len(tokens) != len(texts) or len(counts) != len(texts):
+            raise CaseFailure(f"{len(tokens)} token lists and {len(counts)} counts for {len(texts)} texts")
+        for key in ("token_strings", "offsets"):
+            if (key in response) != bool(payload.get(key)):
+                problems.append(f"{key} {'missing' if payload.get(key) else 'present though not asked for'}")
+        strings = wrap(response["token_strings"]) if "token_strings" in response else None
+        offsets = wrap(response["offsets"]) if "offsets" in response else None
+        for i, text in enumerate(texts):
+            where = "" if single else f"[{i}]"
+            if counts[i] != len(tokens[i]):
+                problems.append(f"count{where} {counts[i]} != {len(tokens[i])} tokens")
+            if strings is not None and offsets is not None:
+                problems += token_text_problems(f"text{where}", strings[i], offsets[i], len(tokens[i]), text)
+            elif strings is not None:
+                if b"".join(token_bytes(t) for t in strings[i]) != text.encode("utf-8"):
+                    problems.append(f"token_strings{where} do not spell the text")
+            elif offsets is not None and (offsets[i] != sorted(offsets[i]) or offsets[i][:1] not in ([], [0])):
+                problems.append(f"offsets{where} {offsets[i]} do not start at 0 and grow")
+        if problems:
+            raise CaseFailure("response contradicts the documented semantics:\n" + "\n".join(problems[:10]))
+
+    def phase_tokenize(self) -> None:
+        c = self.client
+        def ok(name: str, path: str, payload: dict, check: Callable[[dict], None]) -> None:
+            def body() -> None:
+                ex = c.post_json(path, payload)
+                self.validate(ex, request_valid=True)
+                self.expect(ex, 200)
+                check(ex.json())
+            self.run_case(name, body)
+        def equal(expected: dict) -> Callable[[dict], None]:
+            def check(got: dict) -> None:
+                if got != expected:
+                    raise CaseFailure(f"expected {expected!r}, got {got!r}")
+            return check
+
+        def sample(got: dict) -> None:
+            payload = {"text": self.SAMPLE, "token_strings": True, "offsets": True}
+            self.check_tokenize(payload, got)
+            if got["tokens"][:4] != [464, 3797, 3332, 319]:
+                raise CaseFailure(f"ids {got['tokens'][:4]} are not GPT-2's [464, 3797, 3332, 319]")
+            if not any(t.startswith("bytes:") for t in got["token_strings"]):
+                raise CaseFailure("the emoji's tokens should include `bytes:` ones")
+            back = c.post_json("/detokenize", {"tokens": got["tokens"]})
+            self.validate(back, request_valid=True)
+            self.expect(back, 200)
+            if back.json() != {"text": self.SAMPLE}:
+                raise CaseFailure(f"/detokenize of the ids gave {back.json()!r}")
+        ok("POST /tokenize text + token_strings + offsets (emoji split across tokens) -> 200; "
+           "/detokenize of the ids gives the text back", "/tokenize",
+           {"text": self.SAMPLE, "token_strings": True, "offsets": True}, sample)
+        def many(got: dict) -> None:
+            self.check_tokenize({"texts": ["Hello world", "<|endoftext|>", ""]}, got)
+            if got["tokens"] != [[15496, 995], [50256], []]:
+                raise CaseFailure(f"tokens {got['tokens']}, expected [[15496, 995], [50256], []]")
+        ok("POST /tokenize texts (\"<|endoftext|>\" is 50256, \"\" is no token) -> 200", "/tokenize",
+           {"texts": ["Hello world", "<|endoftext|>", ""]}, many)
+        def ordinary(got: dict) -> None:
+            payload = {"text": "<|endoftext|>", "allow_special": False, "token_strings": True}
+            self.check_tokenize(payload, got)
+            if len(got["tokens"]) != 7 or 50256 in got["tokens"]:
+                raise CaseFailure(f"expected 7 ordinary tokens, got {got['tokens']}")
+        ok("POST /tokenize text \"<|endoftext|>\" + allow_special=false -> 200, 7 ordinary tokens", "/tokenize",
+           {"text": "<|endoftext|>", "allow_special": False, "token_strings": True}, ordinary)
+        ok("POST /tokenize empty text -> 200 {count: 0, tokens: []}", "/tokenize", {"text": ""},
+           equal({"count": 0, "tokens": []}))
+        payload = {"texts": ["naïve 🎉", "a"], "offsets": True}
+        ok("POST /tokenize texts + offsets only -> 200", "/tokenize", payload,
+           lambda got: self.check_tokenize(payload, got))
+        ok("POST /detokenize lists of ids (12520 alone: a space and U+FFFD) -> 200 texts", "/detokenize",
+           {"tokens": [[15496, 995], [50256], [12520]]}, equal({"texts": ["Hello world", "<|endoftext|>", " \ufffd"]}))
+        ok("POST /detokenize [] -> 200 {\"text\": \"\"}", "/detokenize", {"tokens": []}, equal({"text": ""}))
+        ok("POST /detokenize [[]] -> 200 {\"texts\": [\"\"]}", "/detokenize", {"tokens": [[]]}, equal({"texts": [""]}))
+
+        e = self.error_case
+        for path in ("/tokenize", "/detokenize"):
+            e(f"POST {path} truncated JSON -> 400 malformed_json", 400, "malformed_json", path=path,
+              body=b'{"text": ')
+            e(f"POST {path} body is an array -> 422 invalid_type param=None", 422, "invalid_type", path=path,
+              payload=["Hello"], param=None)
+        cases: list[tuple[str, str, Any, str, Any, Optional[bool]]] = [
+            ("/tokenize", "{}", {}, "missing_field", "text", False),
+            ("/tokenize", "text and texts", {"text": "a", "texts": ["b"]}, "invalid_value", "text", False),
+            ("/tokenize", "text 5", {"text": 5}, "invalid_type", "text", False),
+            ("/tokenize", "texts [\"a\", 5]", {"texts": ["a", 5]}, "invalid_type", "texts[1]", False),
+            ("/tokenize", "texts []", {"texts": []}, "invalid_value", "texts", False),
+            ("/tokenize", "texts a string", {"texts": "a"}, "invalid_type", "texts", False),
+            ("/tokenize", "unknown field", {"text": "a", "lang": "en"}, "unknown_field", "lang", False),
+            ("/tokenize", "allow_special 1", {"text": "a", "allow_special": 1}, "invalid_type", "allow_special", False),
+            ("/tokenize", "token_strings \"yes\"", {"text": "a", "token_strings": "yes"}, "invalid_type",
+             "token_strings", False),
+            ("/detokenize", "{}", {}, "missing_field", "tokens", False),
+            ("/detokenize", "id 50257", {"tokens": [1, 50257]}, "invalid_value", "tokens[1]", None),
+            ("/detokenize", "id -1 in a nested list", {"tokens": [[1], [2, -1]]}, "invalid_value", "tokens[1][1]", False),
+            ("/detokenize", "tokens a string", {"tokens": "hi"}, "invalid_type", "tokens", False),
+            ("/detokenize", "a list, then a number", {"tokens": [[1], 2]}, "invalid_type", "tokens[1]", False),
+            ("/detokenize", "a number, then a list", {"tokens": [1, [2]]}, "invalid_type", "tokens[1]", False),
+            ("/detokenize", "id 2.5", {"tokens": [1, 2.5]}, "invalid_type", "tokens[1]", False),
+            ("/detokenize", "unknown field", {"tokens": [1], "skip_special": True}, "unknown_field", "skip_special", False),
+        ]
+        for path, what, body, code, param, valid in cases:
+            e(f"POST {path} {what} -> 422 {code} param={param}", 422, code, path=path, payload=body, param=param,
+              request_valid=valid)
+
+    # /score with texts, return_tokens and choices on a model with a tokenizer
+
+    def phase_texts(self) -> None:
+        c = self.client
+        def texts_ok(name: str, payload: dict, compare: bool = False,
+                     check: Optional[Callable[[list[list[int]]], None]] = None) -> None:
+            def body() -> None:
+                ids, strings, offsets = self.tokenize(payload["texts"], payload.get("allow_special", True))
+                ex = c.post_json("/score", payload)
+                self.validate(ex, request_valid=True)
+                self.expect(ex, 200)
+                self.check_semantics(payload, ex.json(), ids)
+                rows = ex.json()["results"]
+                if payload.get("return_tokens"):
+                    for r, row in enumerate(rows):
+                        if row["tokens"] != strings[r] or row["text_offset"] != offsets[r]:
+                            raise CaseFailure(f"results[{r}] tokens/text_offset differ from /tokenize's "
+                                              f"token_strings/offsets:\n{row['tokens']} {row['text_offset']}\n"
+                                              f"{strings[r]} {offsets[r]}")
+                if compare:
+                    reference = {k: v for k, v in payload.items() if k in ("top_k", "window", "probabilities")}
+                    reference["sequences"] = ids
+                    ref = c.post_json("/score", reference)
+                    self.validate(ref, request_valid=True)
+                    self.expect(ref, 200)
+                    for r, (row, seq_row) in enumerate(zip(rows, ref.json()["results"])):
+                        for a, b in zip(row["logprobs"], seq_row["logprobs"]):
+                            if (a is None) != (b is None) or (a is not None and abs(a - b) > 1e-5):
+                                raise CaseFailure(f"results[{r}]: texts logprobs {row['logprobs']} != sequences "
+                                                  f"logprobs {seq_row['logprobs']} of the same ids")
+                if check:
+                    check(ids)
+            self.run_case(name, body)
+
+        texts_ok("POST /score texts + return_tokens + top_k=2 -> 200; = /score sequences of /tokenize's ids (1e-5); "
+                 "tokens/text_offset = /tokenize's token_strings/offsets",
+                 {"texts": [self.SAMPLE, "Hello world"], "return_tokens": True, "top_k": 2}, compare=True)
+        def eot_first(ids: list[list[int]]) -> None:
+            if ids[0][0] != 50256:
+                raise CaseFailure(f"<|endoftext|> should be 50256, the ids are {ids[0]}")
+        texts_ok("POST /score texts with \"<|endoftext|>\" (allow_special default true: id 50256) -> 200",
+                 {"texts": ["<|endoftext|>Hello"], "return_tokens": True}, check=eot_first)
+        texts_ok("POST /score texts + allow_special=false + return_tokens + probabilities -> 200",
+                 {"texts": ["<|endoftext|>Hello"], "allow_special": False, "return_tokens": True,
+                  "probabilities": True})
+        long_text = "The cat sat on the mat. " * 45
+        texts_ok(f"POST /score a text longer than n_positions={self.npos} tokens + window.stride=100 + "
+                 "return_tokens -> 200", {"texts": [long_text, "Hi there"], "window": {"stride": 100},
+                                          "return_tokens": True}, compare=True)
+        self.score_ok("POST /score sequences + return_tokens, tokens split inside characters (bytes:) -> 200",
+                      {"sequences": [[2616, 38776, 40304, 12520, 236, 231], [12520, 236]], "return_tokens": True})
+        self.same_as_sequences_case({"context": [464, 3797], "continuations": [[3332, 319], [318], [50256]]})
+
+        cases: list[tuple[str, Any, str, Any, Optional[bool]]] = [
+            ("texts []", {"texts": []}, "invalid_value", "texts", False),
+            ("texts [\"\"] (no tokens)", {"texts": ["a", ""]}, "invalid_value", "texts[1]", False),
+            ("texts a string", {"texts": "a"}, "invalid_type", "texts", False),
+            ("texts [\"a\", 5]", {"texts": ["a", 5]}, "invalid_type", "texts[1]", False),
+            ("texts and sequences", {"texts": ["a"], "sequences": [[1, 2]]}, "invalid_value", "sequences", False),
+            ("texts and inputs/targets", {"texts": ["a"], "inputs": [[1]], "targets": [[2]]}, "invalid_value",
+             "texts", False),
+            ("texts and targets", {"texts": ["a"], "targets": [[2]]}, "invalid_value", "targets", False),
+            ("texts + allow_special \"yes\"", {"texts": ["a"], "allow_special": "yes"}, "invalid_type",
+             "allow_special", False),
+            ("texts + return_tokens 1", {"texts": ["a b"], "return_tokens": 1}, "invalid_type", "return_tokens", False),
+            ("texts + window.stride 0", {"texts": ["a b"], "window": {"stride": 0}}, "invalid_value",
+             "window.stride", False),
+            ("texts + unknown field", {"texts": ["a"], "lang": "en"}, "unknown_field", "lang", False),
+            ("return_tokens=true with choices", {"choices": [{"context": [464], "continuations": [[3797]]}],
+                                                 "return_tokens": True}, "invalid_value", "return_tokens", False),
+        ]
+        for what, payload, code, param, valid in cases:
+            self.error_case(f"POST /score {what} -> 422 {code} param={param}", 422, code, payload=payload,
+                            param=param, request_valid=valid)
+
+    # /v1/completions
+
+    def check_completion(self, payload: dict, response: dict, ids: list[list[int]],
+                         texts: list[Optional[str]]) -> None:
+        problems: list[str] = []
+        echo = bool(payload.get("echo"))
+        k = payload.get("logprobs")
+        m = payload["max_tokens"]
+        if response["model"] != self.model_name:
+            problems.append(f"model {response['model']!r} != {self.model_name!r}")
+        choices = response["choices"]
+        if [ch["index"] for ch in choices] != list(range(len(ids))):
+            problems.append(f"choice indices {[ch['index'] for ch in choices]} for {len(ids)} prompts")
+        usage = response["usage"]
+        expected_usage = {"prompt_tokens": sum(map(len, ids)), "completion_tokens": m * len(ids),
+                          "total_tokens": sum(map(len, ids)) + m * len(ids)}
+        if usage != expected_usage:
+            problems.append(f"usage {usage} != {expected_usage}")
+        for i, (choice, prompt_ids, text) in enumerate(zip(choices, ids, texts)):
+            where = f"choices[{i}]"
+            if echo and text is not None and not choice["text"].startswith(text):
+                problems.append(f"{where}.text {choice['text']!r} does not start with the prompt {text!r}")
+            if m == 0:
+                if choice["finish_reason"] != "length":
+                    problems.append(f"{where}.finish_reason {choice['finish_reason']!r} with max_tokens 0")
+                if echo and text is not None and choice["text"] != text:
+                    problems.append(f"{where}.text {choice['text']!r} != the prompt {text!r}")
+            lp = choice["logprobs"]
+            if k is None:
+                if lp is not None:
+                    problems.append(f"{where}.logprobs not null though not asked for")
+                continue
+            if lp is None:
+                problems.append(f"{where}.logprobs is null")
+                continue
+            n = (len(prompt_ids) if echo else 0) + m
+            sizes = {key: len(lp[key]) for key in ("tokens", "token_logprobs", "top_logprobs", "text_offset")}
+            if set(sizes.values()) != {n}:
+                problems.append(f"{where}.logprobs arrays of sizes {sizes}, expected {n}")
+                continue
+            for j, (value, top) in enumerate(zip(lp["token_logprobs"], lp["top_logprobs"])):
+                first = echo and j == 0
+                if (value is None) != first or (top is None) != first:
+                    problems.append(f"{where}: position {j}: logprob {value}, top {top} (null only for the first "
+                                    "echoed token)")
+                    break
+                if top is not None and len(top) != k:
+                    problems.append(f"{where}.top_logprobs[{j}] has {len(top)} entries for logprobs={k}")
+                    break
+                if top and value > max(top.values()) + 1e-6:
+                    problems.append(f"{where}: logprob {value} above the best alternative {top}")
+                    break
+            pieces = [token_bytes(t) for t in lp["tokens"]]
+            if echo and text is not None and b"".join(pieces[:len(prompt_ids)]) != text.encode("utf-8"):
+                problems.append(f"{where}: the echoed tokens {lp['tokens']} do not spell the prompt")
+            if m == 1:
+                last, top = lp["token_logprobs"][-1], lp["top_logprobs"][-1]
+                if k and (lp["tokens"][-1] not in top or abs(top[lp["tokens"][-1]] - max(top.values())) > 1e-9
+                          or abs(last - max(top.values())) > 1e-9):
+                    problems.append(f"{where}: appended token {lp['tokens'][-1]!r} ({last}) is not the best of {top}")
+                stop = lp["tokens"][-1] == "<|endoftext|>"
+                if choice["finish_reason"] != ("stop" if stop else "length"):
+                    problems.append(f"{where}.finish_reason {choice['finish_reason']!r} after {lp['tokens'][-1]!r}")
+                if not echo and choice["text"].encode("utf-8") != pieces[-1]:
+                    problems.append(f"{where}.text {choice['text']!r} is not the appended token {lp['tokens'][-1]!r}")
+            starts = code_point_offsets(pieces)
+            base = 0 if echo else (len(text) if text is not None else None)
+            if starts is not None and base is not None and lp["text_offset"] != [base + s for s in starts]:
+                problems.append(f"{where}.text_offset {lp['text_offset']} != {[base + s for s in starts]}")
+        if problems:
+            raise CaseFailure("response contradicts the documented semantics:\n" + "\n".join(problems[:10]))
+
+    def completion_ok(self, name: str, payload: dict, *, request_valid: Optional[bool] = True,
+                      same_as_score: bool = False) -> None:
+        c = self.client
+        def body() -> None:
+            prompt = payload["prompt"]
+            if isinstance(prompt, str):
+                prompt = [prompt]
+            if isinstance(prompt[0], int):
+                prompt = [prompt]
+            texts = [p if isinstance(p, str) else None for p in prompt]
+            strings = [p for p in prompt if isinstance(p, str)]
+            encoded = iter(self.tokenize(strings)[0] if strings else [])
+            ids = [next(encoded) if isinstance(p, str) else p for p in prompt]
+            ex = c.post_json("/v1/completions", payload)
+            self.validate(ex, request_valid=request_valid)
+            self.expect(ex, 200)
+            self.check_completion(payload, ex.json(), ids, texts)
+            if same_as_score:
+                ref = c.post_json("/score", {"sequences": ids})
+                self.validate(ref, request_valid=True)
+                self.expect(ref, 200)
+                for i, (choice, row) in enumerate(zip(ex.json()["choices"], ref.json()["results"])):
+                    got = choice["logprobs"]["token_logprobs"][:len(ids[i])]
+                    if any((a is None) != (b is None) or (a is not None and abs(a - b) > 1e-5)
+                           for a, b in zip(got, row["logprobs"])):
+                        raise CaseFailure(f"choices[{i}] token_logprobs {got} != /score logprobs {row['logprobs']}")
+        self.run_case(name, body)
+
+    def phase_completions(self) -> None:
+        N = self.npos
+        ok = self.completion_ok
+        ok("POST /v1/completions echo + logprobs=1 + max_tokens=0, model named -> 200; token_logprobs = "
+           "/score's (1e-5)", {"model": self.model_name, "prompt": "The cat sat on the mat.", "echo": True,
+                               "logprobs": 1, "max_tokens": 0}, same_as_score=True)
+        ok("POST /v1/completions max_tokens=1 + logprobs=2, no echo (greedy next token; offset after the prompt) "
+           "-> 200", {"prompt": "The capital of France is", "max_tokens": 1, "logprobs": 2})
+        ok("POST /v1/completions two prompts of ids + echo + max_tokens=1, no logprobs (null) -> 200",
+           {"prompt": [[464, 3139, 286], [15496]], "echo": True, "max_tokens": 1})
+        ok("POST /v1/completions prompts [str] with an emoji + echo + logprobs=0 (empty top_logprobs) -> 200",
+           {"prompt": ["Hi", "naïve café 🎉"], "echo": True, "logprobs": 0, "max_tokens": 0}, same_as_score=True)
+        ok("POST /v1/completions ids + echo + logprobs=5 + max_tokens=1 + every no-op field -> 200",
+           {"prompt": [464, 3139, 286, 4881, 318], "echo": True, "logprobs": 5, "max_tokens": 1, "temperature": 0,
+            "top_p": 1, "n": 1, "best_of": 1, "stream": False, "stop": ["\n"], "seed": 1234, "user": "checker",
+            "presence_penalty": 0, "frequency_penalty": 0.0, "logit_bias": {}}, same_as_score=True)
+        ok("POST /v1/completions \"<|endoftext|>\" prompt, suffix/stream_options null, stop a string -> 200",
+           {"prompt": "<|endoftext|>", "echo": True, "logprobs": 3, "max_tokens": 1, "suffix": None,
+            "stream_options": None, "stop": "."})
+        ok(f"POST /v1/completions prompt of n_positions={N} ids + echo + max_tokens=0 -> 200",
+           {"prompt": [464] * N, "echo": True, "max_tokens": 0})
+        ok(f"POST /v1/completions prompt of n_positions-1={N - 1} ids + max_tokens=1 -> 200",
+           {"prompt": [464] * (N - 1), "max_tokens": 1, "logprobs": 1})
+
+        e = self.error_case
+        path = "/v1/completions"
+        e("POST /v1/completions truncated JSON -> 400 malformed_json", 400, "malformed_json", path=path,
+          body=b'{"prompt": ')
+        e("POST /v1/completions model names another model -> 404 model_not_found param=model", 404,
+          "model_not_found", path=path, payload={"prompt": "hi", "max_tokens": 1, "model": "gpt-3.5-turbo-instruct"},
+          param="model", request_valid=None)
+        cases: list[tuple[str, Any, str, Any, Optional[bool]]] = [
+            ("max_tokens missing (OpenAI's default 16)", {"prompt": "hi"}, "unsupported_value", "max_tokens", False),
+            ("max_tokens 5", {"prompt": "hi", "max_tokens": 5}, "unsupported_value", "max_tokens", False),
+            ("max_tokens -1", {"prompt": "hi", "max_tokens": -1}, "invalid_value", "max_tokens", False),
+            ("max_tokens 0 without echo", {"prompt": "hi", "max_tokens": 0}, "unsupported_value", "echo", False),
+            ("max_tokens 0 + echo false", {"prompt": "hi", "max_tokens": 0, "echo": False}, "unsupported_value",
+             "echo", False),
+            ("stream true", {"prompt": "hi", "max_tokens": 1, "stream": True}, "unsupported_value", "stream", False),
+            ("stream \"yes\"", {"prompt": "hi", "max_tokens": 1, "stream": "yes"}, "invalid_type", "stream", False),
+            ("stream_options {}", {"prompt": "hi", "max_tokens": 1, "stream_options": {}}, "unsupported_value",
+             "stream_options", False),
+            ("n 2", {"prompt": "hi", "max_tokens": 1, "n": 2}, "unsupported_value", "n", False),
+            ("best_of 3", {"prompt": "hi", "max_tokens": 1, "best_of": 3}, "unsupported_value", "best_of", False),
+            ("presence_penalty 0.5", {"prompt": "hi", "max_tokens": 1, "presence_penalty": 0.5}, "unsupported_value",
+             "presence_penalty", False),
+            ("frequency_penalty -0.1", {"prompt": "hi", "max_tokens": 1, "frequency_penalty": -0.1},
+             "unsupported_value", "frequency_penalty", False),
+            ("logit_bias {\"50256\": -100}", {"prompt": "hi", "max_tokens": 1, "logit_bias": {"50256": -100}},
+             "unsupported_value", "logit_bias", False),
+            ("logit_bias an array", {"prompt": "hi", "max_tokens": 1, "logit_bias": [1]}, "invalid_type",
+             "logit_bias", False),
+            ("suffix \"x\"", {"prompt": "hi", "max_tokens": 1, "suffix": "x"}, "unsupported_value", "suffix", False),
+            ("model 5", {"prompt": "hi", "max_tokens": 1, "model": 5}, "invalid_type", "model", False),
+            ("no prompt", {"max_tokens": 1}, "missing_field", "prompt", False),
+            ("prompt \"\"", {"prompt": "", "max_tokens": 1}, "invalid_value", "prompt", False),
+            ("prompt []", {"prompt": [], "max_tokens": 1}, "invalid_value", "prompt", False),
+            ("prompt 5", {"prompt": 5, "max_tokens": 1}, "invalid_type", "prompt", False),
+            ("prompt [\"a\", \"\"]", {"prompt": ["a", ""], "max_tokens": 1}, "invalid_value", "prompt[1]", False),
+            ("prompt [\"a\", 5]", {"prompt": ["a", 5], "max_tokens": 1}, "invalid_type", "prompt[1]", False),
+            ("prompt [[1, 2], \"x\"]", {"prompt": [[1, 2], "x"], "max_tokens": 1}, "invalid_type", "prompt[1]", False),
+            ("prompt [[1], []]", {"prompt": [[1], []], "max_tokens": 1}, "invalid_value", "prompt[1]", False),
+            ("prompt [1, -1]", {"prompt": [1, -1], "max_tokens": 1}, "invalid_value", "prompt[1]", False),
+            ("prompt [1, true]", {"prompt": [1, True], "max_tokens": 1}, "invalid_type", "prompt[1]", False),
+            (f"prompt [[1, 2], [3, {self.vocab}]]", {"prompt": [[1, 2], [3, self.vocab]], "max_tokens": 1},
+             "invalid_value", "prompt[1][1]", None),
+            ("logprobs 21", {"prompt": "hi", "max_tokens": 1, "logprobs": 21}, "invalid_value", "logprobs", False),
+            ("logprobs true", {"prompt": "hi", "max_tokens": 1, "logprobs": True}, "invalid_type", "logprobs", False),
+            ("temperature 3", {"prompt": "hi", "max_tokens": 1, "temperature": 3}, "invalid_value", "temperature", False),
+            ("top_p 0", {"prompt": "hi", "max_tokens": 1, "top_p": 0}, "invalid_value", "top_p", False),
+            ("stop [\"a\", 5]", {"prompt": "hi", "max_tokens": 1, "stop": ["a", 5]}, "invalid_type", "stop[1]", False),
+            ("seed 1.5", {"prompt": "hi", "max_tokens": 1, "seed": 1.5}, "invalid_type", "seed", False),
+            ("echo 1", {"prompt": "hi", "max_tokens": 1, "echo": 1}, "invalid_type", "echo", False),
+            ("unknown field", {"prompt": "hi", "max_tokens": 1, "frobnicate": 1}, "unknown_field", "frobnicate", False),
+            ("body is an array", ["hi"], "invalid_type", None, False),
+            (f"prompt of n_positions={N} ids + max_tokens 1", {"prompt": [464] * N, "max_tokens": 1},
+             "context_length_exceeded", "prompt", None),
+            (f"second prompt of n_positions+1={N + 1} ids", {"prompt": [[1], [464] * (N + 1)], "echo": True,
+                                                            "max_tokens": 0}, "context_length_exceeded", "prompt[1]", None),
+            (f"a text of more than n_positions={N} tokens", {"prompt": "the " * (N + 10), "echo": True,
+                                                             "max_tokens": 0}, "context_length_exceeded", "prompt", None),
+        ]
+        for what, payload, code, param, valid in cases:
+            e(f"POST /v1/completions {what} -> 422 {code} param={param}", 422, code, path=path, payload=payload,
+              param=param, request_valid=valid)
 
     # ---- 429 and 504
 
@@ -735,6 +1384,15 @@ class Checker:
                             param=None, request_valid=True)
             self.error_case("[loading] DELETE /score -> 405", 405, "method_not_allowed", method="DELETE",
                             request_valid=None, extra=("/score", "DELETE", "MethodNotAllowed"), allow="POST")
+            for path, payload in (("/tokenize", {"text": "hi"}), ("/detokenize", {"tokens": [1, 2]}),
+                                  ("/v1/completions", {"prompt": "hi", "max_tokens": 1})):
+                self.error_case(f"[loading] POST {path} -> 503 loading", 503, "loading", path=path, payload=payload,
+                                param=None, request_valid=True)
+            self.error_case("[loading] GET /v1/models -> 503 loading", 503, "loading", method="GET",
+                            path="/v1/models", param=None, request_valid=True)
+            self.error_case("[loading] GET /v1/completions -> 405", 405, "method_not_allowed", method="GET",
+                            path="/v1/completions", request_valid=None,
+                            extra=("/v1/completions", "GET", "MethodNotAllowed"), allow="POST")
 
             def metrics() -> None:
                 ex = loading.request("GET", "/metrics")
@@ -791,6 +1449,12 @@ class Checker:
         self.run_case("[draining] POST /score -> 503 draining + Connection: close", score)
         self.error_case("[draining] GET /v1/model -> 503 draining", 503, "draining", method="GET",
                         path="/v1/model", param=None, request_valid=True)
+        self.error_case("[draining] GET /v1/models -> 503 draining", 503, "draining", method="GET",
+                        path="/v1/models", param=None, request_valid=True)
+        for path, payload in (("/tokenize", {"text": "hi"}), ("/detokenize", {"tokens": [1, 2]}),
+                              ("/v1/completions", {"prompt": "hi", "max_tokens": 1})):
+            self.error_case(f"[draining] POST {path} -> 503 draining", 503, "draining", path=path, payload=payload,
+                            param=None, request_valid=True)
 
         def metrics() -> None:
             ex = c.request("GET", "/metrics")
@@ -840,7 +1504,8 @@ class Checker:
                 if o.status == "XFAIL":
                     print(f"  {o.name}: {o.detail.splitlines()[0]}")
         print("\nnot provoked from outside, validated by schema only: 500 internal, /healthz 503 "
-              "{\"status\":\"failed\"}, non-finite numbers as strings")
+              "{\"status\":\"failed\"}, non-finite numbers as strings, 429/504 on /v1/completions, "
+              "finish_reason \"stop\"")
         extra = []
         if counts["SKIP"]:
             extra.append(f"{counts['SKIP']} skipped")
@@ -863,12 +1528,14 @@ def main() -> int:
     parser.add_argument("--request-timeout", type=float, help="the server's request_timeout (enables 504)")
     parser.add_argument("--max-queued-tokens", type=int, help="the server's max_queued_tokens (enables 429)")
     parser.add_argument("--loading-url", help="a server still loading its model (enables the 503 loading cases)")
+    parser.add_argument("--text-url", help="a server whose model has GPT-2's tokenizer (enables the /tokenize, "
+                        "/detokenize, /v1/completions, texts and return_tokens cases)")
     parser.add_argument("--drain-pid", type=int,
                         help="PID of the --base-url server: SIGTERM it at the end and check the draining answers")
     parser.add_argument("--strict-known", action="store_true", help="count known mismatches as failures")
     args = parser.parse_args()
 
-    for url in filter(None, (args.base_url, args.loading_url)):
+    for url in filter(None, (args.base_url, args.loading_url, args.text_url)):
         host = urllib.parse.urlsplit(url).hostname or ""
         if not (host == "localhost" or host.startswith("127.") or host == "::1"):
             print(f"note: {url} is not a loopback address", file=sys.stderr)
@@ -881,6 +1548,12 @@ def main() -> int:
     if checker.phase_basics(args.vocab_size, args.n_positions):
         checker.phase_score()
         checker.phase_errors(args.max_body_bytes)
+        checker.phase_no_tokenizer()
+        if args.text_url:
+            checker.phase_text(args.text_url)
+        else:
+            checker.record("[text] /tokenize, /detokenize, /v1/completions, texts, return_tokens", "SKIP",
+                           "needs --text-url (a server whose model has GPT-2's tokenizer)")
         checker.phase_queue(args.request_timeout, args.max_queued_tokens, args.max_body_bytes)
         if args.drain_pid:
             checker.phase_drain(args.drain_pid, args.max_body_bytes)

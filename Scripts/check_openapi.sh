@@ -5,15 +5,18 @@
 #
 # 1. builds lmscore (debug) unless LMSCORE_BIN names a binary;
 # 2. writes a tiny random checkpoint to a temp dir;
-# 3. starts two servers on 127.0.0.1, on ports they pick themselves (--port 0):
+# 3. starts three servers on 127.0.0.1, on ports they pick themselves (--port 0):
 #    - the main one, with small limits (max_body_bytes 65536, max_queued_tokens 64, request_timeout 0.5 s,
-#      1 thread) so that 413, 429 and 504 can be provoked;
+#      1 thread) so that 413, 429 and 504 can be provoked; its random model has no tokenizer (vocab 1000),
+#      so text input gets 422 `tokenizer_unavailable`;
 #    - a "loading" one whose model.safetensors is a FIFO: its load blocks in open() until a writer
-#      comes, so /healthz, /v1/model and /score answer 503 `loading` for as long as we like;
+#      comes, so /healthz, /v1/model and the POST routes answer 503 `loading` for as long as we like;
+#    - a "text" one with the bundled model (Models/lmscore-gpt2-small-en, GPT-2's tokenizer), for
+#      /tokenize, /detokenize, /v1/completions and the text forms of /score (skipped when it is absent);
 # 4. makes or reuses a venv outside the repository (LMSCORE_OPENAPI_VENV, default
 #    ~/.cache/lmscore-openapi-venv) with pinned openapi-core and openapi-spec-validator from PyPI;
 # 5. runs the checker, which ends by sending SIGTERM to the main server with a request in flight;
-# 6. checks that both servers exit 0 after SIGTERM, cleans up, and exits non-zero if anything failed.
+# 6. checks that every server exits 0 after SIGTERM, cleans up, and exits non-zero if anything failed.
 #
 # Traffic goes to 127.0.0.1 only. Needs python3 with venv (Debian: apt-get install python3-venv).
 set -euo pipefail
@@ -72,9 +75,10 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/lmscore-openapi.XXXXXX")
 main_pid=""
 loading_pid=""
+text_pid=""
 cleanup() {
-  # only on an early exit: both servers are normally gone (and waited for) by the end
-  for pid in $main_pid $loading_pid; do
+  # only on an early exit: the servers are normally gone (and waited for) by the end
+  for pid in $main_pid $loading_pid $text_pid; do
     if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   done
   rm -rf "$work"
@@ -127,9 +131,21 @@ serve "$work/tiny" "$work/main.log" LMSCORE_MAX_BODY_BYTES=$max_body_bytes \
 main_pid=$server_pid
 serve "$work/loading-model" "$work/loading.log"
 loading_pid=$server_pid
+text_model=$repo/Models/lmscore-gpt2-small-en
+if [ -f "$text_model/config.json" ] && [ -f "$text_model/gpt2.tiktoken" ]; then
+  serve "$text_model" "$work/text.log" LMSCORE_THREADS=1
+  text_pid=$server_pid
+else
+  say "no bundled model at $text_model: the text cases are skipped"
+fi
 main_port=$(wait_port "$work/main.log" "$main_pid")
 loading_port=$(wait_port "$work/loading.log" "$loading_pid")
 base=http://127.0.0.1:$main_port
+text_args=()
+if [ -n "$text_pid" ]; then
+  text_port=$(wait_port "$work/text.log" "$text_pid")
+  text_args=(--text-url "http://127.0.0.1:$text_port")
+fi
 
 ready=""
 for _ in $(seq 1 300); do
@@ -139,17 +155,17 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [ -n "$ready" ] || { say "main server never answered 200 on /healthz; its log:"; cat "$work/main.log" >&2; exit 1; }
-say "main server pid $main_pid on $base; loading server pid $loading_pid on port $loading_port"
+say "main server pid $main_pid on $base; loading server pid $loading_pid on port $loading_port${text_pid:+; text server pid $text_pid on port $text_port}"
 
 set +e
 "$venv/bin/python" Scripts/check_openapi.py --base-url "$base" --loading-url "http://127.0.0.1:$loading_port" \
   --max-body-bytes $max_body_bytes --max-queued-tokens $max_queued_tokens --request-timeout $request_timeout \
-  --drain-pid "$main_pid" "$@" | tee "$work/checker.out"
+  ${text_args[@]+"${text_args[@]}"} --drain-pid "$main_pid" "$@" | tee "$work/checker.out"
 checker=${PIPESTATUS[0]}
 set -e
 
-# ---- exits: the checker sent SIGTERM to the main server; the loading one gets it now.
-# (Both servers are seconds old by now: an earlier build was seen dying with status 143 instead of
+# ---- exits: the checker sent SIGTERM to the main server; the loading and text ones get it now.
+# (The servers are seconds old by now: an earlier build was seen dying with status 143 instead of
 # draining when SIGTERM came within ~50 ms of the port opening.)
 server_checks=0
 server_failures=0
@@ -181,6 +197,11 @@ main_pid=""
 kill -TERM "$loading_pid" 2>/dev/null || true
 wait_exit loading "$loading_pid" "$work/loading.log"
 loading_pid=""
+if [ -n "$text_pid" ]; then
+  kill -TERM "$text_pid" 2>/dev/null || true
+  wait_exit text "$text_pid" "$work/text.log"
+  text_pid=""
+fi
 
 read -r passed failed < <(sed -n 's/^openapi: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$work/checker.out" | tail -n1) || true
 passed=${passed:-0}
@@ -188,6 +209,6 @@ failed=${failed:-0}
 [ "$checker" = 0 ] || [ "$failed" -gt 0 ] || failed=1   # the checker died before its summary
 passed=$((passed + server_checks - server_failures))
 failed=$((failed + server_failures))
-echo "check_openapi.sh: $(( $(date +%s) - started )) s (spec + real exchanges + both servers' exit status)"
+echo "check_openapi.sh: $(( $(date +%s) - started )) s (spec + real exchanges + the servers' exit status)"
 echo "total: $passed passed, $failed failed"
 [ "$failed" = 0 ]

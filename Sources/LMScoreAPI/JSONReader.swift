@@ -44,6 +44,19 @@ struct JSONReader {
         }
     }
 
+    static func string(_ value: Any, at path: String) throws(APIError) -> String {
+        guard let string = value as? String else { throw .invalid(path, "expected a string, got \(typeName(value))", code: "invalid_type") }
+        return string
+    }
+
+    /// Any JSON number (integer or not), as a Double.
+    static func number(_ value: Any, at path: String) throws(APIError) -> Double {
+        guard let number = value as? NSNumber, !isBool(number) else {
+            throw .invalid(path, "expected a number, got \(typeName(value))", code: "invalid_type")
+        }
+        return number.doubleValue
+    }
+
     static func bool(_ value: Any, at path: String) throws(APIError) -> Bool {
         guard let number = value as? NSNumber, isBool(number) else {
             throw .invalid(path, "expected true or false, got \(typeName(value))", code: "invalid_type")

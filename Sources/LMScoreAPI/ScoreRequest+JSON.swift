@@ -1,5 +1,6 @@
 import Foundation
 import LMScoreEngine
+import LMScoreTokenizer
 
 /// A decoded `/score` (or `lmscore score`) request: what to score, plus output options that only
 /// shape the JSON (the engine never sees them).
@@ -7,33 +8,47 @@ public struct ScoreCall: Sendable, Equatable {
     public var request: ScoringRequest
     /// Add `probs` = exp(logprob) per position.
     public var includeProbabilities: Bool
+    /// Add each token's text (`tokens`) and where it starts in the row's text (`text_offset`).
+    public var returnTokens: Bool
 
-    public init(request: ScoringRequest, includeProbabilities: Bool = false) {
+    public init(request: ScoringRequest, includeProbabilities: Bool = false, returnTokens: Bool = false) {
         self.request = request
         self.includeProbabilities = includeProbabilities
+        self.returnTokens = returnTokens
     }
 }
 
 extension ScoreCall {
-    static let knownFields: Set<String> = ["sequences", "inputs", "targets", "choices", "top_k", "probabilities", "window"]
+    static let knownFields: Set<String> = [
+        "sequences", "texts", "inputs", "targets", "choices", "top_k", "probabilities", "window", "return_tokens", "allow_special",
+    ]
 
     /// Parses and validates a request body. Throws 400 for malformed JSON, 422 (with `param`, the
     /// JSON path) for anything JSON but wrong: unknown fields, wrong types, ids out of range, rows too long…
     ///
-    /// Schema: exactly one of `sequences: [[int]]`, `inputs: [[int]]` + `targets: [[int]]`, or
+    /// Schema: exactly one of `sequences: [[int]]`, `texts: [string]` (tokenized, then scored as
+    /// sequences), `inputs: [[int]]` + `targets: [[int]]`, or
     /// `choices: [{"context": [int], "continuations": [[int]]}]`; optional `top_k: int`,
-    /// `probabilities: bool`, `window: {"stride": int}` (sequences only).
-    public static func decode(_ data: Data, config: ModelConfig) throws(APIError) -> ScoreCall {
+    /// `probabilities: bool`, `window: {"stride": int}` and `return_tokens: bool` (sequences and texts),
+    /// `allow_special: bool` (texts: `<|endoftext|>` is id 50256, default true).
+    public static func decode(_ data: Data, config: ModelConfig, tokenizer: GPT2Tokenizer? = nil) throws(APIError) -> ScoreCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
         let vocab = config.vocabSize
         func present(_ key: String) -> Any? { body[key].flatMap { $0 is NSNull ? nil : $0 } }
 
         let rows: ScoringRequest.Rows
-        let forms = ["sequences", "inputs", "choices"].filter { present($0) != nil }
+        let forms = ["sequences", "texts", "inputs", "choices"].filter { present($0) != nil }
         if forms.count > 1 {
-            throw .invalid(forms[0], "give one of `sequences`, `inputs` + `targets` or `choices`, not `\(forms[0])` and `\(forms[1])`")
+            throw .invalid(forms[0], "give one of `sequences`, `texts`, `inputs` + `targets` or `choices`, not `\(forms[0])` and `\(forms[1])`")
         }
+        var allowSpecial = true   // only `texts` reads it
+        if let value = present("allow_special") { allowSpecial = try JSONReader.bool(value, at: "allow_special") }
         switch (present("sequences"), present("inputs"), present("targets")) {
+        case (nil, nil, nil) where present("texts") != nil:
+            guard let tokenizer else { throw .noTokenizer("texts") }
+            rows = .sequences(try tokenizedTexts(present("texts")!, tokenizer: tokenizer, allowSpecial: allowSpecial))
+        case (_, _, _?) where present("texts") != nil:
+            throw .invalid("targets", "`targets` goes with `inputs`, not with `texts`")
         case (nil, nil, nil) where present("choices") != nil:
             rows = .choices(try choiceGroups(present("choices")!, vocabSize: vocab))
         case (_, _, _?) where present("choices") != nil:
@@ -49,7 +64,7 @@ extension ScoreCall {
         case (nil, nil, _?):
             throw .invalid("inputs", "`targets` needs `inputs`", code: "missing_field")
         case (nil, nil, nil):
-            throw .invalid("sequences", "give one of `sequences`, `inputs` + `targets` or `choices`", code: "missing_field")
+            throw .invalid("sequences", "give one of `sequences`, `texts`, `inputs` + `targets` or `choices`", code: "missing_field")
         default:
             throw .invalid("sequences", "`targets` goes with `inputs`, not with `sequences`")
         }
@@ -71,9 +86,33 @@ extension ScoreCall {
             }
         }
 
+        var returnTokens = false
+        if let value = present("return_tokens") {
+            returnTokens = try JSONReader.bool(value, at: "return_tokens")
+            if returnTokens {
+                guard case .sequences = rows else {
+                    throw .invalid("return_tokens", "`return_tokens` applies to `sequences` and `texts`")
+                }
+            }
+            if returnTokens && tokenizer == nil { throw .noTokenizer("return_tokens") }
+        }
+
         let request = ScoringRequest(rows: rows, topK: topK, stride: stride)
         do { try request.validate(for: config) } catch { throw APIError(error) }
-        return ScoreCall(request: request, includeProbabilities: includeProbabilities)
+        return ScoreCall(request: request, includeProbabilities: includeProbabilities, returnTokens: returnTokens)
+    }
+
+    /// `texts: [string]` → token rows; a text that encodes to no tokens is refused at its path.
+    static func tokenizedTexts(_ value: Any, tokenizer: GPT2Tokenizer, allowSpecial: Bool) throws(APIError) -> [[Int32]] {
+        let items = try JSONReader.array(value, at: "texts")
+        guard !items.isEmpty else { throw .invalid("texts", "at least one text is required") }
+        var rows: [[Int32]] = []
+        for (i, item) in items.enumerated() {
+            let ids = tokenizer.encode(try JSONReader.string(item, at: "texts[\(i)]"), allowSpecial: allowSpecial)
+            guard !ids.isEmpty else { throw .invalid("texts[\(i)]", "the text is empty: it encodes to no tokens") }
+            rows.append(ids)
+        }
+        return rows
     }
 
     /// `[{"context": [int], "continuations": [[int]]}]`

@@ -1,5 +1,6 @@
 import Foundation
 import LMScoreEngine
+import LMScoreTokenizer
 
 /// The response body of `/score` and `lmscore score`:
 /// `{"model": …, "results": [row…], "batch": {scored_tokens, loss, perplexity, mean_perplexity}}`;
@@ -9,9 +10,16 @@ public struct ScoreResponse: Encodable {
     public let results: [Result]
     public let batch: Batch
 
-    public init(model: String, result: ScoringResult, call: ScoreCall) {
+    /// `tokenizer` is needed when the call asks for `return_tokens`.
+    public init(model: String, result: ScoringResult, call: ScoreCall, tokenizer: GPT2Tokenizer? = nil) {
         self.model = model
-        let rows = result.rows.map { Row($0, topK: call.request.topK, probabilities: call.includeProbabilities) }
+        var rows = result.rows.map { Row($0, topK: call.request.topK, probabilities: call.includeProbabilities) }
+        if call.returnTokens, let tokenizer, case .sequences(let sequences) = call.request.rows {
+            for (r, sequence) in sequences.enumerated() {
+                let bytes = sequence.map { tokenizer.tokenBytes($0) ?? [] }
+                rows[r].tokens = (bytes.map(TokenText.string), TokenText.codePointOffsets(bytes))
+            }
+        }
         if case .choices(let groups) = call.request.rows {
             var next = 0
             results = groups.map { group in
@@ -77,6 +85,8 @@ public struct ScoreResponse: Encodable {
         let perplexity: Double?
         let isGreedy: Bool
         let windows: Int
+        /// Each token's text and its start in the row's text (code points), when asked for.
+        var tokens: (strings: [String], offsets: [Int])?
 
         init(_ row: RowScore, topK: Int, probabilities: Bool) {
             positions = row.positions
@@ -91,7 +101,7 @@ public struct ScoreResponse: Encodable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case logprobs, greedy, top, probs, scored_tokens, sum_logprob, loss, perplexity, is_greedy, windows
+            case logprobs, greedy, top, probs, scored_tokens, sum_logprob, loss, perplexity, is_greedy, windows, tokens, text_offset
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -106,6 +116,10 @@ public struct ScoreResponse: Encodable {
             try c.encode(perplexity, forKey: .perplexity)
             try c.encode(isGreedy, forKey: .is_greedy)
             try c.encode(windows, forKey: .windows)
+            if let tokens {
+                try c.encode(tokens.strings, forKey: .tokens)
+                try c.encode(tokens.offsets, forKey: .text_offset)
+            }
         }
     }
 

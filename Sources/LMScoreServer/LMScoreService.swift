@@ -1,6 +1,7 @@
 import Foundation
 import LMScoreAPI
 import LMScoreEngine
+import LMScoreTokenizer
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -23,10 +24,14 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     struct Ready {
         let model: GPT2Model
         let scheduler: BatchScheduler
+        /// GPT-2's tokenizer, for text input and token strings; nil for a model without one.
+        let tokenizer: GPT2Tokenizer?
     }
 
     public let settings: ServerSettings
     public let metrics = ServerMetrics()
+    /// Unix time the service started (`created` in `/v1/models`).
+    private let startedAt = Int(Date().timeIntervalSince1970)
     private let logger: Logger
     private let state = Locked<State>(.loading)
     private let boundPort = Locked<Int?>(nil)
@@ -79,10 +84,16 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             return
         }
         let loadModel = self.loadModel
+        let fallbackRanks = settings.tokenizer.map { URL(fileURLWithPath: $0) }
         let start = ContinuousClock.Instant.now
-        guard let outcome = await runOnThread({ try loadModel(path) }) else { return }  // shutting down
+        guard let outcome = await runOnThread({ () throws -> (GPT2Model, GPT2Tokenizer?) in
+            let model = try loadModel(path)
+            let ranks = TokenizerLookup.ranksFile(modelDirectory: URL(fileURLWithPath: path), vocabSize: model.config.vocabSize,
+                                                  fallback: fallbackRanks)
+            return (model, try ranks.map { try GPT2Tokenizer(ranksFile: $0) })
+        }) else { return }  // shutting down
         switch outcome {
-        case .success(let model):
+        case .success(let (model, tokenizer)):
             ComputeThreads.set(settings.threads)
             let scheduler = BatchScheduler(
                 scorer: Scorer(model: model, maxTokensPerForward: settings.maxBatchTokens),
@@ -90,15 +101,16 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
                 requestTimeout: settings.requestTimeout, metrics: metrics)
             let installed = state.withLock { state in
                 guard case .loading = state else { return false }
-                state = .ready(Ready(model: model, scheduler: scheduler))
+                state = .ready(Ready(model: model, scheduler: scheduler, tokenizer: tokenizer))
                 return true
             }
             if installed {
-                logger.info("model \(model.name) ready: \(model.config.parameterCount) parameters, \(String(format: "%.2f", seconds(.now - start))) s")
+                let tokenizerNote = tokenizer == nil ? "none (token ids only)" : "GPT-2"
+                logger.info("model \(model.name) ready: \(model.config.parameterCount) parameters, \(String(format: "%.2f", seconds(.now - start))) s; tokenizer: \(tokenizerNote)")
             }
         case .failure(let error):
-            logger.error("cannot load model: \(error)")
-            state.withLock { $0 = .failed("cannot load model: \(error)") }
+            logger.error("cannot load model or tokenizer: \(error)")
+            state.withLock { $0 = .failed("cannot load model or tokenizer: \(error)") }
         }
     }
 
@@ -137,11 +149,14 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         state.withLock { if case .draining = $0 { true } else { false } }
     }
 
-    /// Only `/score` is answered before its body: a refusal there (405, 503, 413 by Content-Length)
-    /// spares reading the body. Answering on the first call makes MHD close the connection, so the
-    /// GET routes answer once the (empty) body is complete, keeping the connection alive.
+    /// The routes that take a JSON body.
+    static let postRoutes: Set<String> = ["/score", "/tokenize", "/detokenize", "/v1/completions"]
+
+    /// Only the POST routes are answered before their body: a refusal there (405, 503, 413 by
+    /// Content-Length) spares reading the body. Answering on the first call makes MHD close the
+    /// connection, so the GET routes answer once the (empty) body is complete, keeping it alive.
     func respondEarly(_ request: RequestContext, contentLength: Int?) -> Response? {
-        guard request.path == "/score" else { return nil }
+        guard Self.postRoutes.contains(request.path) else { return nil }
         guard request.method == "POST" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "POST")) }
         switch state.withLock({ $0 }) {
         case .loading, .failed: return .error(.loading)
@@ -158,12 +173,26 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         if request.bodyTooLarge { return .error(.tooLarge(request.receivedBytes, limit: settings.maxBodyBytes)) }
         let current = state.withLock { $0 }
         switch request.path {
-        case "/score":
+        case "/score", "/tokenize", "/detokenize", "/v1/completions":
             guard case .ready(let ready) = current else { return .error(.draining) }
-            let body = request.body
+            let body = Data(request.body)
             request.body = []
             Task {
-                let response = await self.score(body, ready: ready, request: request)
+                let response: Response
+                do {
+                    switch request.path {
+                    case "/score": response = try await self.score(body, ready: ready, request: request)
+                    case "/v1/completions": response = try await self.complete(body, ready: ready, request: request)
+                    default: response = try self.tokenize(body, ready: ready, path: request.path)
+                    }
+                } catch let error as APIError {
+                    response = .error(error)
+                } catch let error as SchedulingError {
+                    response = .error(APIError(error))
+                } catch {
+                    self.logger.error("unexpected error on \(request.path): \(error)")
+                    response = .error(APIError(status: 500, type: "internal_error", code: "internal", message: "internal error"))
+                }
                 server.complete(request, with: response)
             }
             return nil
@@ -176,12 +205,18 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             case .draining, .stopped: return .json(503, ["status": "draining"])
             }
         case "/metrics":
-            guard request.method == "GET" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET")) }
+            guard request.method == "GET" || request.method == "HEAD" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET, HEAD")) }
             return Response(status: 200, body: metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
-        case "/v1/model":
-            guard request.method == "GET" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET")) }
+        case "/v1/model", "/v1/models":
+            guard request.method == "GET" || request.method == "HEAD" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET, HEAD")) }
             switch current {
-            case .ready(let ready): return .json(200, modelDescription(ready.model))
+            case .ready(let ready):
+                if request.path == "/v1/model" { return .json(200, modelDescription(ready)) }
+                // OpenAI's model list, for clients that discover the model name.
+                return .json(200, ["object": "list", "data": [[
+                    "id": ready.model.name, "object": "model", "created": startedAt, "owned_by": "lmscore",
+                    "max_model_len": ready.model.config.nPositions,
+                ] as [String: Any]]])
             case .loading, .failed: return .error(.loading)
             case .draining, .stopped: return .error(.draining)
             }
@@ -191,22 +226,38 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     }
 
     /// Decode, validate, queue, encode: everything a `/score` request needs, off the loop thread.
-    private func score(_ body: [UInt8], ready: Ready, request: RequestContext) async -> Response {
-        do {
-            let call = try ScoreCall.decode(Data(body), config: ready.model.config)
-            request.rows = call.request.rowCount
-            request.tokens = call.request.tokenCount
-            let scheduled = try await ready.scheduler.submit(call.request)
-            request.queueSeconds = scheduled.queueSeconds
-            return .json(200, ScoreResponse(model: ready.model.name, result: scheduled.result, call: call).jsonData())
-        } catch let error as APIError {
-            return .error(error)
-        } catch let error as SchedulingError {
-            return .error(APIError(error))
-        } catch {
-            logger.error("unexpected error scoring a request: \(error)")
-            return .error(APIError(status: 500, type: "internal_error", code: "internal", message: "internal error"))
+    private func score(_ body: Data, ready: Ready, request: RequestContext) async throws -> Response {
+        let call = try ScoreCall.decode(body, config: ready.model.config, tokenizer: ready.tokenizer)
+        request.rows = call.request.rowCount
+        request.tokens = call.request.tokenCount
+        let scheduled = try await ready.scheduler.submit(call.request)
+        request.queueSeconds = scheduled.queueSeconds
+        return .json(200, ScoreResponse(model: ready.model.name, result: scheduled.result, call: call, tokenizer: ready.tokenizer).jsonData())
+    }
+
+    /// `/v1/completions`: the prompts go through the same queue and batches as `/score`.
+    private func complete(_ body: Data, ready: Ready, request: RequestContext) async throws -> Response {
+        let call = try CompletionsCall.decode(body, config: ready.model.config, modelName: ready.model.name, tokenizer: ready.tokenizer)
+        // Token ids decode without a tokenizer, but the answer's token strings need one.
+        guard let tokenizer = ready.tokenizer else { throw APIError.noTokenizer("prompt") }
+        let scoring = call.request
+        request.rows = scoring.rowCount
+        request.tokens = scoring.tokenCount
+        let scheduled = try await ready.scheduler.submit(scoring)
+        request.queueSeconds = scheduled.queueSeconds
+        return .json(200, CompletionsResponse(call: call, result: scheduled.result, model: ready.model.name, tokenizer: tokenizer).jsonData())
+    }
+
+    /// `/tokenize` and `/detokenize`: no model work, answered without queueing.
+    private func tokenize(_ body: Data, ready: Ready, path: String) throws -> Response {
+        if path == "/tokenize" {
+            let call = try TokenizeCall.decode(body)
+            guard let tokenizer = ready.tokenizer else { throw APIError.noTokenizer(call.single ? "text" : "texts") }
+            return .json(200, call.respond(tokenizer: tokenizer))
         }
+        let call = try DetokenizeCall.decode(body, vocabSize: ready.model.config.vocabSize)
+        guard let tokenizer = ready.tokenizer else { throw APIError.noTokenizer("tokens") }
+        return .json(200, try call.respond(tokenizer: tokenizer))
     }
 
     func finished(_ request: RequestContext) {
@@ -221,12 +272,13 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         logger.info("\(request.method) \(request.path) \(request.status) rows=\(request.rows) tokens=\(request.tokens) queue_ms=\(queueMS) total_ms=\(String(format: "%.1f", total * 1000))")
     }
 
-    private func modelDescription(_ model: GPT2Model) -> [String: Any] {
+    private func modelDescription(_ ready: Ready) -> [String: Any] {
+        let model = ready.model
         let c = model.config
         return [
             "name": model.name, "n_positions": c.nPositions, "vocab_size": c.vocabSize, "n_layer": c.nLayer,
             "n_embd": c.nEmbd, "n_head": c.nHead, "dtype": model.summary.dtypes.joined(separator: ","),
-            "parameters": c.parameterCount,
+            "parameters": c.parameterCount, "tokenizer": ready.tokenizer == nil ? "none" : "gpt2",
         ]
     }
 }

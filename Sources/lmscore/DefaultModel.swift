@@ -25,6 +25,12 @@ enum DefaultModel {
         candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("config.json").path) }?.path
     }
 
+    /// The bundled model's GPT-2 ranks file, the tokenizer for any model with GPT-2's vocabulary.
+    static var ranksFile: String? {
+        locate().map { URL(fileURLWithPath: $0).appendingPathComponent("gpt2.tiktoken").path }
+            .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+    }
+
     /// `model` if given, else the default model, else a one-line error.
     static func resolve(_ model: String?) throws -> String {
         if let model { return model }

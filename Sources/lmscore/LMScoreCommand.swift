@@ -1,13 +1,15 @@
 import ArgumentParser
 import Foundation
+import LMScoreAPI
 import LMScoreEngine
+import LMScoreTokenizer
 
 @main
 struct LMScoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmscore",
         abstract: "Score token sequences with a GPT-2-family language model: per-token log-probabilities, loss, perplexity.",
-        subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self, TokenizeCommand.self]
     )
 }
 
@@ -18,6 +20,15 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: .long, help: "Threads for matrix products (default: the number of cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    /// The GPT-2 tokenizer for `model` (its directory's gpt2.tiktoken, or the bundled one for a model
+    /// with GPT-2's vocabulary), nil when it has none; a broken ranks file is a one-line error.
+    func loadTokenizer(for model: GPT2Model) throws -> GPT2Tokenizer? {
+        let fallback = DefaultModel.ranksFile.map { URL(fileURLWithPath: $0) }
+        guard let file = TokenizerLookup.ranksFile(modelDirectory: URL(fileURLWithPath: model.summary.directory),
+                                                   vocabSize: model.config.vocabSize, fallback: fallback) else { return nil }
+        do { return try GPT2Tokenizer(ranksFile: file) } catch { throw CommandFailure("cannot load tokenizer: \(error)") }
+    }
 
     /// Loads the model, or exits with one line naming what is wrong.
     func load() throws -> GPT2Model {

@@ -131,7 +131,8 @@ extension ScoringRequest {
             for (g, group) in groups.enumerated() {
                 guard !group.context.isEmpty else {
                     throw fail("choices[\(g)].context", "a context must hold at least one token (the first continuation "
-                        + "token is predicted from it); for an empty context send [50256], <|endoftext|>, as lm-eval does")
+                        + "token is predicted from it); for an empty context send the end-of-text token (50256 in GPT-2's vocabulary), "
+                        + "as lm-eval does")
                 }
                 try checkIDs(group.context, "choices[\(g)].context", allowIgnored: false)
                 guard !group.continuations.isEmpty else {

@@ -6,6 +6,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var host = "0.0.0.0"
     public var port = 8080
     public var model: String?
+    /// GPT-2 ranks file (`gpt2.tiktoken`) for text input when the model directory has none and the
+    /// model's vocabulary is GPT-2's; `lmscore serve` defaults it to the bundled model's.
+    public var tokenizer: String?
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// Most tokens one forward pass reads (queued requests are packed up to this).
     public var maxBatchTokens = 4096
@@ -30,7 +33,7 @@ public struct ServerSettings: Sendable, Equatable {
 
     /// The keys, as written in the JSON file; the environment variable is `LMSCORE_` + the key uppercased.
     public static let keys = [
-        "host", "port", "model", "threads", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
+        "host", "port", "model", "tokenizer", "threads", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
         "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
         "body_timeout", "drain_timeout", "log_level",
     ]
@@ -98,6 +101,9 @@ public struct ServerSettings: Sendable, Equatable {
         case "model":
             guard !value.isEmpty else { throw Invalid(description: "\(source): empty model path") }
             model = value
+        case "tokenizer":
+            guard !value.isEmpty else { throw Invalid(description: "\(source): empty tokenizer path") }
+            tokenizer = value
         case "threads": threads = try integer(1...256)
         case "max_batch_tokens": maxBatchTokens = try integer(1...1 << 20)
         case "max_queued_tokens": maxQueuedTokens = try integer(1...1 << 26)

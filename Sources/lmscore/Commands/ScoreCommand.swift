@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LMScoreAPI
 import LMScoreEngine
+import LMScoreTokenizer
 
 /// `lmscore score --model DIR [FILE]`: the `/score` request JSON in, the response JSON out.
 struct ScoreCommand: ParsableCommand {
@@ -19,12 +20,13 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         let model = try options.load()
+        let tokenizer = try options.loadTokenizer(for: model)
         let body = try readInput(file)
         let scorer = Scorer(model: model)
         do {
-            let call = try ScoreCall.decode(body, config: model.config)
+            let call = try ScoreCall.decode(body, config: model.config, tokenizer: tokenizer)
             let result = scorer.score(batch: [call.request])[0]
-            let response = ScoreResponse(model: model.name, result: result, call: call)
+            let response = ScoreResponse(model: model.name, result: result, call: call, tokenizer: tokenizer)
             FileHandle.standardOutput.write(response.jsonData(pretty: pretty))
             FileHandle.standardOutput.write(line: "")
         } catch {

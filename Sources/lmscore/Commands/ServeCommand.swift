@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// environment variables, then these flags.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: "Serve POST /score, GET /healthz, /metrics and /v1/model over HTTP.")
+        commandName: "serve", abstract: "Serve POST /score, /tokenize, /detokenize, /v1/completions and GET /healthz, /metrics, /v1/model, /v1/models over HTTP.")
 
     @Option(name: .long, help: "Model directory (overrides \"model\" / LMSCORE_MODEL).")
     var model: String?
@@ -35,6 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var settings = resolved
         settings.model = try DefaultModel.resolve(settings.model)
+        settings.tokenizer = settings.tokenizer ?? DefaultModel.ranksFile
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -1,0 +1,89 @@
+import Foundation
+import LMScoreTokenizer
+
+/// `POST /tokenize`: `{"text": "..."}` or `{"texts": ["...", ...]}` → ids, optionally each token's
+/// text (`token_strings: true`) and where it starts in the text (`offsets: true`, code points).
+/// `allow_special` (default true) reads a literal `<|endoftext|>` as id 50256, as HF's GPT-2
+/// tokenizer does; false encodes it as ordinary text (tiktoken's `encode_ordinary`).
+public struct TokenizeCall: Sendable {
+    public var texts: [String]
+    /// `text` (one result, unnested) rather than `texts`.
+    public var single: Bool
+    public var allowSpecial: Bool
+    public var tokenStrings: Bool
+    public var offsets: Bool
+
+    static let knownFields: Set<String> = ["text", "texts", "allow_special", "token_strings", "offsets"]
+
+    public static func decode(_ data: Data) throws(APIError) -> TokenizeCall {
+        let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
+        func present(_ key: String) -> Any? { body[key].flatMap { $0 is NSNull ? nil : $0 } }
+        var call = TokenizeCall(texts: [], single: false, allowSpecial: true, tokenStrings: false, offsets: false)
+        switch (present("text"), present("texts")) {
+        case (let text?, nil):
+            call.texts = [try JSONReader.string(text, at: "text")]
+            call.single = true
+        case (nil, let texts?):
+            let items = try JSONReader.array(texts, at: "texts")
+            guard !items.isEmpty else { throw .invalid("texts", "at least one text is required") }
+            for (i, item) in items.enumerated() { call.texts.append(try JSONReader.string(item, at: "texts[\(i)]")) }
+        case (nil, nil):
+            throw .invalid("text", "give `text` (a string) or `texts` (an array of strings)", code: "missing_field")
+        case (_?, _?):
+            throw .invalid("text", "give `text` or `texts`, not both")
+        }
+        if let value = present("allow_special") { call.allowSpecial = try JSONReader.bool(value, at: "allow_special") }
+        if let value = present("token_strings") { call.tokenStrings = try JSONReader.bool(value, at: "token_strings") }
+        if let value = present("offsets") { call.offsets = try JSONReader.bool(value, at: "offsets") }
+        return call
+    }
+
+    /// `{"tokens": ids | [ids], "token_strings"?, "offsets"?, "count"}`, nested per text for `texts`.
+    public func respond(tokenizer: GPT2Tokenizer) -> Data {
+        var ids: [[Int32]] = [], strings: [[String]] = [], starts: [[Int]] = []
+        for text in texts {
+            let encoded = tokenizer.encode(text, allowSpecial: allowSpecial)
+            ids.append(encoded)
+            if tokenStrings || offsets {
+                let bytes = encoded.map { tokenizer.tokenBytes($0)! }
+                if tokenStrings { strings.append(bytes.map(TokenText.string)) }
+                if offsets { starts.append(TokenText.codePointOffsets(bytes)) }
+            }
+        }
+        func shaped<T>(_ values: [T]) -> Any { single ? values[0] : values }
+        var body: [String: Any] = ["tokens": shaped(ids.map { $0.map(Int.init) }), "count": shaped(ids.map(\.count))]
+        if tokenStrings { body["token_strings"] = shaped(strings) }
+        if offsets { body["offsets"] = shaped(starts) }
+        return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    }
+}
+
+/// `POST /detokenize`: `{"tokens": [ids]}` → `{"text": "..."}`, or `{"tokens": [[ids], ...]}` →
+/// `{"texts": [...]}`. Bytes that are not UTF-8 (a list ending inside a character) become U+FFFD, as
+/// tiktoken's `decode` does.
+public struct DetokenizeCall: Sendable {
+    public var rows: [[Int32]]
+    public var single: Bool
+
+    public static func decode(_ data: Data, vocabSize: Int) throws(APIError) -> DetokenizeCall {
+        let body = try JSONReader.object(JSONReader.parse(data), at: "", known: ["tokens"])
+        guard let tokens = body["tokens"], !(tokens is NSNull) else {
+            throw .invalid("tokens", "`tokens` is required: an array of token ids, or an array of such arrays", code: "missing_field")
+        }
+        let items = try JSONReader.array(tokens, at: "tokens")
+        if let first = items.first, first is [Any] {
+            return DetokenizeCall(rows: try JSONReader.tokenRows(tokens, at: "tokens", vocabSize: vocabSize, allowIgnored: false), single: false)
+        }
+        return DetokenizeCall(rows: [try JSONReader.tokenRow(tokens, at: "tokens", vocabSize: vocabSize, allowIgnored: false)], single: true)
+    }
+
+    public func respond(tokenizer: GPT2Tokenizer) throws(APIError) -> Data {
+        var texts: [String] = []
+        for (r, row) in rows.enumerated() {
+            let path = single ? "tokens" : "tokens[\(r)]"
+            texts.append(String(decoding: try TokenText.bytes(of: row, tokenizer: tokenizer, at: path).joined(), as: UTF8.self))
+        }
+        let body: [String: Any] = single ? ["text": texts[0]] : ["texts": texts]
+        return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    }
+}

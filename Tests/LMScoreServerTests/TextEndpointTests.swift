@@ -1,0 +1,284 @@
+import Foundation
+import LMScoreServer
+import Testing
+
+/// The bundled model: GPT-2's vocabulary with its tokenizer (`gpt2.tiktoken`) beside it.
+let bundledModel = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Models/lmscore-gpt2-small-en")
+
+private func json(_ object: Any) -> String {
+    String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+}
+
+private func doubles(_ value: Any?) -> [Double?] { (value as? [Any] ?? []).map { ($0 as? NSNumber)?.doubleValue } }
+
+extension ServerTests {
+    @Suite("Text: /tokenize, /detokenize, /score texts, /v1/completions, /v1/models")
+    struct TextEndpoints {
+        static let text = "The cat sat on the mat. It's 2026 — naïve café 🎉!"
+
+        @Test("/tokenize and /detokenize round-trip, one text or several, with strings and offsets")
+        func tokenizeRoundTrip() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let one = try await server.request("POST", "/tokenize", body: json(["text": Self.text, "token_strings": true, "offsets": true]))
+                #expect(one.status == 200, "\(one)")
+                let body = try one.json()
+                let ids = try #require(body["tokens"] as? [Int])
+                #expect(body["count"] as? Int == ids.count)
+                #expect(ids.prefix(4) == [464, 3797, 3332, 319])   // tiktoken r50k_base
+                let strings = try #require(body["token_strings"] as? [String])
+                let offsets = try #require(body["offsets"] as? [Int])
+                #expect(strings.count == ids.count && offsets.count == ids.count)
+                #expect(strings.contains { $0.hasPrefix("bytes:") })   // the emoji is split across tokens
+                #expect(offsets == offsets.sorted() && offsets.first == 0)
+                #expect(strings.filter { !$0.hasPrefix("bytes:") }.joined().count < Self.text.count)
+
+                let back = try await server.request("POST", "/detokenize", body: json(["tokens": ids]))
+                #expect(back.status == 200, "\(back)")
+                #expect(try back.json()["text"] as? String == Self.text)
+
+                let many = try await server.request("POST", "/tokenize", body: json(["texts": ["Hello world", "<|endoftext|>", ""]]))
+                #expect(try many.json()["tokens"] as? [[Int]] == [[15496, 995], [50256], []])
+                let ordinary = try await server.request("POST", "/tokenize", body: json(["text": "<|endoftext|>", "allow_special": false]))
+                #expect((try ordinary.json()["tokens"] as? [Int])?.count ?? 0 > 1)
+                let texts = try await server.request("POST", "/detokenize", body: json(["tokens": [[15496, 995], [50256], [12520]]]))
+                #expect(try texts.json()["texts"] as? [String] == ["Hello world", "<|endoftext|>", " \u{FFFD}"])
+            }
+        }
+
+        @Test("/tokenize and /detokenize errors name the field", arguments: [
+            ("/tokenize", #"{}"#, "text", "missing_field"),
+            ("/tokenize", #"{"text": "a", "texts": ["b"]}"#, "text", "invalid_value"),
+            ("/tokenize", #"{"text": 5}"#, "text", "invalid_type"),
+            ("/tokenize", #"{"texts": ["a", 5]}"#, "texts[1]", "invalid_type"),
+            ("/tokenize", #"{"texts": []}"#, "texts", "invalid_value"),
+            ("/tokenize", #"{"text": "a", "lang": "en"}"#, "lang", "unknown_field"),
+            ("/detokenize", #"{"tokens": [1, 50257]}"#, "tokens[1]", "invalid_value"),
+            ("/detokenize", #"{"tokens": [[1], [2, -1]]}"#, "tokens[1][1]", "invalid_value"),
+            ("/detokenize", #"{"tokens": "hi"}"#, "tokens", "invalid_type"),
+            ("/detokenize", #"{}"#, "tokens", "missing_field"),
+        ])
+        func tokenizeErrors(path: String, body: String, param: String, code: String) async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let response = try await server.request("POST", path, body: body)
+                #expect(response.status == 422, "\(response)")
+                let error = try #require(try response.json()["error"] as? [String: Any])
+                #expect(error["param"] as? String == param)
+                #expect(error["code"] as? String == code)
+                let bad = try await server.request("POST", path, body: "{\"text\": ")
+                #expect(bad.status == 400)
+            }
+        }
+
+        @Test("/score texts equals /score of the same ids; return_tokens gives the text back")
+        func scoreTexts() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let ids = try #require(try (await server.request("POST", "/tokenize", body: json(["text": Self.text]))).json()["tokens"] as? [Int])
+                let byText = try await server.request("POST", "/score", body: json(["texts": [Self.text], "return_tokens": true, "top_k": 2]))
+                let byIDs = try await server.request("POST", "/score", body: json(["sequences": [ids], "top_k": 2]))
+                #expect(byText.status == 200, "\(byText)")
+                let row = try #require((try byText.json()["results"] as? [[String: Any]])?.first)
+                let reference = try #require((try byIDs.json()["results"] as? [[String: Any]])?.first)
+                #expect(doubles(row["logprobs"]).count == ids.count)
+                #expect(maxDifference([doubles(row["logprobs"])], [doubles(reference["logprobs"])]) ?? 1 <= 1e-9)
+                let tokens = try #require(row["tokens"] as? [String])
+                let offsets = try #require(row["text_offset"] as? [Int])
+                #expect(tokens.count == ids.count && offsets.count == ids.count)
+                #expect(tokens.prefix(4) == ["The", " cat", " sat", " on"])
+                #expect(offsets.prefix(4) == [0, 3, 7, 11])
+                #expect(reference["tokens"] == nil)
+                // Options at their defaults are accepted on every form.
+                let defaults = try await server.request("POST", "/score", body: json(["inputs": [[1]], "targets": [[2]], "return_tokens": false, "allow_special": true]))
+                #expect(defaults.status == 200, "\(defaults)")
+
+                for (body, param, code) in [
+                    (json(["texts": [""]]), "texts[0]", "invalid_value"),
+                    (json(["texts": "a"]), "texts", "invalid_type"),
+                    (json(["texts": ["a"], "sequences": [[1, 2]]]), "sequences", "invalid_value"),
+                    (json(["inputs": [[1]], "targets": [[2]], "return_tokens": true]), "return_tokens", "invalid_value"),
+                    (json(["texts": ["a"], "allow_special": "yes"]), "allow_special", "invalid_type"),
+                ] {
+                    let response = try await server.request("POST", "/score", body: body)
+                    #expect(response.status == 422, "\(body): \(response)")
+                    let error = try response.json()["error"] as? [String: Any]
+                    #expect(error?["param"] as? String == param, "\(body)")
+                    #expect(error?["code"] as? String == code, "\(body)")
+                }
+            }
+        }
+
+        @Test("/v1/completions echo: token_logprobs equal /score's, top_logprobs hold k tokens, OpenAI's shape")
+        func completionsEcho() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let prompt = "The capital of France is Paris."
+                let response = try await server.request("POST", "/v1/completions", body: json([
+                    "model": "lmscore-gpt2-small-en", "prompt": prompt, "echo": true, "logprobs": 3, "max_tokens": 0,
+                    "temperature": 0, "seed": 1234,
+                ]))
+                #expect(response.status == 200, "\(response)")
+                let body = try response.json()
+                #expect(body["object"] as? String == "text_completion")
+                #expect((body["id"] as? String)?.hasPrefix("cmpl-") == true)
+                #expect(body["model"] as? String == "lmscore-gpt2-small-en")
+                #expect(body["created"] is Int)
+                let choice = try #require((body["choices"] as? [[String: Any]])?.first)
+                #expect(choice["index"] as? Int == 0)
+                #expect(choice["text"] as? String == prompt)
+                #expect(choice["finish_reason"] as? String == "length")
+                let logprobs = try #require(choice["logprobs"] as? [String: Any])
+                let tokens = try #require(logprobs["tokens"] as? [String])
+                #expect(tokens.joined() == prompt)
+                let tokenLogprobs = doubles(logprobs["token_logprobs"])
+                #expect(tokenLogprobs.first! == nil)
+                let top = try #require(logprobs["top_logprobs"] as? [Any])
+                #expect(top.first is NSNull)
+                for entry in top.dropFirst() { #expect((entry as? [String: Double])?.count == 3) }
+                #expect(logprobs["text_offset"] as? [Int] == tokens.reduce(into: [0]) { $0.append($0.last! + $1.count) }.dropLast())
+
+                let score = try await server.request("POST", "/score", body: json(["texts": [prompt]]))
+                let expected = doubles((try score.json()["results"] as? [[String: Any]])?.first?["logprobs"])
+                #expect(maxDifference([tokenLogprobs], [expected]) ?? 1 <= 1e-9)
+                let usage = try #require(body["usage"] as? [String: Int])
+                #expect(usage == ["prompt_tokens": tokens.count, "completion_tokens": 0, "total_tokens": tokens.count])
+            }
+        }
+
+        @Test("/v1/completions max_tokens 1 appends the greedy token; every prompt form gives one choice per prompt")
+        func completionsNextToken() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let ids = [464, 3139, 286, 4881, 318]
+                for (prompt, count) in [(ids as Any, 1), ([ids, [464, 3797]] as Any, 2), (["The capital of France is", "Hi"] as Any, 2)] {
+                    let response = try await server.request("POST", "/v1/completions", body: json([
+                        "prompt": prompt, "echo": true, "logprobs": 1, "max_tokens": 1,
+                    ]))
+                    #expect(response.status == 200, "\(response)")
+                    let choices = try #require(try response.json()["choices"] as? [[String: Any]])
+                    #expect(choices.map { $0["index"] as? Int } == (0..<count).map { $0 })
+                    for choice in choices {
+                        let logprobs = try #require(choice["logprobs"] as? [String: Any])
+                        let tokens = try #require(logprobs["tokens"] as? [String])
+                        let last = try #require(doubles(logprobs["token_logprobs"]).last ?? nil)
+                        let lastTop = try #require((logprobs["top_logprobs"] as? [Any])?.last as? [String: Double])
+                        // Greedy: the appended token is the most likely one, with that log-probability.
+                        #expect(lastTop == [tokens.last!: last])
+                        #expect(choice["finish_reason"] as? String == "length")
+                        #expect((choice["text"] as? String)?.hasSuffix(tokens.last!) == true)
+                    }
+                }
+                // echo false: only the generated token.
+                let plain = try await server.request("POST", "/v1/completions", body: json(["prompt": ids, "max_tokens": 1, "logprobs": 0]))
+                let choice = try #require((try plain.json()["choices"] as? [[String: Any]])?.first)
+                let logprobs = try #require(choice["logprobs"] as? [String: Any])
+                #expect((logprobs["tokens"] as? [String])?.count == 1)
+                #expect(logprobs["text_offset"] as? [Int] == [24])   // after the prompt's 24 characters, as OpenAI counts
+                #expect((logprobs["top_logprobs"] as? [[String: Double]])?.first?.isEmpty == true)
+                let none = try await server.request("POST", "/v1/completions", body: json(["prompt": ids, "max_tokens": 1]))
+                #expect((try none.json()["choices"] as? [[String: Any]])?.first?["logprobs"] is NSNull)
+
+                // top_logprobs lists the most likely token first, in the JSON text itself.
+                let ordered = try await server.request("POST", "/v1/completions", body: json(["prompt": ids, "echo": true, "max_tokens": 0, "logprobs": 5, "suffix": ""]))
+                #expect(ordered.status == 200, "\(ordered)")
+                let text = ordered.text
+                let tops = try #require(((try ordered.json()["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])?["top_logprobs"] as? [Any])
+                for case let top as [String: Double] in tops {
+                    let best = top.max { $0.value < $1.value }!
+                    let bestKey = String(decoding: try JSONSerialization.data(withJSONObject: [best.key], options: .fragmentsAllowed), as: UTF8.self).dropFirst().dropLast()
+                    #expect(text.contains("{" + bestKey + ":"), "\(best.key) is not written first")
+                }
+
+                // A stop sequence in the appended token cuts the text: finish_reason "stop".
+                let plainText = try #require((try plain.json()["choices"] as? [[String: Any]])?.first?["text"] as? String)
+                let stopped = try await server.request("POST", "/v1/completions", body: json(["prompt": ids, "max_tokens": 1, "stop": [String(plainText.suffix(1))]]))
+                let stoppedChoice = try #require((try stopped.json()["choices"] as? [[String: Any]])?.first)
+                #expect(stoppedChoice["finish_reason"] as? String == "stop")
+                #expect(stoppedChoice["text"] as? String == String(plainText.dropLast()))
+            }
+        }
+
+        @Test("/v1/completions refusals: status, param and code", arguments: [
+            (#"{"prompt": "hi", "max_tokens": 5}"#, 422, "max_tokens", "unsupported_value"),
+            (#"{"prompt": "hi"}"#, 422, "max_tokens", "unsupported_value"),
+            (#"{"prompt": "hi", "max_tokens": 1, "stream": true}"#, 422, "stream", "unsupported_value"),
+            (#"{"prompt": "hi", "max_tokens": 1, "n": 2}"#, 422, "n", "unsupported_value"),
+            (#"{"prompt": "hi", "max_tokens": 0}"#, 422, "echo", "unsupported_value"),
+            (#"{"prompt": "hi", "max_tokens": 0, "echo": false}"#, 422, "echo", "unsupported_value"),
+            (#"{"prompt": "hi", "max_tokens": 1, "model": "gpt-3.5-turbo-instruct"}"#, 404, "model", "model_not_found"),
+            (#"{"max_tokens": 1}"#, 422, "prompt", "missing_field"),
+            (#"{"prompt": "", "max_tokens": 1}"#, 422, "prompt", "invalid_value"),
+            (#"{"prompt": [], "max_tokens": 1}"#, 422, "prompt", "invalid_value"),
+            (#"{"prompt": [[1, 2], [3, 50257]], "max_tokens": 1}"#, 422, "prompt[1][1]", "invalid_value"),
+            (#"{"prompt": [[1, 2], "x"], "max_tokens": 1}"#, 422, "prompt[1]", "invalid_type"),
+            (#"{"prompt": ["a", 5], "max_tokens": 1}"#, 422, "prompt[1]", "invalid_type"),
+            (#"{"prompt": "hi", "max_tokens": 1, "logprobs": 21}"#, 422, "logprobs", "invalid_value"),
+            (#"{"prompt": "hi", "max_tokens": 1, "temperature": 3}"#, 422, "temperature", "invalid_value"),
+            (#"{"prompt": "hi", "max_tokens": 1, "presence_penalty": 0.5}"#, 422, "presence_penalty", "unsupported_value"),
+            (#"{"prompt": "hi", "max_tokens": 1, "logit_bias": {"50256": -100}}"#, 422, "logit_bias", "unsupported_value"),
+            (#"{"prompt": "hi", "max_tokens": 1, "frobnicate": 1}"#, 422, "frobnicate", "unknown_field"),
+            (#"{"prompt": "hi", "max_tokens": 1, "n": 0}"#, 422, "n", "invalid_value"),
+            (#"{"prompt": "hi", "max_tokens": 1, "suffix": "!"}"#, 422, "suffix", "unsupported_value"),
+            (#"{"prompt": "hi", "max_tokens": 1, "stop": [1]}"#, 422, "stop[0]", "invalid_type"),
+        ])
+        func completionsErrors(body: String, status: Int, param: String, code: String) async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let response = try await server.request("POST", "/v1/completions", body: body)
+                #expect(response.status == status, "\(response)")
+                let error = try #require(try response.json()["error"] as? [String: Any])
+                #expect(error["param"] as? String == param)
+                #expect(error["code"] as? String == code)
+                #expect((error["message"] as? String)?.isEmpty == false)
+            }
+        }
+
+        @Test("/v1/completions: prompt + max_tokens longer than n_positions is context_length_exceeded")
+        func completionsContextLength() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let full = Array(repeating: 464, count: 256)
+                let ok = try await server.request("POST", "/v1/completions", body: json(["prompt": full, "echo": true, "max_tokens": 0]))
+                #expect(ok.status == 200, "\(ok)")
+                let over = try await server.request("POST", "/v1/completions", body: json(["prompt": full, "echo": true, "max_tokens": 1]))
+                #expect(over.status == 422)
+                #expect((try over.json()["error"] as? [String: Any])?["code"] as? String == "context_length_exceeded")
+            }
+        }
+
+        @Test("/v1/models lists the served model")
+        func models() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let response = try await server.request("GET", "/v1/models")
+                #expect(response.status == 200, "\(response)")
+                let body = try response.json()
+                #expect(body["object"] as? String == "list")
+                let model = try #require((body["data"] as? [[String: Any]])?.first)
+                #expect(model["id"] as? String == "lmscore-gpt2-small-en")
+                #expect(model["object"] as? String == "model")
+                let post = try await server.request("POST", "/v1/models", body: "{}")
+                #expect(post.status == 405)
+                #expect(post.header("Allow") == "GET, HEAD")
+                let head = try await server.request("HEAD", "/v1/models")
+                #expect(head.status == 200 && head.body.isEmpty)
+            }
+        }
+
+        @Test("a GPT-2-vocabulary model without gpt2.tiktoken uses the configured ranks file; another vocabulary has no tokenizer")
+        func tokenizerLookup() async throws {
+            var settings = testSettings(model: TestModels.slow)   // vocab 50257, no ranks file of its own
+            settings.tokenizer = bundledModel.appendingPathComponent("gpt2.tiktoken").path
+            try await withServer(settings) { server in
+                let response = try await server.request("POST", "/tokenize", body: json(["text": "Hello world"]))
+                #expect(try response.json()["tokens"] as? [Int] == [15496, 995])
+            }
+            var tiny = testSettings()   // vocab 1000
+            tiny.tokenizer = settings.tokenizer
+            try await withServer(tiny) { server in
+                for (path, body) in [("/tokenize", #"{"text": "hi"}"#), ("/score", #"{"texts": ["hi"]}"#),
+                                     ("/v1/completions", #"{"prompt": [1, 2], "max_tokens": 1}"#)] {
+                    let response = try await server.request("POST", path, body: body)
+                    #expect(response.status == 422, "\(path): \(response)")
+                    #expect((try response.json()["error"] as? [String: Any])?["code"] as? String == "tokenizer_unavailable")
+                }
+                let ids = try await server.request("POST", "/score", body: #"{"sequences": [[1, 2, 3]]}"#)
+                #expect(ids.status == 200)
+            }
+        }
+    }
+}
