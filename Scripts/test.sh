@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Everything CI checks, in one command (README: "Run the tests"):
-#  1. swift test                     — unit, reference, CLI and live-HTTP tests
-#  2. Scripts/check_openapi.sh       — real responses of a running server against openapi.yaml
-#  3. Scripts/check_container.sh     — the Dockerfile's build command builds a binary whose libraries
-#                                      the runtime image provides
+#  1. swift test                                 — unit, reference, CLI and live-HTTP tests
+#  2. Scripts/check_openapi.sh                   — real responses of running servers against openapi.yaml
+#  3. Scripts/check_tokenizer.sh                 — `lmscore tokenize` against tiktoken (ids, decode, offsets)
+#  4. Scripts/openai_compat/check_openai_client.sh — /v1/completions and /v1/models through the openai package
+#  5. Scripts/check_container.sh                 — the Dockerfile's build command builds a binary whose
+#                                                  libraries the runtime image provides
 set -euo pipefail
 cd "$(dirname "$0")/.."
 passed=0
 swift test
 passed=$((passed + 1))
-Scripts/check_openapi.sh
-passed=$((passed + 1))
+swift build --product lmscore
+export LMSCORE_BIN=$PWD/.build/debug/lmscore
+for check in Scripts/check_openapi.sh Scripts/check_tokenizer.sh Scripts/openai_compat/check_openai_client.sh; do
+  "$check"
+  passed=$((passed + 1))
+done
+unset LMSCORE_BIN
 Scripts/check_container.sh
 passed=$((passed + 1))
 echo "test.sh: $passed passed, 0 failed"
