@@ -47,4 +47,18 @@ struct HealthcheckAndDefaultModelTests {
         #expect(score.status == 0, "\(score)")
         #expect(try score.json()["model"] as? String == "lmscore-gpt2-small-en")
     }
+
+    @Test("score with texts and tokenize use the bundled model's tokenizer", .enabled(if: hasDefaultModel, "Models/lmscore-gpt2-small-en not present"))
+    func textThroughTheCLI() throws {
+        let tokenize = try lmscore(["tokenize"], stdin: Data("The cat sat on the mat.".utf8))
+        #expect(tokenize.status == 0, "\(tokenize)")
+        #expect(tokenize.out.filter { !$0.isWhitespace } == "[464,3797,3332,319,262,2603,13]")
+        let byText = try lmscore(["score"], stdin: Data(#"{"texts": ["The cat sat on the mat."], "return_tokens": true}"#.utf8))
+        let byIDs = try lmscore(["score"], stdin: Data(#"{"sequences": [[464, 3797, 3332, 319, 262, 2603, 13]]}"#.utf8))
+        #expect(byText.status == 0, "\(byText)")
+        let row = try #require((try byText.json()["results"] as? [[String: Any]])?.first)
+        let reference = try #require((try byIDs.json()["results"] as? [[String: Any]])?.first)
+        #expect(row["tokens"] as? [String] == ["The", " cat", " sat", " on", " the", " mat", "."])
+        #expect(number(row["sum_logprob"]) == number(reference["sum_logprob"]))
+    }
 }

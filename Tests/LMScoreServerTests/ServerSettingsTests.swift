@@ -49,8 +49,9 @@ struct ServerSettingsTests {
         #expect(settings.bodyTimeout == 10)
         #expect(settings.drainTimeout == 30)
         #expect(settings.logLevel == "info")
+        #expect(settings.tokenizer == nil)
         #expect(ServerSettings.keys == [
-            "host", "port", "model", "threads", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
+            "host", "port", "model", "tokenizer", "threads", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
             "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
             "body_timeout", "drain_timeout", "log_level",
         ])
@@ -63,7 +64,7 @@ struct ServerSettingsTests {
     @Test("The JSON file sets keys (strings, numbers, null for the default); the rest keep their defaults")
     func fileLayer() throws {
         let file = try ConfigFile("""
-            {"host": "127.0.0.1", "port": 9000, "model": "/models/gpt2", "max_batch_tokens": 2048,
+            {"host": "127.0.0.1", "port": 9000, "model": "/models/gpt2", "tokenizer": "/models/gpt2.tiktoken", "max_batch_tokens": 2048,
              "request_timeout": 2.5, "drain_timeout": "7", "log_level": "debug", "max_queued_tokens": null}
             """)
         let settings = try ServerSettings.resolve(configPath: file.path, environment: [:], overrides: [:])
@@ -71,6 +72,7 @@ struct ServerSettingsTests {
         expected.host = "127.0.0.1"
         expected.port = 9000
         expected.model = "/models/gpt2"
+        expected.tokenizer = "/models/gpt2.tiktoken"
         expected.maxBatchTokens = 2048
         expected.requestTimeout = 2.5
         expected.drainTimeout = 7
@@ -120,7 +122,7 @@ struct ServerSettingsTests {
         let cases: [(key: String, value: String)] = [
             ("host", "localhost"), ("host", "::1"), ("port", "-1"), ("port", "65536"), ("threads", "0"),
             ("max_body_bytes", "100"), ("request_timeout", "0"), ("request_timeout", "inf"), ("drain_timeout", "soon"),
-            ("log_level", "loud"), ("model", ""), ("connection_memory", "1024"), ("body_timeout", "nan"),
+            ("log_level", "loud"), ("model", ""), ("tokenizer", ""), ("connection_memory", "1024"), ("body_timeout", "nan"),
         ]
         for (key, value) in cases {
             let description = invalid(configPath: empty.path, environment: ["LMSCORE_" + key.uppercased(): value])

@@ -314,7 +314,8 @@ extension ServerTests {
             try await withServer(testSettings()) { server in
                 let cases: [(method: String, path: String, body: String?, allow: String)] = [
                     ("GET", "/score", nil, "POST"), ("PUT", "/score", nil, "POST"), ("POST", "/healthz", "{}", "GET, HEAD"),
-                    ("DELETE", "/metrics", nil, "GET"), ("POST", "/v1/model", "{}", "GET"),
+                    ("DELETE", "/metrics", nil, "GET, HEAD"), ("POST", "/v1/model", "{}", "GET, HEAD"),
+                    ("GET", "/v1/completions", nil, "POST"), ("GET", "/tokenize", nil, "POST"), ("PUT", "/detokenize", nil, "POST"),
                 ]
                 for (method, path, body, allow) in cases {
                     let response = try await server.request(method, path, body: body)
