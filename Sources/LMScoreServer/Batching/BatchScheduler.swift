@@ -45,7 +45,6 @@ public actor BatchScheduler {
     private var queuedTokens = 0
     private var running = false
     private var draining = false
-    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
     /// Smoothed seconds per token of recent batches, for Retry-After.
     private var secondsPerToken = 0.002
 
@@ -80,13 +79,6 @@ public actor BatchScheduler {
         draining = true
     }
 
-    /// Stops admitting requests; returns when every queued and running request has been answered.
-    public func drain() async {
-        draining = true
-        if !running && queue.isEmpty { return }
-        await withCheckedContinuation { idleWaiters.append($0) }
-    }
-
     public var queueLength: Int { queue.count }
 
     private func startNextBatchIfIdle() {
@@ -106,10 +98,7 @@ public actor BatchScheduler {
             takenTokens += next.tokens
         }
         metrics?.queueDepth.record(queue.count)
-        guard !taken.isEmpty else {
-            if queue.isEmpty { wakeIdleWaiters() }
-            return
-        }
+        guard !taken.isEmpty else { return }
         running = true
         let (batch, tokens) = (taken, takenTokens)
         let scorer = self.scorer
@@ -136,12 +125,6 @@ public actor BatchScheduler {
         running = false
         secondsPerToken = 0.8 * secondsPerToken + 0.2 * elapsed / Double(max(tokens, 1))
         startNextBatchIfIdle()
-        if !running && queue.isEmpty { wakeIdleWaiters() }
-    }
-
-    private func wakeIdleWaiters() {
-        for waiter in idleWaiters { waiter.resume() }
-        idleWaiters.removeAll()
     }
 }
 
