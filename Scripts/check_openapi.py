@@ -944,7 +944,7 @@ class Checker:
                 raise CaseFailure(f"/detokenize of the ids gave {back.json()!r}")
         ok("POST /tokenize text + token_strings + offsets (emoji split across tokens) -> 200; "
            "/detokenize of the ids gives the text back", "/tokenize",
-           {"text": self.SAMPLE, "token_strings": True, "offsets": True}, sample)
+           {"text": self.SAMPLE, "token_strings": True, "offsets": True, "byte_offsets": True}, sample)
         def many(got: dict) -> None:
             self.check_tokenize({"texts": ["Hello world", "<|endoftext|>", ""]}, got)
             if got["tokens"] != [[15496, 995], [50256], []]:
@@ -960,7 +960,7 @@ class Checker:
            {"text": "<|endoftext|>", "allow_special": False, "token_strings": True}, ordinary)
         ok("POST /tokenize empty text -> 200 {count: 0, tokens: []}", "/tokenize", {"text": ""},
            equal({"count": 0, "tokens": []}))
-        payload = {"texts": ["naïve 🎉", "a"], "offsets": True}
+        payload = {"texts": ["naïve 🎉", "a"], "offsets": True, "byte_offsets": True}
         ok("POST /tokenize texts + offsets only -> 200", "/tokenize", payload,
            lambda got: self.check_tokenize(payload, got))
         ok("POST /detokenize lists of ids (12520 alone: a space and U+FFFD) -> 200 texts", "/detokenize",

@@ -20,7 +20,7 @@ extension ServerTests {
         @Test("/tokenize and /detokenize round-trip, one text or several, with strings and offsets")
         func tokenizeRoundTrip() async throws {
             try await withServer(testSettings(model: bundledModel)) { server in
-                let one = try await server.request("POST", "/tokenize", body: json(["text": Self.text, "token_strings": true, "offsets": true]))
+                let one = try await server.request("POST", "/tokenize", body: json(["text": Self.text, "token_strings": true, "offsets": true, "byte_offsets": true]))
                 #expect(one.status == 200, "\(one)")
                 let body = try one.json()
                 let ids = try #require(body["tokens"] as? [Int])
@@ -31,6 +31,11 @@ extension ServerTests {
                 #expect(strings.count == ids.count && offsets.count == ids.count)
                 #expect(strings.contains { $0.hasPrefix("bytes:") })   // the emoji is split across tokens
                 #expect(offsets == offsets.sorted() && offsets.first == 0)
+                // Byte offsets: each token's bytes start where the previous token's end (in the UTF-8 text).
+                let byteOffsets = try #require(body["byte_offsets"] as? [Int])
+                #expect(byteOffsets.count == ids.count && byteOffsets.first == 0)
+                #expect(byteOffsets.last! < Self.text.utf8.count && byteOffsets == byteOffsets.sorted())
+                #expect(byteOffsets[1] == 3 && byteOffsets[2] == 7)   // "The", " cat", " sat"
                 #expect(strings.filter { !$0.hasPrefix("bytes:") }.joined().count < Self.text.count)
 
                 let back = try await server.request("POST", "/detokenize", body: json(["tokens": ids]))

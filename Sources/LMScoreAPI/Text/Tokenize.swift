@@ -2,7 +2,8 @@ import Foundation
 import LMScoreTokenizer
 
 /// `POST /tokenize`: `{"text": "..."}` or `{"texts": ["...", ...]}` → ids, optionally each token's
-/// text (`token_strings: true`) and where it starts in the text (`offsets: true`, code points).
+/// text (`token_strings: true`) and where it starts in the text: `offsets: true` in code points
+/// (Python string indices), `byte_offsets: true` in UTF-8 bytes.
 /// `allow_special` (default true) reads a literal `<|endoftext|>` as id 50256, as HF's GPT-2
 /// tokenizer does; false encodes it as ordinary text (tiktoken's `encode_ordinary`).
 public struct TokenizeCall: Sendable {
@@ -12,8 +13,9 @@ public struct TokenizeCall: Sendable {
     public var allowSpecial: Bool
     public var tokenStrings: Bool
     public var offsets: Bool
+    public var byteOffsets: Bool = false
 
-    static let knownFields: Set<String> = ["text", "texts", "allow_special", "token_strings", "offsets"]
+    static let knownFields: Set<String> = ["text", "texts", "allow_special", "token_strings", "offsets", "byte_offsets"]
 
     public static func decode(_ data: Data) throws(APIError) -> TokenizeCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
@@ -35,15 +37,17 @@ public struct TokenizeCall: Sendable {
         if let value = present("allow_special") { call.allowSpecial = try JSONReader.bool(value, at: "allow_special") }
         if let value = present("token_strings") { call.tokenStrings = try JSONReader.bool(value, at: "token_strings") }
         if let value = present("offsets") { call.offsets = try JSONReader.bool(value, at: "offsets") }
+        if let value = present("byte_offsets") { call.byteOffsets = try JSONReader.bool(value, at: "byte_offsets") }
         return call
     }
 
-    /// `{"tokens": ids | [ids], "token_strings"?, "offsets"?, "count"}`, nested per text for `texts`.
+    /// `{"tokens": ids | [ids], "token_strings"?, "offsets"?, "byte_offsets"?, "count"}`, nested per text for `texts`.
     public func respond(tokenizer: GPT2Tokenizer) -> Data {
-        var ids: [[Int32]] = [], strings: [[String]] = [], starts: [[Int]] = []
+        var ids: [[Int32]] = [], strings: [[String]] = [], starts: [[Int]] = [], byteStarts: [[Int]] = []
         for text in texts {
-            let encoded = tokenizer.encode(text, allowSpecial: allowSpecial)
+            let (encoded, bytePositions) = tokenizer.encodeWithByteOffsets(text, allowSpecial: allowSpecial)
             ids.append(encoded)
+            byteStarts.append(bytePositions)
             if tokenStrings || offsets {
                 let bytes = encoded.map { tokenizer.tokenBytes($0)! }
                 if tokenStrings { strings.append(bytes.map(TokenText.string)) }
@@ -54,6 +58,7 @@ public struct TokenizeCall: Sendable {
         var body: [String: Any] = ["tokens": shaped(ids.map { $0.map(Int.init) }), "count": shaped(ids.map(\.count))]
         if tokenStrings { body["token_strings"] = shaped(strings) }
         if offsets { body["offsets"] = shaped(starts) }
+        if byteOffsets { body["byte_offsets"] = shaped(byteStarts) }
         return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
     }
 }
