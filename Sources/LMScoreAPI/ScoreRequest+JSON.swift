@@ -34,40 +34,11 @@ extension ScoreCall {
     public static func decode(_ data: Data, config: ModelConfig, tokenizer: GPT2Tokenizer? = nil) throws(APIError) -> ScoreCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
         let vocab = config.vocabSize
-        func present(_ key: String) -> Any? { body[key].flatMap { $0 is NSNull ? nil : $0 } }
+        func present(_ key: String) -> Any? { body[key].flatMap { JSONReader.isNull($0) ? nil : $0 } }
 
-        let rows: ScoringRequest.Rows
-        let forms = ["sequences", "texts", "inputs", "choices"].filter { present($0) != nil }
-        if forms.count > 1 {
-            throw .invalid(forms[0], "give one of `sequences`, `texts`, `inputs` + `targets` or `choices`, not `\(forms[0])` and `\(forms[1])`")
-        }
         var allowSpecial = true   // only `texts` reads it
         if let value = present("allow_special") { allowSpecial = try JSONReader.bool(value, at: "allow_special") }
-        switch (present("sequences"), present("inputs"), present("targets")) {
-        case (nil, nil, nil) where present("texts") != nil:
-            guard let tokenizer else { throw .noTokenizer("texts") }
-            rows = .sequences(try tokenizedTexts(present("texts")!, tokenizer: tokenizer, allowSpecial: allowSpecial))
-        case (_, _, _?) where present("texts") != nil:
-            throw .invalid("targets", "`targets` goes with `inputs`, not with `texts`")
-        case (nil, nil, nil) where present("choices") != nil:
-            rows = .choices(try choiceGroups(present("choices")!, vocabSize: vocab))
-        case (_, _, _?) where present("choices") != nil:
-            throw .invalid("targets", "`targets` goes with `inputs`, not with `choices`")
-        case (let sequences?, nil, nil):
-            rows = .sequences(try JSONReader.tokenRows(sequences, at: "sequences", vocabSize: vocab, allowIgnored: false))
-        case (nil, let inputs?, let targets?):
-            rows = .inputsTargets(
-                inputs: try JSONReader.tokenRows(inputs, at: "inputs", vocabSize: vocab, allowIgnored: false),
-                targets: try JSONReader.tokenRows(targets, at: "targets", vocabSize: vocab, allowIgnored: true))
-        case (nil, _?, nil):
-            throw .invalid("targets", "`inputs` needs `targets` (the same rows shifted by one)", code: "missing_field")
-        case (nil, nil, _?):
-            throw .invalid("inputs", "`targets` needs `inputs`", code: "missing_field")
-        case (nil, nil, nil):
-            throw .invalid("sequences", "give one of `sequences`, `texts`, `inputs` + `targets` or `choices`", code: "missing_field")
-        default:
-            throw .invalid("sequences", "`targets` goes with `inputs`, not with `sequences`")
-        }
+        let rows = try readRows(present, vocabSize: vocab, tokenizer: tokenizer, allowSpecial: allowSpecial)
 
         var topK = 0
         if let value = present("top_k") {
@@ -81,7 +52,7 @@ extension ScoreCall {
                 throw .invalid("window", "`window` applies to `sequences`; inputs/targets rows and choices must fit n_positions")
             }
             let window = try JSONReader.object(value, at: "window", known: ["stride"])
-            if let strideValue = window["stride"], !(strideValue is NSNull) {
+            if let strideValue = window["stride"], !JSONReader.isNull(strideValue) {
                 stride = Int(clamping: try JSONReader.integer(strideValue, at: "window.stride"))
             }
         }
@@ -100,6 +71,37 @@ extension ScoreCall {
         let request = ScoringRequest(rows: rows, topK: topK, stride: stride)
         do { try request.validate(for: config) } catch { throw APIError(error) }
         return ScoreCall(request: request, includeProbabilities: includeProbabilities, returnTokens: returnTokens)
+    }
+
+    /// The one form the body uses: `sequences`, `texts`, `inputs` + `targets` or `choices`.
+    static func readRows(_ present: (String) -> Any?, vocabSize vocab: Int, tokenizer: GPT2Tokenizer?,
+                         allowSpecial: Bool) throws(APIError) -> ScoringRequest.Rows {
+        let forms = ["sequences", "texts", "inputs", "choices"].filter { present($0) != nil }
+        guard forms.count <= 1 else {
+            throw .invalid(forms[0], "give one of `sequences`, `texts`, `inputs` + `targets` or `choices`, not `\(forms[0])` and `\(forms[1])`")
+        }
+        if present("targets") != nil, let form = forms.first, form != "inputs" {
+            throw .invalid("targets", "`targets` goes with `inputs`, not with `\(form)`")
+        }
+        switch forms.first {
+        case "sequences":
+            return .sequences(try JSONReader.tokenRows(present("sequences")!, at: "sequences", vocabSize: vocab, allowIgnored: false))
+        case "texts":
+            guard let tokenizer else { throw .noTokenizer("texts") }
+            return .sequences(try tokenizedTexts(present("texts")!, tokenizer: tokenizer, allowSpecial: allowSpecial))
+        case "inputs":
+            guard let targets = present("targets") else {
+                throw .invalid("targets", "`inputs` needs `targets` (the same rows shifted by one)", code: "missing_field")
+            }
+            return .inputsTargets(
+                inputs: try JSONReader.tokenRows(present("inputs")!, at: "inputs", vocabSize: vocab, allowIgnored: false),
+                targets: try JSONReader.tokenRows(targets, at: "targets", vocabSize: vocab, allowIgnored: true))
+        case "choices":
+            return .choices(try choiceGroups(present("choices")!, vocabSize: vocab))
+        default:
+            if present("targets") != nil { throw .invalid("inputs", "`targets` needs `inputs`", code: "missing_field") }
+            throw .invalid("sequences", "give one of `sequences`, `texts`, `inputs` + `targets` or `choices`", code: "missing_field")
+        }
     }
 
     /// `texts: [string]` → token rows; a text that encodes to no tokens is refused at its path.
@@ -122,7 +124,7 @@ extension ScoreCall {
             let path = "choices[\(g)]"
             let object = try JSONReader.object(item, at: path, known: ["context", "continuations"])
             func field(_ key: String) throws(APIError) -> Any {
-                guard let value = object[key], !(value is NSNull) else {
+                guard let value = object[key], !JSONReader.isNull(value) else {
                     throw .invalid("\(path).\(key)", "`\(key)` is required", code: "missing_field")
                 }
                 return value

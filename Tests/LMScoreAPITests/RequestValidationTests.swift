@@ -54,7 +54,7 @@ private let rejected: [RejectedRequest] = [
     RejectedRequest("sequences and inputs/targets", #"{"sequences": [[1,2]], "inputs": [[1]], "targets": [[2]]}"#,
                     param: "sequences"),
     RejectedRequest("sequences and inputs", #"{"sequences": [[1,2]], "inputs": [[1]]}"#, param: "sequences"),
-    RejectedRequest("sequences and targets", #"{"sequences": [[1,2]], "targets": [[2]]}"#, param: "sequences"),
+    RejectedRequest("sequences and targets", #"{"sequences": [[1,2]], "targets": [[2]]}"#, param: "targets"),
     RejectedRequest("neither form", #"{}"#, param: "sequences", code: "missing_field"),
     RejectedRequest("neither form, options only", #"{"top_k": 3}"#, param: "sequences", code: "missing_field"),
     RejectedRequest("sequences and choices", #"{"sequences": [[1,2]], "choices": [{"context": [1], "continuations": [[2]]}]}"#,
