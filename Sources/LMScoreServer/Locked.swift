@@ -15,3 +15,16 @@ final class Locked<Value>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+/// One value passed from the thread that makes it to the task that awaits it, through a lock. A
+/// continuation's resume already orders the two, but ThreadSanitizer on Linux cannot see that edge
+/// and reports the result's arrays as racing; the lock is an edge it sees. The awaiting side creates
+/// the handoff (so its own fields are not published through the resume either).
+final class Handoff<Value: Sendable>: Sendable {
+    private let slot = Locked<Value?>(nil)
+
+    func put(_ value: Value) { slot.withLock { $0 = value } }
+
+    /// The value `put` stored; call only after being resumed by the putter.
+    func take() -> Value { slot.withLock { $0.take()! } }
+}

@@ -31,7 +31,9 @@ public actor BatchScheduler {
         let request: ScoringRequest
         let tokens: Int
         let arrival: ContinuousClock.Instant
-        let continuation: CheckedContinuation<ScheduledResult, any Error>
+        /// Where the forward thread leaves the result before resuming `continuation` (see `Handoff`).
+        let handoff: Handoff<ScheduledResult>
+        let continuation: CheckedContinuation<Void, any Error>
     }
 
     private let scorer: Scorer
@@ -66,12 +68,14 @@ public actor BatchScheduler {
             let wait = Double(queuedTokens) * secondsPerToken
             throw SchedulingError.overloaded(retryAfter: max(1, Int(wait.rounded(.up))))
         }
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.append(Pending(request: request, tokens: tokens, arrival: .now, continuation: continuation))
+        let handoff = Handoff<ScheduledResult>()
+        try await withCheckedThrowingContinuation { continuation in
+            queue.append(Pending(request: request, tokens: tokens, arrival: .now, handoff: handoff, continuation: continuation))
             queuedTokens += tokens
             metrics?.queueDepth.record(queue.count)
             startNextBatchIfIdle()
         }
+        return handoff.take()
     }
 
     /// Stops admitting requests (they get `.draining`); queued and running ones are still scored.
@@ -115,7 +119,8 @@ public actor BatchScheduler {
                 metrics?.tokensScored.increment(by: Int64(result.batch.scoredTokens))
                 let queued = seconds(start - pending.arrival)
                 metrics?.queueDuration.recordSeconds(queued)
-                pending.continuation.resume(returning: ScheduledResult(result: result, queueSeconds: queued, batchRequests: batch.count))
+                pending.handoff.put(ScheduledResult(result: result, queueSeconds: queued, batchRequests: batch.count))
+                pending.continuation.resume()
             }
             Task { await self.batchFinished(tokens: tokens, seconds: elapsed) }
         }
