@@ -12,12 +12,13 @@ func attention(
     out: UnsafeMutablePointer<Float>,   // [T, C]
     rows: [Range<Int>], prefixes: [Range<Int>?], channels C: Int, heads: Int, scale: Float,
     scratch: UnsafeMutablePointer<Float>, // [threads, queryBlock, longest prefix + row]
-    scratchStride: Int                  // floats per thread in `scratch`
+    scratchStride: Int,                 // floats per thread in `scratch`
+    threads: Int                        // the threads `scratch` has room for
 ) {
     // (row, head) pairs are independent: deal them to the threads, each with its own scratch and
     // single-threaded products (no synchronisation per small product).
     let work = rows.indices.flatMap { r in (0..<heads).map { (r, $0) } }
-    let slices = split(work.count, parts: ComputeThreads.count)
+    let slices = split(work.count, parts: threads)
     parallelFor(slices.count) { s in
         for (r, h) in work[slices[s]] {
             attendOneHead(qkv: qkv, out: out, row: rows[r], prefix: prefixes[r] ?? 0..<0, head: h, channels: C,

@@ -39,7 +39,7 @@ public final class GPT2Model: Sendable {
             layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln1Gain, bias: layer.ln1Bias, epsilon: Float(config.layerNormEpsilon))
             linear(ln, layer.qkvWeight, layer.qkvBias, into: qkv, rows: T, in: C, out: 3 * C)
             attention(qkv: qkv, out: att, rows: batch.rows, prefixes: batch.prefixes, channels: C, heads: config.nHead,
-                      scale: scale, scratch: ws.scores, scratchStride: ws.scoresPerThread)
+                      scale: scale, scratch: ws.scores, scratchStride: ws.scoresPerThread, threads: ws.scoreThreads)
             linear(att, layer.attnProjWeight, layer.attnProjBias, into: x, rows: T, in: C, out: C, accumulate: true)
             // MLP sub-layer: x += c_proj(gelu(c_fc(ln_2(x))))
             layerNorm(x, into: ln, rows: T, width: C, gain: layer.ln2Gain, bias: layer.ln2Bias, epsilon: Float(config.layerNormEpsilon))
@@ -122,6 +122,8 @@ final class Workspace {
     private(set) var hidden: UnsafeMutablePointer<Float>
     private(set) var scores: UnsafeMutablePointer<Float>    // [threads, queryBlock, longest row]
     private(set) var scoresPerThread = 0
+    /// The thread count `scores` was sized for (ComputeThreads.count when reserved).
+    private(set) var scoreThreads = 1
 
     init(config: ModelConfig) {
         self.config = config
@@ -141,7 +143,8 @@ final class Workspace {
             capacity = tokens
         }
         let perThread = min(attentionQueryBlock, longestRow) * longestRow
-        let needed = perThread * ComputeThreads.count
+        scoreThreads = ComputeThreads.count
+        let needed = perThread * scoreThreads
         if needed > scoresCapacity {
             scores.deallocate()
             scores = .allocate(capacity: needed)
