@@ -76,6 +76,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer target for the request decoders and the tokenizer (Scripts/fuzz.sh builds it with
+        // -sanitize=fuzzer,address); a plain build makes a replayer of saved inputs.
+        .executableTarget(
+            name: "LMScoreFuzz",
+            dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer"]
+        ),
         .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine"]),
         .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer"]),
         .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer"]),

@@ -17,8 +17,11 @@ static void forward_log(void *cls, const char *format, va_list ap) {
 }
 
 struct MHD_Daemon *lmscore_mhd_start(const lmscore_mhd_settings *s,
-                                     MHD_AccessHandlerCallback handler, void *handler_context,
-                                     MHD_RequestCompletedCallback completed, void *completed_context,
+                                     MHD_AccessHandlerCallback handler,
+                                     MHD_RequestCompletedCallback completed,
+                                     MHD_AcceptPolicyCallback accept,
+                                     MHD_NotifyConnectionCallback notify,
+                                     void *context,
                                      const lmscore_mhd_logger *logger) {
     struct sockaddr_in address;  // MHD binds during the call; it need not outlive it
     memset(&address, 0, sizeof address);
@@ -27,7 +30,7 @@ struct MHD_Daemon *lmscore_mhd_start(const lmscore_mhd_settings *s,
     if (inet_pton(AF_INET, s->host, &address.sin_addr) != 1) return NULL;
     return MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        s->port, NULL, NULL, handler, handler_context,
+        s->port, accept, context, handler, context,
         MHD_OPTION_EXTERNAL_LOGGER, forward_log, (void *)logger,  // must come first (MHD warns otherwise)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
         MHD_OPTION_CONNECTION_LIMIT, s->connection_limit,
@@ -36,8 +39,14 @@ struct MHD_Daemon *lmscore_mhd_start(const lmscore_mhd_settings *s,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, s->listen_backlog,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, completed_context,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, context,
+        MHD_OPTION_NOTIFY_CONNECTION, notify, context,
         MHD_OPTION_END);
+}
+
+int lmscore_mhd_connection_fd(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info ? info->connect_fd : -1;
 }
 
 int lmscore_mhd_epoll_fd(struct MHD_Daemon *daemon) {

@@ -4,14 +4,67 @@ import Foundation
 /// (Foundation's `JSONDecoder` on Linux reports a number that does not fit its field — 1.5 or 1e10 as a
 /// token id — as corrupt JSON with no path, which would turn a 422 into a 400.)
 struct JSONReader {
-    /// Parses a body: 400 when it is not JSON at all.
+    /// Parses a body: 400 when it is not JSON at all. What Foundation's parser (Swift 6.3, Linux) does
+    /// with hostile bodies, pinned by HostileInputTests:
+    /// - nesting deeper than 512 arrays/objects is refused ("Too many nested arrays or dictionaries"),
+    ///   so no body can exhaust the stack;
+    /// - a duplicate key: the **last** occurrence wins (`{"top_k": 1, "top_k": 5}` is top_k 5), as in
+    ///   JavaScript and Python;
+    /// - a UTF-8 byte order mark is ignored (RFC 8259 §8.1 allows it); invalid UTF-8, NaN/Infinity and
+    ///   numbers beyond Double (1e400) are refused;
+    /// - it would read UTF-16 and UTF-32 bodies: those are refused here first, as is any NUL byte, which
+    ///   UTF-8 JSON text cannot hold;
+    /// - it accepts one trailing comma (`[1,]`, `{"a": 1,}`), which JSON does not: refused here first.
     static func parse(_ data: Data) throws(APIError) -> Any {
+        if let offset = firstNUL(in: data) {
+            throw .malformedJSON("NUL byte at offset \(offset): the body must be UTF-8 JSON text (UTF-16 and UTF-32 are not accepted)")
+        }
+        if let (offset, bracket) = trailingComma(in: data) {
+            throw .malformedJSON("trailing comma before `\(bracket)` at offset \(offset)")
+        }
         do {
             return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
+            if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+                throw .malformedJSON(data.isEmpty ? "the body is empty" : "the body holds only whitespace")
+            }
             let nsError = error as NSError
             let detail = (nsError.userInfo[NSDebugDescriptionErrorKey] as? String) ?? nsError.localizedDescription
             throw .malformedJSON(detail)
+        }
+    }
+
+    /// The offset of the first `]` or `}` that follows a comma (whitespace between), outside strings.
+    private static func trailingComma(in data: Data) -> (Int, Character)? {
+        data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) -> (Int, Character)? in
+            guard let bytes = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+            let count = buffer.count
+            var i = 0
+            var previous: UInt8 = 0   // the last byte outside strings that is not whitespace
+            while i < count {
+                let byte = bytes[i]
+                i += 1
+                switch byte {
+                case 0x20, 0x09, 0x0A, 0x0D:
+                    continue
+                case 0x22:   // a string: skip to its closing quote
+                    while i < count && bytes[i] != 0x22 { i += bytes[i] == 0x5C ? 2 : 1 }
+                    i += 1
+                case 0x5D, 0x7D:   // ] }
+                    if previous == 0x2C { return (i - 1, byte == 0x5D ? "]" : "}") }
+                default:
+                    break
+                }
+                previous = byte
+            }
+            return nil
+        }
+    }
+
+    private static func firstNUL(in data: Data) -> Int? {
+        data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) -> Int? in
+            guard let base = buffer.baseAddress, let found = memchr(base, 0, buffer.count) else { return nil }
+            return base.distance(to: UnsafeRawPointer(found))
         }
     }
 
@@ -34,31 +87,35 @@ struct JSONReader {
 
     /// An integer written without fraction or exponent, as an Int64.
     static func integer(_ value: Any, at path: String, what: String = "an integer") throws(APIError) -> Int64 {
-        guard let number = value as? NSNumber, !isBool(number) else {
+        guard let number = numberValue(value), !isBool(number) else {
             throw .invalid(path, "expected \(what), got \(typeName(value))", code: "invalid_type")
         }
         switch String(cString: number.objCType) {
         case "c", "s", "i", "l", "q", "C", "S", "I", "L": return number.int64Value
         case "Q": throw .invalid(path, "\(number) is out of range", code: "invalid_value")
+        // Foundation reads a literal with more digits than Int64/Double hold exactly (an integer beyond
+        // Int64, e.g. 99999999999999999999999) as an NSDecimalNumber: out of range, not "not an integer".
+        case _ where number is NSDecimalNumber && number.doubleValue.magnitude >= 0x1p63:
+            throw .invalid(path, "\(number) is out of range", code: "invalid_value")
         default: throw .invalid(path, "expected \(what), got the number \(number)", code: "invalid_type")
         }
     }
 
-    static func string(_ value: Any, at path: String) throws(APIError) -> String {
-        guard let string = value as? String else { throw .invalid(path, "expected a string, got \(typeName(value))", code: "invalid_type") }
+    static func string(_ value: Any, at path: @autoclosure () -> String) throws(APIError) -> String {
+        guard let string = value as? String else { throw .invalid(path(), "expected a string, got \(typeName(value))", code: "invalid_type") }
         return string
     }
 
     /// Any JSON number (integer or not), as a Double.
     static func number(_ value: Any, at path: String) throws(APIError) -> Double {
-        guard let number = value as? NSNumber, !isBool(number) else {
+        guard let number = numberValue(value), !isBool(number) else {
             throw .invalid(path, "expected a number, got \(typeName(value))", code: "invalid_type")
         }
         return number.doubleValue
     }
 
     static func bool(_ value: Any, at path: String) throws(APIError) -> Bool {
-        guard let number = value as? NSNumber, isBool(number) else {
+        guard let number = numberValue(value), isBool(number) else {
             throw .invalid(path, "expected true or false, got \(typeName(value))", code: "invalid_type")
         }
         return number.boolValue
@@ -75,16 +132,23 @@ struct JSONReader {
         return result
     }
 
-    /// `[int]` of token ids.
-    static func tokenRow(_ value: Any, at path: String, vocabSize: Int, allowIgnored: Bool) throws(APIError) -> [Int32] {
-        let row = try array(value, at: path)
+    /// `[int]` of token ids. `path` is only built for an error (a million one-token rows would otherwise
+    /// format a million paths).
+    static func tokenRow(_ value: Any, at path: @autoclosure () -> String, vocabSize: Int, allowIgnored: Bool) throws(APIError) -> [Int32] {
+        guard let row = value as? [Any] else {
+            throw .invalid(path(), "expected an array, got \(typeName(value))", code: "invalid_type")
+        }
         var ids: [Int32] = []
         ids.reserveCapacity(row.count)
         for (t, idValue) in row.enumerated() {
-            let id = try integer(idValue, at: "\(path)[\(t)]", what: "a token id (integer)")
+            if let id = plainInt32(idValue) {
+                ids.append(id)
+                continue
+            }
+            let id = try integer(idValue, at: "\(path())[\(t)]", what: "a token id (integer)")
             guard let narrow = Int32(exactly: id) else {
                 let allowed = allowIgnored ? "[0, \(vocabSize)) or -100 (ignored)" : "[0, \(vocabSize))"
-                throw .invalid("\(path)[\(t)]", "token id \(id) is out of range: expected \(allowed)")
+                throw .invalid("\(path())[\(t)]", "token id \(id) is out of range: expected \(allowed)")
             }
             ids.append(narrow)
         }
@@ -95,10 +159,35 @@ struct JSONReader {
         type(of: number) != NSNumber.self && String(cString: number.objCType) == "c"
     }
 
+    /// JSON null. Use this, never `value is NSNull`, on parsed values: on Linux, testing or casting a Swift
+    /// array or dictionary against a class (`is NSNull`, `as? NSNumber`) makes the runtime first bridge its
+    /// whole subtree to NSArray/NSDictionary — about 4 s for a million one-token rows, each time, and a
+    /// recursion as deep as the nesting (512 levels, which the parser allows, need more than 512 KB of
+    /// stack; Swift's threads have 8 MB on Linux). Testing the dynamic type costs nothing.
+    static func isNull(_ value: Any) -> Bool { type(of: value) is NSNull.Type }
+
+    /// `value as? NSNumber` without the bridging `isNull` describes.
+    private static func numberValue(_ value: Any) -> NSNumber? {
+        type(of: value) is NSNumber.Type ? value as? NSNumber : nil
+    }
+
+    /// The common case of a token id, checked without building a path: a plain integer NSNumber in Int32.
+    @inline(__always)
+    private static func plainInt32(_ value: Any) -> Int32? {
+        guard let number = numberValue(value) else { return nil }
+        switch UInt8(bitPattern: number.objCType.pointee) {
+        case UInt8(ascii: "s"), UInt8(ascii: "i"), UInt8(ascii: "l"), UInt8(ascii: "q"),
+             UInt8(ascii: "C"), UInt8(ascii: "S"), UInt8(ascii: "I"), UInt8(ascii: "L"):
+            return Int32(exactly: number.int64Value)
+        default:
+            return nil   // "c" (maybe a boolean), "Q", floating point: the slow path says what is wrong
+        }
+    }
+
     static func typeName(_ value: Any) -> String {
+        if isNull(value) { return "null" }
+        if let number = numberValue(value) { return isBool(number) ? "a boolean" : "a number" }
         switch value {
-        case is NSNull: return "null"
-        case let number as NSNumber: return isBool(number) ? "a boolean" : "a number"
         case is String: return "a string"
         case is [Any]: return "an array"
         case is [String: Any]: return "an object"

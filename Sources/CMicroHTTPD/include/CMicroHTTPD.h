@@ -32,11 +32,19 @@ typedef struct lmscore_mhd_logger {
 } lmscore_mhd_logger;
 
 /// Starts a daemon driven by the caller's own epoll loop (MHD_USE_EPOLL without an internal thread,
-/// with MHD_ALLOW_SUSPEND_RESUME). Returns NULL on failure (errno may say why).
+/// with MHD_ALLOW_SUSPEND_RESUME). `accept` (MHD's accept policy) may refuse a new connection, which MHD
+/// then closes at once; `notify` hears of every connection MHD opens and closes. All callbacks get
+/// `context`. Returns NULL on failure (errno may say why).
 struct MHD_Daemon *lmscore_mhd_start(const lmscore_mhd_settings *settings,
-                                     MHD_AccessHandlerCallback handler, void *handler_context,
-                                     MHD_RequestCompletedCallback completed, void *completed_context,
+                                     MHD_AccessHandlerCallback handler,
+                                     MHD_RequestCompletedCallback completed,
+                                     MHD_AcceptPolicyCallback accept,
+                                     MHD_NotifyConnectionCallback notify,
+                                     void *context,
                                      const lmscore_mhd_logger *logger);
+
+/// The socket of a connection (MHD_get_connection_info is variadic), or -1.
+int lmscore_mhd_connection_fd(struct MHD_Connection *connection);
 
 /// The epoll file descriptor the caller must wait on, or -1.
 int lmscore_mhd_epoll_fd(struct MHD_Daemon *daemon);

@@ -42,7 +42,7 @@ public struct CompletionsCall: Sendable {
     /// `tokenizer` nil: a model without one; string prompts are then refused (`tokenizer_unavailable`).
     public static func decode(_ data: Data, config: ModelConfig, modelName: String, tokenizer: GPT2Tokenizer?) throws(APIError) -> CompletionsCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
-        func present(_ key: String) -> Any? { body[key].flatMap { $0 is NSNull ? nil : $0 } }
+        func present(_ key: String) -> Any? { body[key].flatMap { JSONReader.isNull($0) ? nil : $0 } }
         func notScoring(_ param: String, _ message: String) -> APIError {
             .invalid(param, message + " (lmscore scores text; it does not generate it)", code: "unsupported_value")
         }
@@ -142,10 +142,11 @@ public struct CompletionsCall: Sendable {
             prompts.append(ids)
             promptTexts.append(string)
         }
-        func ids(_ row: [Int32], at path: String) throws(APIError) {
-            guard !row.isEmpty else { throw .invalid(path, "a prompt must hold at least one token") }
+        // `path` is only built for an error: a million one-token prompts would otherwise format a million paths.
+        func ids(_ row: [Int32], at path: @autoclosure () -> String) throws(APIError) {
+            guard !row.isEmpty else { throw .invalid(path(), "a prompt must hold at least one token") }
             for (t, id) in row.enumerated() where id < 0 || Int(id) >= vocabSize {
-                throw .invalid("\(path)[\(t)]", "token id \(id) is out of range: expected [0, \(vocabSize))")
+                throw .invalid("\(path())[\(t)]", "token id \(id) is out of range: expected [0, \(vocabSize))")
             }
             prompts.append(row)
             promptTexts.append(nil)
@@ -158,8 +159,7 @@ public struct CompletionsCall: Sendable {
             for (i, item) in items.enumerated() { try text(try JSONReader.string(item, at: "prompt[\(i)]"), at: "prompt[\(i)]") }
         case is [Any]:
             for (i, item) in items.enumerated() {
-                let path = "prompt[\(i)]"
-                try ids(try JSONReader.tokenRow(item, at: path, vocabSize: vocabSize, allowIgnored: false), at: path)
+                try ids(try JSONReader.tokenRow(item, at: "prompt[\(i)]", vocabSize: vocabSize, allowIgnored: false), at: "prompt[\(i)]")
             }
         default:
             try ids(try JSONReader.tokenRow(value, at: "prompt", vocabSize: vocabSize, allowIgnored: false), at: "prompt")

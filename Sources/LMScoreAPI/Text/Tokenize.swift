@@ -19,7 +19,7 @@ public struct TokenizeCall: Sendable {
 
     public static func decode(_ data: Data) throws(APIError) -> TokenizeCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
-        func present(_ key: String) -> Any? { body[key].flatMap { $0 is NSNull ? nil : $0 } }
+        func present(_ key: String) -> Any? { body[key].flatMap { JSONReader.isNull($0) ? nil : $0 } }
         var call = TokenizeCall(texts: [], single: false, allowSpecial: true, tokenStrings: false, offsets: false)
         switch (present("text"), present("texts")) {
         case (let text?, nil):
@@ -72,7 +72,7 @@ public struct DetokenizeCall: Sendable {
 
     public static func decode(_ data: Data, vocabSize: Int) throws(APIError) -> DetokenizeCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: ["tokens"])
-        guard let tokens = body["tokens"], !(tokens is NSNull) else {
+        guard let tokens = body["tokens"], !JSONReader.isNull(tokens) else {
             throw .invalid("tokens", "`tokens` is required: an array of token ids, or an array of such arrays", code: "missing_field")
         }
         let items = try JSONReader.array(tokens, at: "tokens")

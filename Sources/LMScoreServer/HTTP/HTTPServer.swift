@@ -13,6 +13,15 @@ import Synchronization
 /// resumes its connection, MHD calls the handler again, and the response is queued there.
 ///
 /// Handlers never wait on the model: a `/score` request is suspended while its batch runs.
+///
+/// Two limits MHD does not enforce well are enforced here, from MHD's connection notifications:
+/// - `connection_limit`: over it, a new connection is closed at once (MHD's accept policy). MHD's own
+///   limit, when reached, stops accepting instead, leaving new clients hanging in the listen backlog
+///   until an idle connection times out.
+/// - `connection_timeout` as a deadline for a request's headers: MHD's timeout counts inactivity only,
+///   so a client sending its headers a byte a second would hold its connection forever. A connection
+///   that has waited that long for a complete set of headers (since it opened, or since its previous
+///   response was sent) is shut down; MHD then sees the close and frees it.
 final class HTTPServer: @unchecked Sendable {
     /// What the server does with requests; called on the loop thread.
     protocol Handler: AnyObject, Sendable {
@@ -64,6 +73,15 @@ final class HTTPServer: @unchecked Sendable {
     private let lock = Locked(Parked())
     private let stopRequested = Atomic<Bool>(false)
     private let loopFinished = DispatchSemaphore(value: 0)
+    /// The connections MHD holds: their socket and, while they wait for a request's headers, since when.
+    /// Touched only inside MHD's callbacks, i.e. on the loop thread (or in stop(), after the loop ended).
+    private struct OpenConnection {
+        let fd: Int32
+        var waitingSince: ContinuousClock.Instant?
+    }
+    private var connections: [OpaquePointer: OpenConnection] = [:]
+    private var nextHeaderSweep = ContinuousClock.Instant.now
+    private let refusalLogBudget = LogBudget(perSecond: 1)
     /// Requests whose headers arrived and whose completion MHD has not yet reported.
     let inFlight = Atomic<Int>(0)
     private(set) var port = 0
@@ -85,12 +103,14 @@ final class HTTPServer: @unchecked Sendable {
         settings.connection_timeout = UInt32(limits.connectionTimeout)
         settings.connection_memory_limit = limits.connectionMemory
         settings.listen_backlog = UInt32(limits.listenBacklog)
-        raiseFileLimit(to: limits.connectionLimit + 64)
+        // MHD's own limit sits above ours so that it never stops accepting: `acceptPolicy` refuses first.
+        settings.connection_limit = UInt32(limits.connectionLimit + 16)
+        raiseFileLimit(to: limits.connectionLimit + 16 + 64)
 
         // MHD holds `self` unretained: the owner keeps the server alive until stop() returns.
         let me = Unmanaged.passUnretained(self).toOpaque()
         logTarget.initialize(to: lmscore_mhd_logger(callback: logHandler, context: me))
-        guard let daemon = lmscore_mhd_start(&settings, accessHandler, me, completedHandler, me, logTarget) else {
+        guard let daemon = lmscore_mhd_start(&settings, accessHandler, completedHandler, acceptPolicy, connectionNotification, me, logTarget) else {
             throw StartError.cannotStart(host: limits.host, port: limits.port, reason: String(cString: strerror(errno)))
         }
         self.daemon = daemon
@@ -168,8 +188,9 @@ final class HTTPServer: @unchecked Sendable {
     private func runLoop() {
         var events = [epoll_event](repeating: epoll_event(), count: 8)
         while !stopRequested.load(ordering: .sequentiallyConsistent) {
+            // At most 500 ms, so that the header deadline is enforced on time.
             let timeout = lmscore_mhd_timeout_ms(daemon)
-            _ = epoll_wait(loopFD, &events, Int32(events.count), timeout < 0 ? 1000 : timeout)
+            _ = epoll_wait(loopFD, &events, Int32(events.count), timeout < 0 ? 500 : min(timeout, 500))
             var counter: UInt64 = 0
             _ = read(wakeFD, &counter, 8)
             let ready = lock.withLock { parked in
@@ -182,8 +203,28 @@ final class HTTPServer: @unchecked Sendable {
                 MHD_resume_connection(request.connection)
             }
             MHD_run(daemon)
+            closeConnectionsPastHeaderDeadline()
         }
         loopFinished.signal()
+    }
+
+    /// Shuts down (without closing: MHD owns the fd) every connection that has waited longer than
+    /// `connection_timeout` for a complete set of request headers; MHD sees the close and frees it.
+    private func closeConnectionsPastHeaderDeadline() {
+        let now = ContinuousClock.Instant.now
+        guard now >= nextHeaderSweep else { return }
+        nextHeaderSweep = now + .milliseconds(250)
+        let deadline = Duration.seconds(limits.connectionTimeout)
+        var closed = 0
+        for (connection, open) in connections {
+            guard let since = open.waitingSince, now - since > deadline else { continue }
+            connections[connection]?.waitingSince = nil
+            shutdown(open.fd, Int32(SHUT_RDWR))
+            closed += 1
+        }
+        if closed > 0 {
+            logger.info("closed \(closed) connection(s): request headers still incomplete after connection_timeout (\(limits.connectionTimeout) s)")
+        }
     }
 
     // MARK: - Callbacks from MHD (loop thread)
@@ -194,6 +235,7 @@ final class HTTPServer: @unchecked Sendable {
     ) -> MHD_Result {
         guard let existing = slot.pointee else {
             // First call: headers only.
+            connections[connection]?.waitingSince = nil
             let request = RequestContext(method: method, path: url, connection: connection)
             slot.pointee = Unmanaged.passRetained(request).toOpaque()
             inFlight.add(1, ordering: .sequentiallyConsistent)
@@ -251,12 +293,31 @@ final class HTTPServer: @unchecked Sendable {
         return MHD_queue_response(request.connection, UInt32(response.status), mhdResponse)
     }
 
-    fileprivate func completed(slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+    fileprivate func completed(connection: OpaquePointer?, slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+        // The connection now waits for its next request's headers (or closes).
+        if let connection { connections[connection]?.waitingSince = .now }
         guard let pointer = slot.pointee else { return }
         slot.pointee = nil
         let request = Unmanaged<RequestContext>.fromOpaque(pointer).takeRetainedValue()
         inFlight.subtract(1, ordering: .sequentiallyConsistent)
         handler.finished(request)
+    }
+
+    /// MHD's accept policy: refuse (MHD closes the socket at once) when `connection_limit` connections are open.
+    fileprivate func admitConnection() -> MHD_Result {
+        guard connections.count >= limits.connectionLimit else { return .YES }
+        if refusalLogBudget.allow() {
+            logger.warning("refusing connections: connection_limit (\(limits.connectionLimit)) reached")
+        }
+        return .NO
+    }
+
+    fileprivate func connectionOpened(_ connection: OpaquePointer) {
+        connections[connection] = OpenConnection(fd: lmscore_mhd_connection_fd(connection), waitingSince: .now)
+    }
+
+    fileprivate func connectionClosed(_ connection: OpaquePointer) {
+        connections[connection] = nil
     }
 
     private func header(_ connection: OpaquePointer, _ name: String) -> String? {
@@ -283,9 +344,20 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         upload: upload, uploadSize: uploadSize, slot: slot)
 }
 
-private let completedHandler: MHD_RequestCompletedCallback = { cls, _, slot, _ in
+private let completedHandler: MHD_RequestCompletedCallback = { cls, connection, slot, _ in
     guard let cls, let slot else { return }
-    Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().completed(slot: slot)
+    Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().completed(connection: connection, slot: slot)
+}
+
+private let acceptPolicy: MHD_AcceptPolicyCallback = { cls, _, _ in
+    guard let cls else { return .NO }
+    return Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().admitConnection()
+}
+
+private let connectionNotification: MHD_NotifyConnectionCallback = { cls, connection, _, code in
+    guard let cls, let connection else { return }
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
+    if code.rawValue == 0 /* MHD_CONNECTION_NOTIFY_STARTED */ { server.connectionOpened(connection) } else { server.connectionClosed(connection) }
 }
 
 /// MHD's error log, rate-limited: clients can trigger messages at will.
@@ -296,16 +368,18 @@ private let logHandler: lmscore_mhd_log_callback = { cls, message in
 }
 
 /// At most 20 MHD log lines per second.
-private let logBudget = LogBudget()
+private let logBudget = LogBudget(perSecond: 20)
 
 private final class LogBudget: Sendable {
+    private let perSecond: Int
     private let state = Locked<(second: Int, count: Int)>((0, 0))
+    init(perSecond: Int) { self.perSecond = perSecond }
     func allow() -> Bool {
         let now = Int(Date().timeIntervalSince1970)
         return state.withLock { state in
             if state.second != now { state = (now, 0) }
             state.count += 1
-            return state.count <= 20
+            return state.count <= perSecond
         }
     }
 }

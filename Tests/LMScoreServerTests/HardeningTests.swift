@@ -1,0 +1,87 @@
+import Foundation
+import Glibc
+import LMScoreEngine
+import LMScoreServer
+import Testing
+
+/// Regression tests for what `Scripts/hardening/run.sh` found: headers trickled a byte at a time
+/// held their connection forever (MHD's timeout counts inactivity only), and at `connection_limit`
+/// new clients waited in the listen backlog until an idle connection timed out instead of being refused.
+extension ServerTests {
+    @Suite("Hardening")
+    struct Hardening {
+        @Test("Headers trickled slower than connection_timeout allows are cut off; a keep-alive connection still works")
+        func headerDeadline() async throws {
+            var settings = testSettings()
+            settings.connectionTimeout = 1
+            try await withServer(settings) { server in
+                let port = server.port
+                // One byte every 200 ms: never 1 s of inactivity, so only a deadline can stop it.
+                let outcome = try await blocking { () -> (closedAfter: Double?, sent: Int) in
+                    let c = try HTTPConnection(port: port)
+                    let bytes = HTTPConnection.requestBytes("GET", "/healthz", headers: [("X-Padding", String(repeating: "p", count: 40))])
+                    let start = ContinuousClock.Instant.now
+                    for (i, byte) in bytes.enumerated() {
+                        do { try c.send([byte]) } catch { return (elapsedSeconds(since: start), i) }
+                        if try c.waitForClose(timeout: 0.2) { return (elapsedSeconds(since: start), i + 1) }
+                    }
+                    return (nil, bytes.count)
+                }
+                let closedAfter = try #require(outcome.closedAfter, "headers trickled for \(outcome.sent) bytes and the connection stayed open")
+                #expect(closedAfter >= 0.9 && closedAfter < 3, "closed after \(closedAfter) s")
+
+                // A keep-alive connection that sends its next request within connection_timeout is unaffected,
+                // however long the first request took to be answered.
+                let (first, second) = try await server.withConnection { c -> (HTTPResponse, HTTPResponse) in
+                    let first = try c.request("POST", "/score", body: #"{"sequences": [[1, 2, 3]]}"#)
+                    usleep(600_000)
+                    let second = try c.request("GET", "/healthz")
+                    return (first, second)
+                }
+                #expect(first.status == 200 && second.status == 200 && !second.closesConnection, "\(first) \(second)")
+                let health = try await server.request("GET", "/healthz")
+                #expect(health.status == 200)
+            }
+        }
+
+        @Test("At connection_limit a new connection is closed at once (not left in the backlog); a freed slot serves again")
+        func connectionLimitRefusal() async throws {
+            var settings = testSettings()
+            settings.connectionLimit = 4
+            settings.connectionTimeout = 30
+            try await withServer(settings) { server in
+                let port = server.port
+                let outcome = try await blocking { () -> (refusedWithin: [Double?], after: HTTPResponse) in
+                    let held = try (0..<4).map { _ in try HTTPConnection(port: port) }
+                    for c in held { _ = try c.request("GET", "/healthz") }   // all four are accepted and open
+                    var refusedWithin: [Double?] = []
+                    for _ in 0..<3 {
+                        let start = ContinuousClock.Instant.now
+                        let extra = try HTTPConnection(port: port, timeout: 3)
+                        var closed: Bool
+                        do {
+                            try extra.sendRequest("GET", "/healthz")
+                            closed = try extra.waitForClose(timeout: 2)
+                        } catch let error as HTTPClientError {
+                            if case .send = error { closed = true } else { throw error }
+                        }
+                        refusedWithin.append(closed ? elapsedSeconds(since: start) : nil)
+                        extra.close()
+                    }
+                    held[0].close()
+                    usleep(100_000)
+                    let c = try HTTPConnection(port: port, timeout: 3)
+                    defer { c.close() }
+                    let after = try c.request("GET", "/healthz")
+                    held.dropFirst().forEach { $0.close() }
+                    return (refusedWithin, after)
+                }
+                for refused in outcome.refusedWithin {
+                    let seconds = try #require(refused, "a connection over the limit got neither an answer nor a close within 2 s: \(outcome.refusedWithin)")
+                    #expect(seconds < 1, "refused only after \(seconds) s")
+                }
+                #expect(outcome.after.status == 200, "\(outcome.after)")
+            }
+        }
+    }
+}
