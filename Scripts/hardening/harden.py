@@ -1456,6 +1456,13 @@ def section_shutdown(ctx):
     m = re.search(r"draining: (\d+) requests in flight", log)
     in_flight = int(m.group(1)) if m else None
 
+    # What the server itself logged between "draining:" and "stopped": every request it answered then.
+    drain_log = log[log.find("draining:"):] if "draining:" in log else ""
+    drain_statuses = {}
+    for m2 in re.finditer(r"\] POST /score (\d{3}) ", drain_log):
+        drain_statuses[int(m2.group(1))] = drain_statuses.get(int(m2.group(1)), 0) + 1
+    drain_gone = drain_log.count("client went away")
+
     before = [r for r in records if r[1] < t_term]
     after = [r for r in records if r[1] >= t_term]
     before_unanswered = [r for r in before if r[2] != "answered"]
@@ -1473,6 +1480,8 @@ def section_shutdown(ctx):
     note(f"shutdown: sustainable {rate:.0f} req/s, wrk at {4 * rate:.0f} req/s on 256 connections + 24 observer clients; "
          f"queue depth at SIGTERM {queued_before:.0f}; server log: {in_flight} requests in flight at SIGTERM")
     note(f"observer requests sent before SIGTERM: {before_statuses}; sent after: {after_statuses}")
+    note(f"server access log from SIGTERM to exit: POST /score answers {dict(sorted(drain_statuses.items()))}, "
+         f"'client went away' {drain_gone}")
     wrk_line = next((l for l in wrk_out.splitlines() if l.startswith("HARDEN ")), "")
     note(f"wrk (killed after the exit; its errors after SIGTERM are connections the stopped server closed): {wrk_line}")
     check(S, "in-flight-answered",
