@@ -25,19 +25,6 @@ enum TokenText {
         }
         return offsets
     }
-
-    /// Each id's bytes; 422 naming `path[i]` for an id the tokenizer does not know.
-    static func bytes(of ids: [Int32], tokenizer: GPT2Tokenizer, at path: String) throws(APIError) -> [[UInt8]] {
-        var result: [[UInt8]] = []
-        result.reserveCapacity(ids.count)
-        for (i, id) in ids.enumerated() {
-            guard let bytes = tokenizer.tokenBytes(id) else {
-                throw .invalid("\(path)[\(i)]", "token id \(id) is not in the tokenizer's vocabulary")
-            }
-            result.append(bytes)
-        }
-        return result
-    }
 }
 
 extension APIError {

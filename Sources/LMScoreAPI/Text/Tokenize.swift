@@ -86,7 +86,13 @@ public struct DetokenizeCall: Sendable {
         var texts: [String] = []
         for (r, row) in rows.enumerated() {
             let path = single ? "tokens" : "tokens[\(r)]"
-            texts.append(String(decoding: try TokenText.bytes(of: row, tokenizer: tokenizer, at: path).joined(), as: UTF8.self))
+            do {
+                texts.append(try tokenizer.decode(row))
+            } catch .unknownTokenID(let id, let position) {
+                throw .invalid("\(path)[\(position)]", "token id \(id) is not in the tokenizer's vocabulary")
+            } catch {
+                throw .invalid(path, "\(error)")
+            }
         }
         let body: [String: Any] = single ? ["text": texts[0]] : ["texts": texts]
         return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
