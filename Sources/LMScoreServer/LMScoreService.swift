@@ -53,7 +53,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             host: settings.host, port: settings.port, connectionLimit: settings.connectionLimit,
             connectionTimeout: settings.connectionTimeout, connectionMemory: settings.connectionMemory,
             listenBacklog: settings.listenBacklog, maxBodyBytes: settings.maxBodyBytes, bodyTimeout: settings.bodyTimeout),
-            handler: self, logger: logger)
+            handler: self, logger: logger, metrics: metrics)
         try http.start()
         boundPort.withLock { $0 = http.port }
         logger.info("listening on \(settings.host):\(http.port); loading model \(settings.model ?? "-")")

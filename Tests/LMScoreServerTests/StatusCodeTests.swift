@@ -61,6 +61,8 @@ extension ServerTests {
                     ("lmscore_request_duration_seconds", "histogram"), ("lmscore_queue_duration_seconds", "histogram"),
                     ("lmscore_forward_duration_seconds", "histogram"), ("lmscore_batch_requests", "histogram"),
                     ("lmscore_batch_tokens", "histogram"), ("lmscore_queue_depth", "gauge"),
+                    ("lmscore_http_connections_open", "gauge"), ("lmscore_http_connections_refused_total", "counter"),
+                    ("lmscore_http_header_timeouts_total", "counter"),
                 ] {
                     #expect(types[name] == kind, "# TYPE \(name) \(kind) missing from\n\(metrics.text)")
                 }
@@ -73,6 +75,8 @@ extension ServerTests {
                 #expect(text.value("lmscore_forward_duration_seconds_count") == 1)
                 #expect(text.value("lmscore_queue_duration_seconds_count") == 1)
                 #expect(text.value("lmscore_queue_depth") == 0)
+                #expect((text.value("lmscore_http_connections_open") ?? 0) >= 1)   // this one, at least
+                #expect(text.value("lmscore_http_connections_refused_total") == 0)
                 // waitUntilReady's /healthz plus /healthz, /v1/model, /score, HEAD /healthz here.
                 #expect((text.value("lmscore_requests_total", labelContains: "status=\"200\"") ?? 0) >= 5)
                 #expect((text.value("lmscore_request_duration_seconds_count") ?? 0) >= 5)

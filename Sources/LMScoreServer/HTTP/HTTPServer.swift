@@ -58,6 +58,7 @@ final class HTTPServer: @unchecked Sendable {
     let limits: Limits
     let logger: Logger
     private let handler: any Handler
+    private let metrics: ServerMetrics?
     private var daemon: OpaquePointer?
     private var wakeFD: Int32 = -1
     private var loopFD: Int32 = -1
@@ -86,10 +87,11 @@ final class HTTPServer: @unchecked Sendable {
     let inFlight = Atomic<Int>(0)
     private(set) var port = 0
 
-    init(limits: Limits, handler: any Handler, logger: Logger) {
+    init(limits: Limits, handler: any Handler, logger: Logger, metrics: ServerMetrics? = nil) {
         self.limits = limits
         self.handler = handler
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Opens the port and starts the loop thread.
@@ -223,6 +225,7 @@ final class HTTPServer: @unchecked Sendable {
             closed += 1
         }
         if closed > 0 {
+            metrics?.headerTimeouts.increment(by: Int64(closed))
             logger.info("closed \(closed) connection(s): request headers still incomplete after connection_timeout (\(limits.connectionTimeout) s)")
         }
     }
@@ -306,6 +309,7 @@ final class HTTPServer: @unchecked Sendable {
     /// MHD's accept policy: refuse (MHD closes the socket at once) when `connection_limit` connections are open.
     fileprivate func admitConnection() -> MHD_Result {
         guard connections.count >= limits.connectionLimit else { return .YES }
+        metrics?.connectionsRefused.increment()
         if refusalLogBudget.allow() {
             logger.warning("refusing connections: connection_limit (\(limits.connectionLimit)) reached")
         }
@@ -314,10 +318,12 @@ final class HTTPServer: @unchecked Sendable {
 
     fileprivate func connectionOpened(_ connection: OpaquePointer) {
         connections[connection] = OpenConnection(fd: lmscore_mhd_connection_fd(connection), waitingSince: .now)
+        metrics?.connectionsOpen.record(connections.count)
     }
 
     fileprivate func connectionClosed(_ connection: OpaquePointer) {
         connections[connection] = nil
+        metrics?.connectionsOpen.record(connections.count)
     }
 
     private func header(_ connection: OpaquePointer, _ name: String) -> String? {

@@ -16,6 +16,12 @@ public final class ServerMetrics: Sendable {
     let batchRequests: CoreMetrics.Recorder
     let batchTokens: CoreMetrics.Recorder
     let queueDepth: CoreMetrics.Gauge
+    /// Connections libmicrohttpd holds (idle keep-alive ones included); compare with `connection_limit`.
+    let connectionsOpen: CoreMetrics.Gauge
+    /// Connections closed at accept because `connection_limit` were open.
+    let connectionsRefused: CoreMetrics.Counter
+    /// Connections closed because their request headers were incomplete after `connection_timeout`.
+    let headerTimeouts: CoreMetrics.Counter
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -35,6 +41,9 @@ public final class ServerMetrics: Sendable {
         batchRequests = CoreMetrics.Recorder(label: "lmscore_batch_requests", aggregate: true, factory: factory)
         batchTokens = CoreMetrics.Recorder(label: "lmscore_batch_tokens", aggregate: true, factory: factory)
         queueDepth = CoreMetrics.Gauge(label: "lmscore_queue_depth", factory: factory)
+        connectionsOpen = CoreMetrics.Gauge(label: "lmscore_http_connections_open", factory: factory)
+        connectionsRefused = CoreMetrics.Counter(label: "lmscore_http_connections_refused_total", factory: factory)
+        headerTimeouts = CoreMetrics.Counter(label: "lmscore_http_header_timeouts_total", factory: factory)
     }
 
     /// `lmscore_requests_total{status}`, one series per status code.
