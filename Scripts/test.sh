@@ -6,6 +6,10 @@
 #  4. Scripts/openai_compat/check_openai_client.sh — /v1/completions and /v1/models through the openai package
 #  5. Scripts/check_container.sh                 — the Dockerfile's build command builds a binary whose
 #                                                  libraries the runtime image provides
+#  6. Scripts/hardening/run.sh --ci              — overload, hostile clients, soak and SIGTERM against that
+#                                                  release binary serving (short durations; --full by hand)
+#  7. Scripts/fuzz.sh 45                         — libFuzzer + AddressSanitizer over the request decoders
+#                                                  and the tokenizer for 45 s (longer by hand)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 passed=0
@@ -17,7 +21,11 @@ for check in Scripts/check_openapi.sh Scripts/check_tokenizer.sh Scripts/openai_
   "$check"
   passed=$((passed + 1))
 done
-unset LMSCORE_BIN
 Scripts/check_container.sh
+passed=$((passed + 1))
+LMSCORE_BIN=$PWD/.build/release/lmscore Scripts/hardening/run.sh --ci
+passed=$((passed + 1))
+unset LMSCORE_BIN
+Scripts/fuzz.sh 45
 passed=$((passed + 1))
 echo "test.sh: $passed passed, 0 failed"

@@ -221,11 +221,11 @@ final class HTTPServer: @unchecked Sendable {
         for (connection, open) in connections {
             guard let since = open.waitingSince, now - since > deadline else { continue }
             connections[connection]?.waitingSince = nil
+            metrics?.headerTimeouts.increment()   // before the client can see the close
             shutdown(open.fd, Int32(SHUT_RDWR))
             closed += 1
         }
         if closed > 0 {
-            metrics?.headerTimeouts.increment(by: Int64(closed))
             logger.info("closed \(closed) connection(s): request headers still incomplete after connection_timeout (\(limits.connectionTimeout) s)")
         }
     }
