@@ -262,8 +262,12 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
 
     func finished(_ request: RequestContext) {
         let total = seconds(.now - request.start)
-        guard request.status != 0 else {
-            logger.info("\(request.method) \(request.path) - client went away after \(String(format: "%.1f", total * 1000)) ms")
+        if let unanswered = request.unanswered {
+            metrics.countUnanswered(unanswered)
+            if unanswered == .clientClosed {
+                let prepared = request.status == 0 ? "" : " (its \(request.status) was not delivered)"
+                logger.info("\(request.method) \(request.path) - client went away after \(String(format: "%.1f", total * 1000)) ms\(prepared)")
+            }
             return
         }
         metrics.countRequest(status: request.status)

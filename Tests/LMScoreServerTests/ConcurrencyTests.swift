@@ -221,15 +221,30 @@ extension ServerTests {
                     #expect(response.status == status && response.closesConnection, "\(response)")
                 }
 
-                // Send a slow request and hang up at once: its answer has no one to go to.
+                // Send a slow request and hang up at once (a reset): its answer has no one to go to. It is
+                // counted as unanswered (client_closed), not as a 200. (After a plain FIN the server's
+                // write still succeeds into the socket buffer, so TCP only tells it after a reset.)
                 let port = server.port
-                try await blocking {
+                let abandoned = try await blocking {
                     let c = try HTTPConnection(port: port)
                     try c.sendRequest("POST", "/score", body: sequencesBody(long))
-                    c.close()
+                    return c
                 }
+                // Reset only once the server holds the request (a reset before it read the bytes
+                // discards them: then there is no request to count).
+                try await server.waitForMetric("lmscore_http_requests_in_flight", toBe: 1)
+                abandoned.reset()
                 let after = try await server.request("POST", "/score", body: #"{"sequences": [[1, 2, 3]]}"#)
                 #expect(after.status == 200, "\(after)")
+                var metrics = PrometheusText("")
+                let start = ContinuousClock.Instant.now
+                while elapsedSeconds(since: start) < 10 {
+                    metrics = PrometheusText(String(decoding: server.service.metrics.render(), as: UTF8.self))
+                    if metrics.value("lmscore_requests_unanswered_total") != nil { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(metrics.value("lmscore_requests_unanswered_total", labelContains: "reason=\"client_closed\"") == 1, "\(metrics.text)")
+                #expect(metrics.value("lmscore_requests_total", labelContains: "status=\"200\"") == 2, "waitUntilReady's /healthz and `after`: \(metrics.text)")
                 let health = try await server.request("GET", "/healthz")
                 #expect(health.status == 200)
             }

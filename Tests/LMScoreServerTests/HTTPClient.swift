@@ -105,6 +105,14 @@ final class HTTPConnection: @unchecked Sendable {
         Glibc.close(fd)
     }
 
+    /// Closes with a TCP reset (SO_LINGER 0) instead of a FIN: the server's next write to it fails.
+    func reset() {
+        guard !isClosed else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close()
+    }
+
     // MARK: Sending
 
     func send(_ bytes: [UInt8]) throws {

@@ -98,16 +98,20 @@ extension ServerTests {
 }
 
 extension TestServer {
-    /// Waits until the server's `lmscore_http_connections_open` gauge (read in-process, not over a
-    /// socket that would itself count) shows `count`.
-    func waitForOpenConnections(_ count: Int, timeout: Double = 10) async throws {
+    /// Waits until the server's metric `name` (read in-process, not over a socket that would itself
+    /// count) shows `value`.
+    func waitForMetric(_ name: String, toBe value: Double, timeout: Double = 10) async throws {
         let start = ContinuousClock.Instant.now
-        var open: Double?
+        var seen: Double?
         while elapsedSeconds(since: start) < timeout {
-            open = PrometheusText(String(decoding: service.metrics.render(), as: UTF8.self)).value("lmscore_http_connections_open")
-            if open == Double(count) { return }
+            seen = PrometheusText(String(decoding: service.metrics.render(), as: UTF8.self)).value(name)
+            if seen == value { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw TimeoutError(description: "lmscore_http_connections_open is \(open.map { "\($0)" } ?? "absent"), not \(count), after \(timeout) s")
+        throw TimeoutError(description: "\(name) is \(seen.map { "\($0)" } ?? "absent"), not \(value), after \(timeout) s")
+    }
+
+    func waitForOpenConnections(_ count: Int) async throws {
+        try await waitForMetric("lmscore_http_connections_open", toBe: Double(count))
     }
 }

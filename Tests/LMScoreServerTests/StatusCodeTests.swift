@@ -62,7 +62,7 @@ extension ServerTests {
                     ("lmscore_forward_duration_seconds", "histogram"), ("lmscore_batch_requests", "histogram"),
                     ("lmscore_batch_tokens", "histogram"), ("lmscore_queue_depth", "gauge"),
                     ("lmscore_http_connections_open", "gauge"), ("lmscore_http_connections_refused_total", "counter"),
-                    ("lmscore_http_header_timeouts_total", "counter"),
+                    ("lmscore_http_header_timeouts_total", "counter"), ("lmscore_http_requests_in_flight", "gauge"),
                 ] {
                     #expect(types[name] == kind, "# TYPE \(name) \(kind) missing from\n\(metrics.text)")
                 }

@@ -241,7 +241,8 @@ final class HTTPServer: @unchecked Sendable {
             connections[connection]?.waitingSince = nil
             let request = RequestContext(method: method, path: url, connection: connection)
             slot.pointee = Unmanaged.passRetained(request).toOpaque()
-            inFlight.add(1, ordering: .sequentiallyConsistent)
+            let count = inFlight.add(1, ordering: .sequentiallyConsistent).newValue
+            metrics?.requestsInFlight.record(count)
             let length = header(connection, "Content-Length").flatMap { Int($0) }
             if let response = handler.respondEarly(request, contentLength: length) {
                 return queue(response, for: request)
@@ -258,11 +259,15 @@ final class HTTPServer: @unchecked Sendable {
                 request.bodyTooLarge = true
                 request.body = []
                 // A chunked body far past the limit: stop reading, close the connection.
-                if request.receivedBytes > 2 * limits.maxBodyBytes { return .NO }
+                if request.receivedBytes > 2 * limits.maxBodyBytes {
+                    request.unanswered = .bodyOverLimit
+                    return .NO
+                }
             }
             uploadSize.pointee = 0
             if seconds(.now - request.start) > limits.bodyTimeout {
                 logger.info("closing connection: body of \(request.method) \(request.path) still arriving after body_timeout")
+                request.unanswered = .bodyTimeout
                 return .NO
             }
             return .YES
@@ -296,13 +301,18 @@ final class HTTPServer: @unchecked Sendable {
         return MHD_queue_response(request.connection, UInt32(response.status), mhdResponse)
     }
 
-    fileprivate func completed(connection: OpaquePointer?, slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
+    fileprivate func completed(connection: OpaquePointer?, slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+                               termination: MHD_RequestTerminationCode) {
         // The connection now waits for its next request's headers (or closes).
         if let connection { connections[connection]?.waitingSince = .now }
         guard let pointer = slot.pointee else { return }
         slot.pointee = nil
         let request = Unmanaged<RequestContext>.fromOpaque(pointer).takeRetainedValue()
-        inFlight.subtract(1, ordering: .sequentiallyConsistent)
+        if termination.rawValue != 0 /* MHD_REQUEST_TERMINATED_COMPLETED_OK */ && request.unanswered == nil {
+            request.unanswered = termination.rawValue == 3 /* …_DAEMON_SHUTDOWN */ ? .shutdown : .clientClosed
+        }
+        let count = inFlight.subtract(1, ordering: .sequentiallyConsistent).newValue
+        metrics?.requestsInFlight.record(count)
         handler.finished(request)
     }
 
@@ -350,9 +360,9 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         upload: upload, uploadSize: uploadSize, slot: slot)
 }
 
-private let completedHandler: MHD_RequestCompletedCallback = { cls, connection, slot, _ in
+private let completedHandler: MHD_RequestCompletedCallback = { cls, connection, slot, termination in
     guard let cls, let slot else { return }
-    Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().completed(connection: connection, slot: slot)
+    Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().completed(connection: connection, slot: slot, termination: termination)
 }
 
 private let acceptPolicy: MHD_AcceptPolicyCallback = { cls, _, _ in

@@ -19,7 +19,10 @@ final class RequestContext: @unchecked Sendable {
     var readyResponse: Response?
 
     // For the access log and metrics.
+    /// The status of the answer handed to MHD (0: none yet).
     var status = 0
+    /// Set when MHD ended the request without sending a whole answer; nil once it was delivered.
+    var unanswered: Unanswered?
     var rows = 0
     var tokens = 0
     var queueSeconds: Double?
@@ -29,4 +32,17 @@ final class RequestContext: @unchecked Sendable {
         self.path = path
         self.connection = connection
     }
+}
+
+/// Why a request ended without its answer reaching the client
+/// (`lmscore_requests_unanswered_total{reason}`).
+enum Unanswered: String, Sendable {
+    /// The client closed or reset the connection before the answer was sent.
+    case clientClosed = "client_closed"
+    /// The server closed it: the body was still arriving after `body_timeout`.
+    case bodyTimeout = "body_timeout"
+    /// The server closed it: a chunked body ran on to twice `max_body_bytes`.
+    case bodyOverLimit = "body_over_limit"
+    /// The daemon stopped with the request still open (after the drain).
+    case shutdown
 }

@@ -16,6 +16,8 @@ public final class ServerMetrics: Sendable {
     let batchRequests: CoreMetrics.Recorder
     let batchTokens: CoreMetrics.Recorder
     let queueDepth: CoreMetrics.Gauge
+    /// Requests whose headers arrived and that have not ended yet (queued, scoring, or being sent).
+    let requestsInFlight: CoreMetrics.Gauge
     /// Connections libmicrohttpd holds (idle keep-alive ones included); compare with `connection_limit`.
     let connectionsOpen: CoreMetrics.Gauge
     /// Connections closed at accept because `connection_limit` were open.
@@ -41,6 +43,7 @@ public final class ServerMetrics: Sendable {
         batchRequests = CoreMetrics.Recorder(label: "lmscore_batch_requests", aggregate: true, factory: factory)
         batchTokens = CoreMetrics.Recorder(label: "lmscore_batch_tokens", aggregate: true, factory: factory)
         queueDepth = CoreMetrics.Gauge(label: "lmscore_queue_depth", factory: factory)
+        requestsInFlight = CoreMetrics.Gauge(label: "lmscore_http_requests_in_flight", factory: factory)
         connectionsOpen = CoreMetrics.Gauge(label: "lmscore_http_connections_open", factory: factory)
         connectionsRefused = CoreMetrics.Counter(label: "lmscore_http_connections_refused_total", factory: factory)
         headerTimeouts = CoreMetrics.Counter(label: "lmscore_http_header_timeouts_total", factory: factory)
@@ -49,6 +52,12 @@ public final class ServerMetrics: Sendable {
     /// `lmscore_requests_total{status}`, one series per status code.
     func countRequest(status: Int) {
         CoreMetrics.Counter(label: "lmscore_requests_total", dimensions: [("status", String(status))], factory: factory).increment()
+    }
+
+    /// `lmscore_requests_unanswered_total{reason}`: requests that ended without their answer reaching
+    /// the client (these are not in `lmscore_requests_total`, which counts delivered answers).
+    func countUnanswered(_ reason: Unanswered) {
+        CoreMetrics.Counter(label: "lmscore_requests_unanswered_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
     }
 
     /// The Prometheus text exposition format.
