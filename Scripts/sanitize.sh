@@ -24,6 +24,8 @@ esac
 # Every process's reports (the test runner's and each lmscore child's) go to files in $reports, so a
 # child's report fails the run even when no test reads that child's stderr.
 reports=$(mktemp -d /tmp/lmscore-sanitize-$kind.XXXXXX)
+# Timing guards in the tests widen their factors under a sanitizer (HostileInputTests).
+export LMSCORE_SANITIZER=$kind
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:log_path=$reports/report}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/Tests/Sanitizers/lsan.supp:print_suppressions=0}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:exitcode=66:log_path=$reports/report}
