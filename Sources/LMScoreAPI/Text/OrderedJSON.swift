@@ -16,54 +16,27 @@ indirect enum OrderedJSON {
     static func optional(_ value: OrderedJSON?) -> OrderedJSON { value ?? .null }
 
     var data: Data {
-        var out = ""
-        write(into: &out)
-        return Data(out.utf8)
+        var writer = JSONWriter()
+        write(into: &writer)
+        return writer.data
     }
 
-    private func write(into out: inout String) {
+    private func write(into out: inout JSONWriter) {
         switch self {
         case .object(let members):
-            out += "{"
-            for (i, (key, value)) in members.enumerated() {
-                if i > 0 { out += "," }
-                Self.writeString(key, into: &out)
-                out += ":"
+            out.raw("{")
+            var first = true
+            for (key, value) in members {
+                out.key(key, first: &first)
                 value.write(into: &out)
             }
-            out += "}"
-        case .array(let items):
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                item.write(into: &out)
-            }
-            out += "]"
-        case .string(let string): Self.writeString(string, into: &out)
-        case .int(let value): out += String(value)
-        case .double(let value):
-            if value.isNaN { out += "\"NaN\"" }
-            else if value.isInfinite { out += value > 0 ? "\"Infinity\"" : "\"-Infinity\"" }
-            else { out += "\(value)" }   // Swift's shortest round-trip form, as JSONEncoder writes it
-        case .bool(let value): out += value ? "true" : "false"
-        case .null: out += "null"
+            out.raw("}")
+        case .array(let items): out.array(items) { out, item in item.write(into: &out) }
+        case .string(let string): out.string(string)
+        case .int(let value): out.int(value)
+        case .double(let value): out.double(value)
+        case .bool(let value): out.bool(value)
+        case .null: out.raw("null")
         }
-    }
-
-    private static func writeString(_ string: String, into out: inout String) {
-        out += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 }
