@@ -204,7 +204,7 @@ extension ServerTests {
                 async let first = server.request("POST", "/score", body: sequencesBody(blocker))
                 try await Task.sleep(for: .milliseconds(150))   // the blocker's batch is running
                 async let second = server.request("POST", "/score", body: sequencesBody(queued))
-                try await Task.sleep(for: .milliseconds(100))   // the second waits in the queue
+                try await server.waitForMetric("lmscore_queue_depth", toBe: 1)   // the second waits in the queue
                 let third = try await server.request("POST", "/score", body: sequencesBody(refused))
                 let (a, b) = try await (first, second)
 
