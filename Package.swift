@@ -82,10 +82,13 @@ let package = Package(
             name: "LMScoreFuzz",
             dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer"]
         ),
-        .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine"]),
+        // What several test targets share: the transformers reference fixtures, the `lmscore` binary
+        // the CLI and drain tests start, the HF sliding-window count.
+        .target(name: "LMScoreTestSupport", dependencies: ["LMScoreEngine"], path: "Tests/LMScoreTestSupport"),
+        .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer"]),
-        .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer"]),
-        .testTarget(name: "LMScoreCLITests", dependencies: ["LMScoreEngine"]),
-        .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer"]),
+        .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
+        .testTarget(name: "LMScoreCLITests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
+        .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
     ]
 )

@@ -55,17 +55,6 @@ func tokenRow(_ count: Int, seed: UInt64, vocab: Int = tinyConfig.vocabSize) -> 
     }
 }
 
-/// The Hugging Face perplexity guide's loop: windows start at 0, S, 2S, … until one reaches the end.
-func hfWindowCount(length: Int, context: Int, stride: Int) -> Int {
-    var count = 0
-    var begin = 0
-    while true {
-        let end = min(begin + context, length)
-        count += 1
-        if end == length { return count }
-        begin += stride
-    }
-}
 
 /// Per-position values of a JSON array: Double, or nil for JSON null.
 func doubles(_ value: Any?) throws -> [Double?] {

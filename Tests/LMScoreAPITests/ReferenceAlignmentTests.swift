@@ -1,37 +1,8 @@
 import Foundation
+import LMScoreTestSupport
 import LMScoreAPI
 import LMScoreEngine
 import Testing
-
-/// The few fields of Tests/Fixtures/reference/*/expected.json these tests read (the format of
-/// shared/reference; see Tests/LMScoreEngineTests/ReferenceFixture.swift).
-private struct ReferenceFile: Decodable {
-    struct Case: Decodable {
-        struct Window: Decodable { let stride: Int }
-        struct Row: Decodable {
-            let target_logprobs: [Double?]
-            let top: [[[Double]]?]?
-            let scored_tokens: Int
-            let loss: Double
-        }
-        struct Batch: Decodable {
-            let scored_tokens: Int
-            let loss: Double
-        }
-        let name: String
-        let sequences: [[Int32]]?
-        let inputs: [[Int32]]?
-        let targets: [[Int32]]?
-        let window: Window?
-        let rows: [Row]
-        let batch: Batch
-    }
-    let model: String
-    let cases: [Case]
-}
-
-private let fixturesRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/reference")
 
 @Suite("JSON layer against the committed transformers reference")
 struct ReferenceAlignmentTests {
@@ -40,9 +11,8 @@ struct ReferenceAlignmentTests {
     @Test("response numbers line up with expected target_logprobs",
           arguments: ["sharded-untied-f32", "bf16-untied-erf", "f16-legacy-buffers"])
     func fixture(_ name: String) throws {
-        let directory = fixturesRoot.appendingPathComponent(name)
-        let reference = try JSONDecoder().decode(
-            ReferenceFile.self, from: Data(contentsOf: directory.appendingPathComponent("expected.json")))
+        let directory = Fixtures.committedReference.appendingPathComponent(name)
+        let reference = try Fixtures.loadReference(directory)
         let scorer = Scorer(model: try Checkpoint.load(directory: directory))
         try #require(!reference.cases.isEmpty)
         var checked = 0

@@ -1,4 +1,5 @@
 import Foundation
+import LMScoreTestSupport
 import LMScoreAPI
 import LMScoreEngine
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import LMScoreTestSupport
 import Glibc
 import LMScoreEngine
 import LMScoreServer
@@ -206,38 +207,6 @@ extension ServerTests {
             #expect(!linesA.isEmpty, "server A's MHD message did not reach A's logger")
             #expect(linesB.isEmpty, "server A's MHD message went to server B's logger: \(linesB)")
         }
-    }
-}
-
-/// The `lmscore` executable of this build.
-enum LMScoreBinary {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// $LMSCORE_BINARY, next to the test bundle (same configuration), then .build/debug and .build/release.
-    static var candidates: [URL] {
-        var urls: [URL] = []
-        if let path = ProcessInfo.processInfo.environment["LMSCORE_BINARY"] { urls.append(URL(fileURLWithPath: path)) }
-        for bundle in [Bundle.main.executableURL, Bundle.main.bundleURL].compactMap({ $0 }) {
-            var directory = bundle.deletingLastPathComponent()
-            for _ in 0..<4 {
-                urls.append(directory.appendingPathComponent("lmscore"))
-                directory = directory.deletingLastPathComponent()
-            }
-        }
-        urls.append(repositoryRoot.appendingPathComponent(".build/debug/lmscore"))
-        urls.append(repositoryRoot.appendingPathComponent(".build/release/lmscore"))
-        return urls
-    }
-
-    static func require(sourceLocation: SourceLocation = #_sourceLocation) throws -> URL {
-        let found = candidates.first { url in
-            var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && !isDirectory.boolValue
-                && FileManager.default.isExecutableFile(atPath: url.path)
-        }
-        return try #require(found, "lmscore executable not found (run `swift build`); looked at \(candidates.map(\.path))",
-                            sourceLocation: sourceLocation)
     }
 }
 
