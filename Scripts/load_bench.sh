@@ -47,12 +47,14 @@ echo "| connections | requests/s | scored tokens/s | p50 ms | p99 ms | errors | 
 echo "|---|---|---|---|---|---|---|"
 for c in "${connections[@]}"; do
   sum0=$(metric lmscore_batch_requests_sum); count0=$(metric lmscore_batch_requests_count)
-  out=$(wrk -t1 -c"$c" -d"${seconds}s" --timeout 30s -s Scripts/load/score16.lua "http://127.0.0.1:$port/score")
+  # Closed loop (as fast as the server answers), 16-token /score requests: the hardening suite's script.
+  out=$(wrk -t1 -c"$c" -d"${seconds}s" --timeout 30s -s Scripts/hardening/wrk/paced.lua "http://127.0.0.1:$port/score" -- none 0 "$c" 1)
   sum1=$(metric lmscore_batch_requests_sum); count1=$(metric lmscore_batch_requests_count)
-  line=$(grep '^LOADBENCH' <<<"$out")
-  get() { sed -E "s/.*[ ]$1=([^ ]+).*/\1/" <<<"$line"; }
+  line=$(grep '^HARDEN' <<<"$out")
+  get() { if [[ " $line " == *" $1="* ]]; then sed -E "s/.*[ ]$1=([^ ]+).*/\1/" <<<"$line"; else echo 0; fi; }
   requests=$(get requests); duration=$(get duration_s)
-  errors=$(( $(get errors_connect) + $(get errors_read) + $(get errors_write) + $(get errors_status) + $(get errors_timeout) ))
+  # Socket errors, plus every answer that was not a 200.
+  errors=$(( $(get connect) + $(get read) + $(get write) + $(get timeout) + requests - $(get s200) ))
   awk -v c="$c" -v r="$requests" -v d="$duration" -v p50="$(get p50_ms)" -v p99="$(get p99_ms)" -v e="$errors" \
       -v bs="$((sum1 - sum0))" -v bc="$((count1 - count0))" \
       'BEGIN { printf "| %d | %.0f | %.0f | %.1f | %.1f | %d | %.1f |\n", c, r/d, 15*r/d, p50, p99, e, (bc > 0 ? bs/bc : 0) }'
