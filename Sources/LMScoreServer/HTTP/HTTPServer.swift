@@ -14,6 +14,10 @@ import Synchronization
 ///
 /// Handlers never wait on the model: a `/score` request is suspended while its batch runs.
 ///
+/// Files: this one (lifecycle, the loop, handing answers back), `HTTPServer+Requests.swift` (MHD's
+/// request callbacks: headers, body, suspend, queue the response, completion),
+/// `HTTPServer+Connections.swift` (the connection limit and header deadline below), `MHDLog.swift`.
+///
 /// Two limits MHD does not enforce well are enforced here, from MHD's connection notifications:
 /// - `connection_limit`: over it, a new connection is closed at once (MHD's accept policy). MHD's own
 ///   limit, when reached, stops accepting instead, leaving new clients hanging in the listen backlog
@@ -57,13 +61,13 @@ final class HTTPServer: @unchecked Sendable {
 
     let limits: Limits
     let logger: Logger
-    private let handler: any Handler
-    private let metrics: ServerMetrics?
+    let handler: any Handler
+    let metrics: ServerMetrics?
     private var daemon: OpaquePointer?
     private var wakeFD: Int32 = -1
     private var loopFD: Int32 = -1
     /// Requests waiting for the loop thread to resume them, and all suspended requests.
-    private struct Parked {
+    struct Parked {
         var ready: [RequestContext] = []
         var suspended: [ObjectIdentifier: RequestContext] = [:]
         /// After stop(), late answers are dropped (the eventfd is closed).
@@ -71,18 +75,18 @@ final class HTTPServer: @unchecked Sendable {
     }
     /// This daemon's log destination, alive until the daemon stops.
     private let logTarget = UnsafeMutablePointer<lmscore_mhd_logger>.allocate(capacity: 1)
-    private let lock = Locked(Parked())
+    let lock = Locked(Parked())
     private let stopRequested = Atomic<Bool>(false)
     private let loopFinished = DispatchSemaphore(value: 0)
     /// The connections MHD holds: their socket and, while they wait for a request's headers, since when.
     /// Touched only inside MHD's callbacks, i.e. on the loop thread (or in stop(), after the loop ended).
-    private struct OpenConnection {
+    struct OpenConnection {
         let fd: Int32
         var waitingSince: ContinuousClock.Instant?
     }
-    private var connections: [OpaquePointer: OpenConnection] = [:]
-    private var nextHeaderSweep = ContinuousClock.Instant.now
-    private let refusalLogBudget = LogBudget(perSecond: 1)
+    var connections: [OpaquePointer: OpenConnection] = [:]
+    var nextHeaderSweep = ContinuousClock.Instant.now
+    let refusalLogBudget = LogBudget(perSecond: 1)
     /// Requests whose headers arrived and whose completion MHD has not yet reported.
     let inFlight = Atomic<Int>(0)
     private(set) var port = 0
@@ -210,192 +214,11 @@ final class HTTPServer: @unchecked Sendable {
         loopFinished.signal()
     }
 
-    /// Shuts down (without closing: MHD owns the fd) every connection that has waited longer than
-    /// `connection_timeout` for a complete set of request headers; MHD sees the close and frees it.
-    private func closeConnectionsPastHeaderDeadline() {
-        let now = ContinuousClock.Instant.now
-        guard now >= nextHeaderSweep else { return }
-        nextHeaderSweep = now + .milliseconds(250)
-        let deadline = Duration.seconds(limits.connectionTimeout)
-        var closed = 0
-        for (connection, open) in connections {
-            guard let since = open.waitingSince, now - since > deadline else { continue }
-            connections[connection]?.waitingSince = nil
-            metrics?.headerTimeouts.increment()   // before the client can see the close
-            shutdown(open.fd, Int32(SHUT_RDWR))
-            closed += 1
-        }
-        if closed > 0 {
-            logger.info("closed \(closed) connection(s): request headers still incomplete after connection_timeout (\(limits.connectionTimeout) s)")
-        }
-    }
-
-    // MARK: - Callbacks from MHD (loop thread)
-
-    fileprivate func handle(
-        connection: OpaquePointer, url: String, method: String, upload: UnsafePointer<CChar>?,
-        uploadSize: UnsafeMutablePointer<Int>, slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    ) -> MHD_Result {
-        guard let existing = slot.pointee else {
-            // First call: headers only.
-            connections[connection]?.waitingSince = nil
-            let request = RequestContext(method: method, path: url, connection: connection)
-            slot.pointee = Unmanaged.passRetained(request).toOpaque()
-            let count = inFlight.add(1, ordering: .sequentiallyConsistent).newValue
-            metrics?.requestsInFlight.record(count)
-            let length = header(connection, "Content-Length").flatMap { Int($0) }
-            if let response = handler.respondEarly(request, contentLength: length) {
-                return queue(response, for: request)
-            }
-            return .YES
-        }
-        let request = Unmanaged<RequestContext>.fromOpaque(existing).takeUnretainedValue()
-        if uploadSize.pointee > 0 {
-            let size = uploadSize.pointee
-            request.receivedBytes += size
-            if request.body.count + size <= limits.maxBodyBytes, let upload {
-                request.body.append(contentsOf: UnsafeRawBufferPointer(start: upload, count: size))
-            } else {
-                request.bodyTooLarge = true
-                request.body = []
-                // A chunked body far past the limit: stop reading, close the connection.
-                if request.receivedBytes > 2 * limits.maxBodyBytes {
-                    request.unanswered = .bodyOverLimit
-                    return .NO
-                }
-            }
-            uploadSize.pointee = 0
-            if seconds(.now - request.start) > limits.bodyTimeout {
-                logger.info("closing connection: body of \(request.method) \(request.path) still arriving after body_timeout")
-                request.unanswered = .bodyTimeout
-                return .NO
-            }
-            return .YES
-        }
-        // The body is complete, or the connection was resumed with its answer.
-        if let response = lock.withLock({ _ in request.readyResponse }) {
-            return queue(response, for: request)
-        }
-        if request.suspended { return .YES }
-        if let response = handler.respondToBody(request, server: self) {
-            return queue(response, for: request)
-        }
-        // Suspend now, inside the handler as MHD requires; the answer may already be waiting in
-        // `ready` (it is only acted on by this thread, after we return), so no resume can be missed.
-        request.suspended = true
-        lock.withLock { $0.suspended[ObjectIdentifier(request)] = request }
-        MHD_suspend_connection(connection)
-        return .YES
-    }
-
-    private func queue(_ response: Response, for request: RequestContext) -> MHD_Result {
-        request.status = response.status
-        let mhdResponse = response.body.withUnsafeBytes { bytes in
-            lmscore_mhd_response_copy(bytes.baseAddress, bytes.count)
-        }
-        guard let mhdResponse else { return .NO }
-        defer { MHD_destroy_response(mhdResponse) }
-        MHD_add_response_header(mhdResponse, "Content-Type", response.contentType)
-        for (name, value) in response.headers { MHD_add_response_header(mhdResponse, name, value) }
-        if handler.closesConnections { MHD_add_response_header(mhdResponse, "Connection", "close") }
-        return MHD_queue_response(request.connection, UInt32(response.status), mhdResponse)
-    }
-
-    fileprivate func completed(connection: OpaquePointer?, slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
-                               termination: MHD_RequestTerminationCode) {
-        // The connection now waits for its next request's headers (or closes).
-        if let connection { connections[connection]?.waitingSince = .now }
-        guard let pointer = slot.pointee else { return }
-        slot.pointee = nil
-        let request = Unmanaged<RequestContext>.fromOpaque(pointer).takeRetainedValue()
-        if termination.rawValue != 0 /* MHD_REQUEST_TERMINATED_COMPLETED_OK */ && request.unanswered == nil {
-            request.unanswered = termination.rawValue == 3 /* …_DAEMON_SHUTDOWN */ ? .shutdown : .clientClosed
-        }
-        let count = inFlight.subtract(1, ordering: .sequentiallyConsistent).newValue
-        metrics?.requestsInFlight.record(count)
-        handler.finished(request)
-    }
-
-    /// MHD's accept policy: refuse (MHD closes the socket at once) when `connection_limit` connections are open.
-    fileprivate func admitConnection() -> MHD_Result {
-        guard connections.count >= limits.connectionLimit else { return .YES }
-        metrics?.connectionsRefused.increment()
-        if refusalLogBudget.allow() {
-            logger.warning("refusing connections: connection_limit (\(limits.connectionLimit)) reached")
-        }
-        return .NO
-    }
-
-    fileprivate func connectionOpened(_ connection: OpaquePointer) {
-        connections[connection] = OpenConnection(fd: lmscore_mhd_connection_fd(connection), waitingSince: .now)
-        metrics?.connectionsOpen.record(connections.count)
-    }
-
-    fileprivate func connectionClosed(_ connection: OpaquePointer) {
-        connections[connection] = nil
-        metrics?.connectionsOpen.record(connections.count)
-    }
-
-    private func header(_ connection: OpaquePointer, _ name: String) -> String? {
-        MHD_lookup_connection_value(connection, .HEADER_KIND, name).map { String(cString: $0) }
-    }
-
     /// MHD's connection limit is useless if the process runs out of file descriptors first.
     private func raiseFileLimit(to wanted: Int) {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(wanted) else { return }
         limit.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    }
-}
-
-// C entry points. Defined here, not in main.swift, so they are not main-actor isolated
-// (a Swift 6 trap: such closures crash when MHD calls them on its thread).
-
-private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, upload, uploadSize, slot in
-    guard let cls, let connection, let uploadSize, let slot else { return .NO }
-    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
-    return server.handle(
-        connection: connection, url: url.map { String(cString: $0) } ?? "/", method: method.map { String(cString: $0) } ?? "",
-        upload: upload, uploadSize: uploadSize, slot: slot)
-}
-
-private let completedHandler: MHD_RequestCompletedCallback = { cls, connection, slot, termination in
-    guard let cls, let slot else { return }
-    Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().completed(connection: connection, slot: slot, termination: termination)
-}
-
-private let acceptPolicy: MHD_AcceptPolicyCallback = { cls, _, _ in
-    guard let cls else { return .NO }
-    return Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().admitConnection()
-}
-
-private let connectionNotification: MHD_NotifyConnectionCallback = { cls, connection, _, code in
-    guard let cls, let connection else { return }
-    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
-    if code.rawValue == 0 /* MHD_CONNECTION_NOTIFY_STARTED */ { server.connectionOpened(connection) } else { server.connectionClosed(connection) }
-}
-
-/// MHD's error log, rate-limited: clients can trigger messages at will.
-private let logHandler: lmscore_mhd_log_callback = { cls, message in
-    guard let cls, let message else { return }
-    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
-    if logBudget.allow() { server.logger.warning("libmicrohttpd: \(String(cString: message))") }
-}
-
-/// At most 20 MHD log lines per second.
-private let logBudget = LogBudget(perSecond: 20)
-
-private final class LogBudget: Sendable {
-    private let perSecond: Int
-    private let state = Locked<(second: Int, count: Int)>((0, 0))
-    init(perSecond: Int) { self.perSecond = perSecond }
-    func allow() -> Bool {
-        let now = Int(Date().timeIntervalSince1970)
-        return state.withLock { state in
-            if state.second != now { state = (now, 0) }
-            state.count += 1
-            return state.count <= perSecond
-        }
     }
 }

@@ -1,0 +1,113 @@
+import CMicroHTTPD
+import Foundation
+import Glibc
+
+/// MHD's request callbacks, all on the loop thread: headers (answer early or wait for the body), body
+/// chunks (capped at `max_body_bytes`, cut after `body_timeout`), the complete body (hand it to the
+/// handler and suspend), the resumed call (queue the stored answer), and MHD's completion report.
+extension HTTPServer {
+    func handle(
+        connection: OpaquePointer, url: String, method: String, upload: UnsafePointer<CChar>?,
+        uploadSize: UnsafeMutablePointer<Int>, slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    ) -> MHD_Result {
+        guard let existing = slot.pointee else {
+            // First call: headers only.
+            connections[connection]?.waitingSince = nil
+            let request = RequestContext(method: method, path: url, connection: connection)
+            slot.pointee = Unmanaged.passRetained(request).toOpaque()
+            let count = inFlight.add(1, ordering: .sequentiallyConsistent).newValue
+            metrics?.requestsInFlight.record(count)
+            let length = header(connection, "Content-Length").flatMap { Int($0) }
+            if let response = handler.respondEarly(request, contentLength: length) {
+                return queue(response, for: request)
+            }
+            return .YES
+        }
+        let request = Unmanaged<RequestContext>.fromOpaque(existing).takeUnretainedValue()
+        if uploadSize.pointee > 0 {
+            let size = uploadSize.pointee
+            request.receivedBytes += size
+            if request.body.count + size <= limits.maxBodyBytes, let upload {
+                request.body.append(contentsOf: UnsafeRawBufferPointer(start: upload, count: size))
+            } else {
+                request.bodyTooLarge = true
+                request.body = []
+                // A chunked body far past the limit: stop reading, close the connection.
+                if request.receivedBytes > 2 * limits.maxBodyBytes {
+                    request.unanswered = .bodyOverLimit
+                    return .NO
+                }
+            }
+            uploadSize.pointee = 0
+            if seconds(.now - request.start) > limits.bodyTimeout {
+                logger.info("closing connection: body of \(request.method) \(request.path) still arriving after body_timeout")
+                request.unanswered = .bodyTimeout
+                return .NO
+            }
+            return .YES
+        }
+        // The body is complete, or the connection was resumed with its answer.
+        if let response = lock.withLock({ _ in request.readyResponse }) {
+            return queue(response, for: request)
+        }
+        if request.suspended { return .YES }
+        if let response = handler.respondToBody(request, server: self) {
+            return queue(response, for: request)
+        }
+        // Suspend now, inside the handler as MHD requires; the answer may already be waiting in
+        // `ready` (it is only acted on by this thread, after we return), so no resume can be missed.
+        request.suspended = true
+        lock.withLock { $0.suspended[ObjectIdentifier(request)] = request }
+        MHD_suspend_connection(connection)
+        return .YES
+    }
+
+    private func queue(_ response: Response, for request: RequestContext) -> MHD_Result {
+        request.status = response.status
+        let mhdResponse = response.body.withUnsafeBytes { bytes in
+            lmscore_mhd_response_copy(bytes.baseAddress, bytes.count)
+        }
+        guard let mhdResponse else { return .NO }
+        defer { MHD_destroy_response(mhdResponse) }
+        MHD_add_response_header(mhdResponse, "Content-Type", response.contentType)
+        for (name, value) in response.headers { MHD_add_response_header(mhdResponse, name, value) }
+        if handler.closesConnections { MHD_add_response_header(mhdResponse, "Connection", "close") }
+        return MHD_queue_response(request.connection, UInt32(response.status), mhdResponse)
+    }
+
+    fileprivate func completed(connection: OpaquePointer?, slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+                               termination: MHD_RequestTerminationCode) {
+        // The connection now waits for its next request's headers (or closes).
+        if let connection { connections[connection]?.waitingSince = .now }
+        guard let pointer = slot.pointee else { return }
+        slot.pointee = nil
+        let request = Unmanaged<RequestContext>.fromOpaque(pointer).takeRetainedValue()
+        if termination.rawValue != 0 /* MHD_REQUEST_TERMINATED_COMPLETED_OK */ && request.unanswered == nil {
+            request.unanswered = termination.rawValue == 3 /* …_DAEMON_SHUTDOWN */ ? .shutdown : .clientClosed
+        }
+        let count = inFlight.subtract(1, ordering: .sequentiallyConsistent).newValue
+        metrics?.requestsInFlight.record(count)
+        handler.finished(request)
+    }
+
+    private func header(_ connection: OpaquePointer, _ name: String) -> String? {
+        MHD_lookup_connection_value(connection, .HEADER_KIND, name).map { String(cString: $0) }
+    }
+
+}
+
+// C entry points. Defined at file scope, not in main.swift, so they are not main-actor isolated
+// (a Swift 6 trap: such closures crash when MHD calls them on its thread).
+
+let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, upload, uploadSize, slot in
+    guard let cls, let connection, let uploadSize, let slot else { return .NO }
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
+    return server.handle(
+        connection: connection, url: url.map { String(cString: $0) } ?? "/", method: method.map { String(cString: $0) } ?? "",
+        upload: upload, uploadSize: uploadSize, slot: slot)
+}
+
+let completedHandler: MHD_RequestCompletedCallback = { cls, connection, slot, termination in
+    guard let cls, let slot else { return }
+    Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue().completed(connection: connection, slot: slot, termination: termination)
+}
