@@ -734,16 +734,22 @@ def section_hostile(ctx):
             finally:
                 c.close()
 
-        def slow_clients(kind, count, data_for, limit, expect_close_by):
+        def beside_normal_client(client, count, settle):
+            """Runs client(i, outcome) on `count` threads while a normal client sends 20 requests;
+            returns the clients' outcomes and the normal client's latencies and failures."""
             outcome = [None] * count
-            threads = [threading.Thread(target=trickle, args=(data_for(i), 1.0, outcome, i, limit), daemon=True)
-                       for i in range(count)]
+            threads = [threading.Thread(target=client, args=(i, outcome), daemon=True) for i in range(count)]
             for t in threads:
                 t.start()
-            time.sleep(0.5)
+            time.sleep(settle)
             lat, fail = normal_requests(port, rows, refs, 20, pause=0.1)
             for t in threads:
                 t.join()
+            return outcome, lat, fail
+
+        def slow_clients(kind, count, data_for, limit, expect_close_by):
+            outcome, lat, fail = beside_normal_client(
+                lambda i, outcome: trickle(data_for(i), 1.0, outcome, i, limit), count, 0.5)
             closed = [o for o in outcome if o and o[0] == "closed"]
             times = [o[1] for o in closed]
             ok = (len(closed) == count and max(times) <= expect_close_by and not fail and pct(lat, 50) <= lat_limit)
@@ -759,12 +765,8 @@ def section_hostile(ctx):
         left = server.wait_fds(base_fds, 5)
         big = seq_body([rows[1]] * 4)
 
-        def body_trickle(i):
-            return big  # the headers go first (below), then the body a byte a second
-
-        outcome = [None] * 20
-
-        def body_client(i):
+        def body_client(i, outcome):
+            # The headers first, then the body a byte a second.
             c = Conn(port, timeout=2)
             start = time.monotonic()
             try:
@@ -780,13 +782,7 @@ def section_hostile(ctx):
             finally:
                 c.close()
 
-        threads = [threading.Thread(target=body_client, args=(i,), daemon=True) for i in range(20)]
-        for t in threads:
-            t.start()
-        time.sleep(0.3)
-        lat, fail = normal_requests(port, rows, refs, 20, pause=0.1)
-        for t in threads:
-            t.join()
+        outcome, lat, fail = beside_normal_client(body_client, 20, 0.3)
         closed = [o for o in outcome if o and o[0] == "closed"]
         times = [o[1] for o in closed]
         check(S, "slowloris-body",

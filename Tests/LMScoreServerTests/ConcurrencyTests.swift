@@ -239,7 +239,7 @@ extension ServerTests {
                 var metrics = PrometheusText("")
                 let start = ContinuousClock.Instant.now
                 while elapsedSeconds(since: start) < 10 {
-                    metrics = PrometheusText(String(decoding: server.service.metrics.render(), as: UTF8.self))
+                    metrics = server.localMetrics
                     if metrics.value("lmscore_requests_unanswered_total") != nil { break }
                     try await Task.sleep(for: .milliseconds(20))
                 }

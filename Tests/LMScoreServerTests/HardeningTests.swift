@@ -29,8 +29,7 @@ extension ServerTests {
                 }
                 let closedAfter = try #require(outcome.closedAfter, "headers trickled for \(outcome.sent) bytes and the connection stayed open")
                 #expect(closedAfter >= 0.9 && closedAfter < 3, "closed after \(closedAfter) s")
-                let timeouts = PrometheusText(String(decoding: server.service.metrics.render(), as: UTF8.self))
-                    .value("lmscore_http_header_timeouts_total")
+                let timeouts = server.localMetrics.value("lmscore_http_header_timeouts_total")
                 #expect(timeouts == 1)
 
                 // A keep-alive connection that sends its next request within connection_timeout is unaffected,
@@ -84,8 +83,7 @@ extension ServerTests {
                     let seconds = try #require(refused, "a connection over the limit got neither an answer nor a close within 2 s: \(refusedWithin)")
                     #expect(seconds < 1, "refused only after \(seconds) s")
                 }
-                let refusedCount = PrometheusText(String(decoding: server.service.metrics.render(), as: UTF8.self))
-                    .value("lmscore_http_connections_refused_total")
+                let refusedCount = server.localMetrics.value("lmscore_http_connections_refused_total")
                 #expect(refusedCount == 3)
 
                 held[0].close()
@@ -98,13 +96,16 @@ extension ServerTests {
 }
 
 extension TestServer {
+    /// The server's metrics read in-process (a /metrics request would itself be a connection).
+    var localMetrics: PrometheusText { PrometheusText(String(decoding: service.metrics.render(), as: UTF8.self)) }
+
     /// Waits until the server's metric `name` (read in-process, not over a socket that would itself
     /// count) shows `value`.
     func waitForMetric(_ name: String, toBe value: Double, timeout: Double = 10) async throws {
         let start = ContinuousClock.Instant.now
         var seen: Double?
         while elapsedSeconds(since: start) < timeout {
-            seen = PrometheusText(String(decoding: service.metrics.render(), as: UTF8.self)).value(name)
+            seen = localMetrics.value(name)
             if seen == value { return }
             try await Task.sleep(for: .milliseconds(10))
         }

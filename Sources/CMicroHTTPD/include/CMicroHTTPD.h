@@ -52,8 +52,6 @@ int lmscore_mhd_epoll_fd(struct MHD_Daemon *daemon);
 /// The port the daemon listens on, or 0.
 uint16_t lmscore_mhd_bound_port(struct MHD_Daemon *daemon);
 
-/// Connections MHD currently holds.
-unsigned int lmscore_mhd_current_connections(struct MHD_Daemon *daemon);
 
 /// How long the caller may wait before MHD needs MHD_run again: milliseconds, or -1 for "no timer".
 int lmscore_mhd_timeout_ms(struct MHD_Daemon *daemon);

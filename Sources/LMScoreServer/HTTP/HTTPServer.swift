@@ -184,7 +184,6 @@ final class HTTPServer: @unchecked Sendable {
         if accepted { wake() }
     }
 
-    var currentConnections: Int { daemon.map { Int(lmscore_mhd_current_connections($0)) } ?? 0 }
 
     private func wake() {
         var one: UInt64 = 1
