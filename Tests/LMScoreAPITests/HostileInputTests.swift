@@ -26,31 +26,20 @@ enum HostileDecoder: String, CaseIterable, Sendable, CustomTestStringConvertible
         }
     }
 
-    /// Decodes (and, for /tokenize and /detokenize, answers) `body`: nil when accepted, else the error.
-    func refusal(_ body: Data) throws -> APIError? {
+    /// Decodes (and, for /tokenize and /detokenize, answers unless `answering` is false) `body`: nil
+    /// when accepted, else the error.
+    func refusal(_ body: Data, answering: Bool = true) throws -> APIError? {
         let tokenizer = try HostileTokenizer.get()
         do {
             switch self {
             case .score: _ = try ScoreCall.decode(body, config: Self.config, tokenizer: tokenizer)
             case .completions: _ = try CompletionsCall.decode(body, config: Self.config, modelName: Self.modelName, tokenizer: tokenizer)
-            case .tokenize: _ = try TokenizeCall.decode(body).respond(tokenizer: tokenizer)
-            case .detokenize: _ = try DetokenizeCall.decode(body, vocabSize: Self.config.vocabSize).respond(tokenizer: tokenizer)
-            }
-            return nil
-        } catch {
-            return error
-        }
-    }
-
-    /// Decodes only (no answer): nil when accepted, else the error.
-    func decodeOnly(_ body: Data) throws -> APIError? {
-        let tokenizer = try HostileTokenizer.get()
-        do {
-            switch self {
-            case .score: _ = try ScoreCall.decode(body, config: Self.config, tokenizer: tokenizer)
-            case .completions: _ = try CompletionsCall.decode(body, config: Self.config, modelName: Self.modelName, tokenizer: tokenizer)
-            case .tokenize: _ = try TokenizeCall.decode(body)
-            case .detokenize: _ = try DetokenizeCall.decode(body, vocabSize: Self.config.vocabSize)
+            case .tokenize:
+                let call = try TokenizeCall.decode(body)
+                if answering { _ = call.respond(tokenizer: tokenizer) }
+            case .detokenize:
+                let call = try DetokenizeCall.decode(body, vocabSize: Self.config.vocabSize)
+                if answering { _ = try call.respond(tokenizer: tokenizer) }
             }
             return nil
         } catch {
@@ -633,14 +622,14 @@ struct HostileInputTests {
         let good = body(last: decoder == .tokenize ? #""a""# : "[1]")
         let goodParse = try Self.parseSeconds(good)
         var start = Date()
-        let accepted = try decoder.decodeOnly(good)
+        let accepted = try decoder.refusal(good, answering: false)
         let acceptSeconds = Date().timeIntervalSince(start)
         #expect(accepted == nil, "\(String(describing: accepted))")
 
         let bad = body(last: badRow)
         let badParse = try Self.parseSeconds(bad)
         start = Date()
-        let refused = try decoder.decodeOnly(bad)
+        let refused = try decoder.refusal(bad, answering: false)
         let refuseSeconds = Date().timeIntervalSince(start)
         let param = decoder == .tokenize ? "texts[999999]" : "\(key)[999999][0]"
         try expectRefusal(refused, HostileCase("last row bad", decoder, "", code: code, param: param))
