@@ -16,29 +16,7 @@ struct JSONWriter {
     }
 
     mutating func int(_ value: Int) {
-        if value < 0 {
-            bytes.append(UInt8(ascii: "-"))
-            // magnitude, not -value: Int.min has no positive counterpart
-            unsigned(value.magnitude)
-        } else {
-            unsigned(UInt(value))
-        }
-    }
-
-    private mutating func unsigned(_ value: UInt) {
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        var rest = value
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[count] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-                count += 1
-            } while rest > 0
-            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[i]) }
-        }
+        bytes.append(contentsOf: String(value).utf8)   // a small string: no allocation
     }
 
     /// Non-finite doubles are written as the strings "NaN", "Infinity", "-Infinity" (JSON has none);
