@@ -80,17 +80,25 @@ public enum Checkpoint {
         let searched = Array(Set(tensors.values.map { ($0.file.path as NSString).lastPathComponent })).sorted()
         let C = config.nEmbd, I = config.nInner
 
-        func tensor(_ name: String, _ shape: [Int]) throws -> UnsafePointer<Float> {
+        func located(_ name: String, _ shape: [Int]) throws -> Located {
             guard let found = tensors[name] else {
                 throw CheckpointError.missingTensor(name: name, searched: searched)
             }
             guard found.entry.shape == shape else {
                 throw CheckpointError.wrongShape(path: found.file.path, tensor: found.entry.name, expected: shape, found: found.entry.shape)
             }
+            return found
+        }
+        func tensor(_ name: String, _ shape: [Int]) throws -> UnsafePointer<Float> {
+            let found = try located(name, shape)
             return try storage.floats(of: found.entry, in: found.file)
         }
+        func matrix(_ name: String, _ shape: [Int]) throws -> WeightMatrix {
+            let found = try located(name, shape)
+            return try storage.matrix(of: found.entry, in: found.file)
+        }
 
-        let wte = try tensor("wte.weight", [config.vocabSize, C])
+        let wte = try matrix("wte.weight", [config.vocabSize, C])
         let wpe = try tensor("wpe.weight", [config.nPositions, C])
         var layers: [LayerWeights] = []
         for l in 0..<config.nLayer {
@@ -98,22 +106,22 @@ public enum Checkpoint {
             layers.append(LayerWeights(
                 ln1Gain: try tensor(p + "ln_1.weight", [C]),
                 ln1Bias: try tensor(p + "ln_1.bias", [C]),
-                qkvWeight: try tensor(p + "attn.c_attn.weight", [C, 3 * C]),
+                qkvWeight: try matrix(p + "attn.c_attn.weight", [C, 3 * C]),
                 qkvBias: try tensor(p + "attn.c_attn.bias", [3 * C]),
-                attnProjWeight: try tensor(p + "attn.c_proj.weight", [C, C]),
+                attnProjWeight: try matrix(p + "attn.c_proj.weight", [C, C]),
                 attnProjBias: try tensor(p + "attn.c_proj.bias", [C]),
                 ln2Gain: try tensor(p + "ln_2.weight", [C]),
                 ln2Bias: try tensor(p + "ln_2.bias", [C]),
-                fcWeight: try tensor(p + "mlp.c_fc.weight", [C, I]),
+                fcWeight: try matrix(p + "mlp.c_fc.weight", [C, I]),
                 fcBias: try tensor(p + "mlp.c_fc.bias", [I]),
-                mlpProjWeight: try tensor(p + "mlp.c_proj.weight", [I, C]),
+                mlpProjWeight: try matrix(p + "mlp.c_proj.weight", [I, C]),
                 mlpProjBias: try tensor(p + "mlp.c_proj.bias", [C])))
         }
         let lnFGain = try tensor("ln_f.weight", [C])
         let lnFBias = try tensor("ln_f.bias", [C])
         // transformers ties the head to wte whenever tie_word_embeddings is true, even if the
         // file also stores an lm_head.weight; untied configs must carry their own.
-        let lmHead = config.tieWordEmbeddings ? wte : try tensor("lm_head.weight", [config.vocabSize, C])
+        let lmHead = config.tieWordEmbeddings ? wte : try matrix("lm_head.weight", [config.vocabSize, C])
         return GPT2Weights(
             tokenEmbedding: wte, positionEmbedding: wpe, layers: layers, lnFGain: lnFGain, lnFBias: lnFBias,
             lmHead: lmHead, storage: storage)

@@ -1,9 +1,32 @@
 import Foundation
 
-/// A read-only FP32 tensor: a view into a memory-mapped F32 file, or an upcast copy of F16/BF16.
-struct WeightTensor: @unchecked Sendable {
-    let pointer: UnsafePointer<Float>
-    let shape: [Int]
+/// How a weight matrix's elements are stored in memory.
+enum ElementType: String, Sendable {
+    case f32 = "F32", f16 = "F16", bf16 = "BF16"
+}
+
+/// A weight matrix as it sits in memory, row-major [rows, columns]: GPT-2's Conv1D stores [in, out],
+/// `nn.Linear` and embeddings [out, in]. The forward pass reads it only through `matmul` (products)
+/// and `copyRow` (embedding lookups), so how the elements are stored is the kernels' business.
+struct WeightMatrix: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    let elementType: ElementType
+    let rows: Int
+    let columns: Int
+
+    var bytesPerElement: Int { elementType == .f32 ? 4 : 2 }
+
+    /// Rows `range` as a matrix of their own (a view, no copy).
+    func rowSlice(_ range: Range<Int>) -> WeightMatrix {
+        WeightMatrix(base: base + range.lowerBound * columns * bytesPerElement, elementType: elementType,
+                     rows: range.count, columns: columns)
+    }
+
+    /// Row `row` as FP32 into `out[0..<columns]`.
+    func copyRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(elementType == .f32, "16-bit weights are upcast at load")
+        out.update(from: base.assumingMemoryBound(to: Float.self) + row * columns, count: columns)
+    }
 }
 
 /// Owns the memory behind every `WeightTensor`: the mapped files and the upcast copies.
@@ -45,6 +68,13 @@ final class WeightStorage: @unchecked Sendable {
         return UnsafePointer(copy.baseAddress!)
     }
 
+    /// A 2-D tensor as a `WeightMatrix` (FP32: mapped in place when aligned F32, else an upcast copy).
+    func matrix(of entry: TensorEntry, in file: SafeTensorsFile) throws -> WeightMatrix {
+        precondition(entry.shape.count == 2, "a weight matrix has two dimensions")
+        let values = try floats(of: entry, in: file)
+        return WeightMatrix(base: UnsafeRawPointer(values), elementType: .f32, rows: entry.shape[0], columns: entry.shape[1])
+    }
+
     deinit { for copy in copies { copy.deallocate() } }
 }
 
@@ -52,26 +82,26 @@ final class WeightStorage: @unchecked Sendable {
 struct LayerWeights: @unchecked Sendable {
     let ln1Gain: UnsafePointer<Float>      // [C]
     let ln1Bias: UnsafePointer<Float>      // [C]
-    let qkvWeight: UnsafePointer<Float>    // [C, 3C]
+    let qkvWeight: WeightMatrix    // [C, 3C]
     let qkvBias: UnsafePointer<Float>      // [3C]
-    let attnProjWeight: UnsafePointer<Float> // [C, C]
+    let attnProjWeight: WeightMatrix // [C, C]
     let attnProjBias: UnsafePointer<Float> // [C]
     let ln2Gain: UnsafePointer<Float>      // [C]
     let ln2Bias: UnsafePointer<Float>      // [C]
-    let fcWeight: UnsafePointer<Float>     // [C, I]
+    let fcWeight: WeightMatrix     // [C, I]
     let fcBias: UnsafePointer<Float>       // [I]
-    let mlpProjWeight: UnsafePointer<Float> // [I, C]
+    let mlpProjWeight: WeightMatrix // [I, C]
     let mlpProjBias: UnsafePointer<Float>  // [C]
 }
 
-/// All parameters of a GPT-2 LM, as FP32.
+/// All parameters of a GPT-2 LM: the matrices as `WeightMatrix`, the vectors as FP32.
 struct GPT2Weights: @unchecked Sendable {
-    let tokenEmbedding: UnsafePointer<Float>    // wte [V, C]
+    let tokenEmbedding: WeightMatrix             // wte [V, C]
     let positionEmbedding: UnsafePointer<Float> // wpe [P, C]
     let layers: [LayerWeights]
     let lnFGain: UnsafePointer<Float>           // [C]
     let lnFBias: UnsafePointer<Float>           // [C]
     /// The LM head [V, C]: `wte` itself when embeddings are tied.
-    let lmHead: UnsafePointer<Float>
+    let lmHead: WeightMatrix
     let storage: WeightStorage
 }

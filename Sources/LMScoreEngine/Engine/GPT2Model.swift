@@ -59,20 +59,20 @@ public final class GPT2Model: Sendable {
         for (row, prefix) in zip(batch.rows, batch.prefixes) {
             let first = prefix?.count ?? 0
             for t in row {
-                let token = weights.tokenEmbedding + Int(batch.tokens[t]) * C
                 let position = weights.positionEmbedding + (first + t - row.lowerBound) * C
                 let out = x + t * C
-                for i in 0..<C { out[i] = token[i] + position[i] }
+                weights.tokenEmbedding.copyRow(Int(batch.tokens[t]), into: out)
+                for i in 0..<C { out[i] += position[i] }
             }
         }
     }
 
     /// GPT-2's Conv1D: out[T, n] (+)= x[T, k] · W[k, n] + b
     private func linear(
-        _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+        _ x: UnsafePointer<Float>, _ weight: WeightMatrix, _ bias: UnsafePointer<Float>,
         into out: UnsafeMutablePointer<Float>, rows: Int, in k: Int, out n: Int, accumulate: Bool = false
     ) {
-        matmul(m: rows, n: n, k: k, a: x, lda: k, b: weight, ldb: n, c: out, ldc: n, beta: accumulate ? 1 : 0)
+        matmul(m: rows, n: n, k: k, a: x, lda: k, b: weight, c: out, ldc: n, beta: accumulate ? 1 : 0)
         addBias(out, rows: rows, width: n, bias: bias)
     }
 }

@@ -39,13 +39,13 @@ final class LMHead {
     static let rowBlock = 256
     static let vocabTile = 4096
 
-    private let weight: UnsafePointer<Float>   // [V, C]
+    private let weight: WeightMatrix   // [V, C]
     private let vocabSize: Int
     private let channels: Int
     private let gathered: UnsafeMutablePointer<Float>  // [rowBlock, C]
     private let logits: UnsafeMutablePointer<Float>    // [rowBlock, vocabTile]
 
-    init(weight: UnsafePointer<Float>, vocabSize: Int, channels: Int) {
+    init(weight: WeightMatrix, vocabSize: Int, channels: Int) {
         self.weight = weight
         self.vocabSize = vocabSize
         self.channels = channels
@@ -82,7 +82,7 @@ final class LMHead {
         while v0 < vocabSize {
             let width = min(Self.vocabTile, vocabSize - v0)
             // logits[rows, width] = gathered[rows, C] · W[v0 ..< v0+width, C]ᵀ
-            matmul(m: rows, n: width, k: C, a: gathered, lda: C, b: weight + v0 * C, ldb: C, transposeB: true,
+            matmul(m: rows, n: width, k: C, a: gathered, lda: C, b: weight.rowSlice(v0..<v0 + width), transposeB: true,
                    c: logits, ldc: width)
             let slices = split(block.count, parts: ComputeThreads.count)
             states.withUnsafeMutableBufferPointer { states in

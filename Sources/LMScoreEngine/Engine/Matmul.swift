@@ -38,6 +38,21 @@ func matmul(
     }
 }
 
+/// The same product with a weight matrix as B: B is `b` as stored ([K, N], or [N, K] with
+/// `transposeB`), whatever its element type.
+func matmul(
+    m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int,
+    b: WeightMatrix, transposeB: Bool = false,
+    c: UnsafeMutablePointer<Float>, ldc: Int,
+    alpha: Float = 1, beta: Float = 0, threads: Int = ComputeThreads.count
+) {
+    precondition(transposeB ? (b.rows >= n && b.columns == k) : (b.rows == k && b.columns >= n), "B's shape does not match the product")
+    precondition(b.elementType == .f32, "16-bit weights are upcast at load")
+    matmul(m: m, n: n, k: k, a: a, lda: lda, b: b.base.assumingMemoryBound(to: Float.self), ldb: b.columns,
+           transposeB: transposeB, c: c, ldc: ldc, alpha: alpha, beta: beta, threads: threads)
+}
+
 @inline(__always)
 private func sgemm(
     m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
