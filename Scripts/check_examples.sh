@@ -10,11 +10,5 @@
 # Uses LMSCORE_BIN when set, otherwise builds the debug binary. Needs python3 and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -n "${LMSCORE_BIN:-}" ]; then
-  bin=$LMSCORE_BIN
-else
-  echo "check_examples: swift build --product lmscore (debug; a no-op when up to date)" >&2
-  swift build --product lmscore >&2
-  bin=.build/debug/lmscore
-fi
+. Scripts/lmscore_bin.sh check_examples
 exec python3 Scripts/check_examples.py --bin "$bin" "$@"

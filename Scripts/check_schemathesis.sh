@@ -30,15 +30,7 @@ requirements="schemathesis==4.32.5
 hypothesis==6.170.17"
 say() { echo "check_schemathesis: $*" >&2; }
 
-if [ -n "${LMSCORE_BIN:-}" ]; then
-  bin=$LMSCORE_BIN
-else
-  say "swift build --product lmscore (debug; a no-op when up to date)"
-  swift build --product lmscore >&2
-  bin=$repo/.build/debug/lmscore
-fi
-[ -x "$bin" ] || { say "no lmscore binary at $bin"; exit 1; }
-bin=$(realpath "$bin")
+. Scripts/lmscore_bin.sh check_schemathesis
 
 stamp="$venv/.lmscore-schemathesis-requirements"
 if [ ! -x "$venv/bin/schemathesis" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
