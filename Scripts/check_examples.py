@@ -13,7 +13,9 @@ The marking convention (docs/development.md, "Checked examples"):
 Commands run in bash from the repository root: "localhost:8080" is rewritten to the checker's server,
 ".build/release/lmscore" and "lmscore" run the binary under test. Numbers compare within 1e-9 relative;
 JSON lines compare as JSON with "created" and "cmpl-…" ids masked. --update rewrites the expected output
-of every example that differs (after a kernel change moves the last digits). Standard library only.
+of every example that differs (after a kernel change moves the last digits). It also checks that the
+README's set-up command installs what .ci/run installs, and that every relative link of README.md and
+docs/*.md leads to an existing file and heading. Standard library only.
 """
 import argparse
 import json
@@ -239,6 +241,37 @@ def check_packages():
     return []
 
 
+def heading_anchors(path):
+    """GitHub's anchors for a Markdown file's headings: lower case, punctuation dropped, spaces to hyphens."""
+    anchors = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            heading = re.match(r"^#+\s+(.*)", line)
+            if heading:
+                anchors.add(re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-"))
+    return anchors
+
+
+def check_links():
+    """Every relative link of README.md and docs/*.md names a file that exists and, with #, a heading in it."""
+    failures = []
+    pages = ["README.md"] + sorted(os.path.relpath(os.path.join(REPO, "docs", name), REPO)
+                                   for name in os.listdir(os.path.join(REPO, "docs")) if name.endswith(".md"))
+    for page in pages:
+        with open(os.path.join(REPO, page), encoding="utf-8") as f:
+            text = f.read()
+        for link in re.finditer(r"\]\(([^)#\s]*)(#[^)\s]*)?\)", text):
+            target, anchor = link.group(1), link.group(2)
+            if re.match(r"^[a-z]+:", target):
+                continue
+            path = os.path.normpath(os.path.join(REPO, os.path.dirname(page), target)) if target else os.path.join(REPO, page)
+            if not os.path.exists(path):
+                failures.append(f"{page}: link to {target}: no such file")
+            elif anchor and path.endswith(".md") and anchor[1:] not in heading_anchors(path):
+                failures.append(f"{page}: link to {target}{anchor}: no such heading")
+    return failures
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin", required=True, help="the lmscore binary under test")
@@ -255,6 +288,9 @@ def main():
     os.symlink(binary, os.path.join(bindir, "lmscore"))
     failures = check_packages()
     passed = 0 if failures else 1
+    link_failures = check_links()
+    passed += 0 if link_failures else 1
+    failures += link_failures
     shared = None
     try:
         for path in args.files:
