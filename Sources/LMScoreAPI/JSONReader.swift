@@ -96,7 +96,9 @@ struct JSONReader {
         case "Q": throw .invalid(path, "\(number) is out of range", code: "invalid_value")
         // Foundation reads a literal with more digits than Int64/Double hold exactly (an integer beyond
         // Int64, e.g. 99999999999999999999999) as an NSDecimalNumber: out of range, not "not an integer".
-        case _ where number is NSDecimalNumber && number.doubleValue.magnitude >= 0x1p63:
+        // It does so for negative integers near Int64.min too, so compare the exact decimal (its Double
+        // would round -9223372036854775807 to -2^63).
+        case _ where number is NSDecimalNumber && !int64Range.contains(number.decimalValue):
             throw .invalid(path, "\(number) is out of range", code: "invalid_value")
         default:
             guard let integer = try integralValue(number, at: path) else {
@@ -105,6 +107,8 @@ struct JSONReader {
             return integer
         }
     }
+
+    private static let int64Range = Decimal(Int64.min)...Decimal(Int64.max)
 
     /// A number written with a fraction or an exponent: its value when that is an integer, nil when not.
     /// Foundation keeps a literal that a Double cannot hold exactly as an NSDecimalNumber, so
@@ -115,7 +119,7 @@ struct JSONReader {
             var rounded = Decimal()
             NSDecimalRound(&rounded, &exact, 0, .plain)
             guard rounded == decimal else { return nil }
-            return number.int64Value   // below 2^63 in magnitude: larger decimals are refused above
+            return number.int64Value   // within Int64: larger decimals are refused above
         }
         let double = number.doubleValue
         guard double.isFinite, double.rounded(.towardZero) == double else { return nil }

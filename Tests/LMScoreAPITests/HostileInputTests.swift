@@ -557,6 +557,21 @@ struct HostileInputTests {
         #expect(completions.prompts == [[464, 2]])
     }
 
+    @Test("every Int64 is an integer, however Foundation stores it (negatives near Int64.min arrive as decimals)")
+    func int64Bounds() throws {
+        let config = HostileDecoder.config
+        for seed in ["-9223372036854775808", "-9223372036854775807", "-9223372036854775806", "9223372036854775807", "-9.223372036854775807e18"] {
+            let body = #"{"prompt": [1], "echo": true, "max_tokens": 0, "seed": \#(seed)}"#
+            #expect(throws: Never.self, "seed \(seed)") {
+                try CompletionsCall.decode(Data(body.utf8), config: config, modelName: "m", tokenizer: nil)
+            }
+        }
+        for seed in ["-9223372036854775809", "9223372036854775808", "-1e19"] {
+            let error = try HostileDecoder.completions.refusal(Data(#"{"prompt": [1], "echo": true, "max_tokens": 0, "seed": \#(seed)}"#.utf8))
+            #expect(error?.code == "invalid_value" && error?.param == "seed", "seed \(seed): \(String(describing: error))")
+        }
+    }
+
     @Test("commas, brackets, quotes and backslashes inside strings are text, not trailing commas")
     func punctuationInStrings() throws {
         let call = try TokenizeCall.decode(Data(#"{"texts": ["a,]", ",}", "\",]", "\\", "\\\",}"], "offsets": true}"#.utf8))
