@@ -30,7 +30,7 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin lmsc
 COPY --from=build /out/bin/lmscore /usr/local/bin/lmscore
 COPY --from=build /out/share/lmscore /usr/local/share/lmscore
 COPY Config/lmscore.json /etc/lmscore/lmscore.json
-# Every setting can be overridden with LMSCORE_<KEY> (README: Configuration).
+# Every setting can be overridden with LMSCORE_<KEY> (docs/operations.md: Configuration).
 ENV LMSCORE_CONFIG=/etc/lmscore/lmscore.json \
     LMSCORE_HOST=0.0.0.0 \
     LMSCORE_PORT=8080

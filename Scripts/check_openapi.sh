@@ -39,14 +39,7 @@ PyYAML==6.0.4"
 say() { echo "check_openapi: $*" >&2; }
 
 # ---- the binary
-if [ -n "${LMSCORE_BIN:-}" ]; then
-  bin=$LMSCORE_BIN
-else
-  say "swift build --product lmscore (debug; a no-op when up to date)"
-  swift build --product lmscore >&2
-  bin=$repo/.build/debug/lmscore
-fi
-[ -x "$bin" ] || { say "no lmscore binary at $bin"; exit 1; }
+. Scripts/lmscore_bin.sh check_openapi
 
 # ---- the venv
 make_venv() { rm -rf "$venv"; mkdir -p "$(dirname "$venv")"; python3 -m venv "$venv" >&2; }

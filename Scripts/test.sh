@@ -2,6 +2,9 @@
 # Everything CI checks, in one command (README: "Run the tests"):
 #  1. swift test                                 — unit, reference, CLI and live-HTTP tests
 #  2. Scripts/check_openapi.sh                   — real responses of running servers against openapi.yaml
+#     Scripts/check_examples.sh                  — the marked examples of README.md and docs/api.md, re-run
+#                                                  against a live server and the binary
+#     Scripts/check_schemathesis.sh              — schemathesis: generated requests against openapi.yaml
 #  3. Scripts/check_tokenizer.sh                 — `lmscore tokenize` against tiktoken (ids, decode, offsets)
 #  4. Scripts/openai_compat/check_openai_client.sh — /v1/completions and /v1/models through the openai package
 #  5. Scripts/check_container.sh                 — the Dockerfile's build command builds a binary whose
@@ -17,7 +20,7 @@ swift test
 passed=$((passed + 1))
 swift build --product lmscore
 export LMSCORE_BIN=$PWD/.build/debug/lmscore
-for check in Scripts/check_openapi.sh Scripts/check_tokenizer.sh Scripts/openai_compat/check_openai_client.sh; do
+for check in Scripts/check_openapi.sh Scripts/check_examples.sh Scripts/check_schemathesis.sh Scripts/check_tokenizer.sh Scripts/openai_compat/check_openai_client.sh; do
   "$check"
   passed=$((passed + 1))
 done

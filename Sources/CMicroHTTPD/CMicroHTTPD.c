@@ -38,7 +38,9 @@ struct MHD_Daemon *lmscore_mhd_start(const lmscore_mhd_settings *s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->connection_memory_limit,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, s->listen_backlog,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        // No MHD_OPTION_LISTENING_ADDRESS_REUSE: MHD's default (SO_REUSEADDR) lets a server restart at
+        // once on its port, and a second server on a port in use fails to start instead of sharing it
+        // (SO_REUSEPORT) and taking part of the connections.
         MHD_OPTION_NOTIFY_COMPLETED, completed, context,
         MHD_OPTION_NOTIFY_CONNECTION, notify, context,
         MHD_OPTION_END);

@@ -85,7 +85,8 @@ struct JSONReader {
         return array
     }
 
-    /// An integer written without fraction or exponent, as an Int64.
+    /// A number whose value is an integer, as an Int64. That is JSON Schema's `integer` (what openapi.yaml
+    /// promises), however it is written: 2.0 and 1e2 are 2 and 100, as pydantic (and so vLLM) read them.
     static func integer(_ value: Any, at path: String, what: String = "an integer") throws(APIError) -> Int64 {
         guard let number = numberValue(value), !isBool(number) else {
             throw .invalid(path, "expected \(what), got \(typeName(value))", code: "invalid_type")
@@ -95,10 +96,37 @@ struct JSONReader {
         case "Q": throw .invalid(path, "\(number) is out of range", code: "invalid_value")
         // Foundation reads a literal with more digits than Int64/Double hold exactly (an integer beyond
         // Int64, e.g. 99999999999999999999999) as an NSDecimalNumber: out of range, not "not an integer".
-        case _ where number is NSDecimalNumber && number.doubleValue.magnitude >= 0x1p63:
+        // It does so for negative integers near Int64.min too, so compare the exact decimal (its Double
+        // would round -9223372036854775807 to -2^63).
+        case _ where number is NSDecimalNumber && !int64Range.contains(number.decimalValue):
             throw .invalid(path, "\(number) is out of range", code: "invalid_value")
-        default: throw .invalid(path, "expected \(what), got the number \(number)", code: "invalid_type")
+        default:
+            guard let integer = try integralValue(number, at: path) else {
+                throw .invalid(path, "expected \(what), got the number \(number)", code: "invalid_type")
+            }
+            return integer
         }
+    }
+
+    private static let int64Range = Decimal(Int64.min)...Decimal(Int64.max)
+
+    /// A number written with a fraction or an exponent: its value when that is an integer, nil when not.
+    /// Foundation keeps a literal that a Double cannot hold exactly as an NSDecimalNumber, so
+    /// 3.0000000000000000000000001 stays a fraction here (its Double would be 3.0).
+    private static func integralValue(_ number: NSNumber, at path: String) throws(APIError) -> Int64? {
+        if let decimal = (number as? NSDecimalNumber)?.decimalValue {
+            var exact = decimal
+            var rounded = Decimal()
+            NSDecimalRound(&rounded, &exact, 0, .plain)
+            guard rounded == decimal else { return nil }
+            return number.int64Value   // within Int64: larger decimals are refused above
+        }
+        let double = number.doubleValue
+        guard double.isFinite, double.rounded(.towardZero) == double else { return nil }
+        guard let integer = Int64(exactly: double) else {
+            throw .invalid(path, "\(number) is out of range", code: "invalid_value")
+        }
+        return integer
     }
 
     static func string(_ value: Any, at path: @autoclosure () -> String) throws(APIError) -> String {

@@ -259,24 +259,26 @@ private let wrongValues: [HostileCase] = [
     HostileCase("token 2^64 - 1 in a row", .detokenize, #"{"tokens": [[1], [18446744073709551615]]}"#, code: "invalid_value", param: "tokens[1][0]"),
     HostileCase("token Int64.min", .detokenize, #"{"tokens": [-9223372036854775808]}"#, code: "invalid_value", param: "tokens[0]"),
 
-    // Integers written as other numbers: 1.0, 2e0, -1.5 are not ids.
-    HostileCase("id 1.0", .score, #"{"sequences": [[1.0]]}"#, code: "invalid_type", param: "sequences[0][0]"),
-    HostileCase("id 2e0", .score, #"{"sequences": [[1, 2e0]]}"#, code: "invalid_type", param: "sequences[0][1]"),
-    HostileCase("id 2E+0", .score, #"{"sequences": [[1, 2E+0]]}"#, code: "invalid_type", param: "sequences[0][1]"),
-    HostileCase("id -0.0", .score, #"{"sequences": [[-0.0]]}"#, code: "invalid_type", param: "sequences[0][0]"),
+    // Numbers that are not integers are not ids (integral ones, 1.0 or 2e0, are: RequestValidationTests,
+    // and the integral-number cases in `integralNumbersAreIntegers` below).
     HostileCase("id -1.5", .score, #"{"sequences": [[3, -1.5]]}"#, code: "invalid_type", param: "sequences[0][1]"),
     HostileCase("id 3.0000000000000000000000001 (decimal)", .score, #"{"sequences": [[3.0000000000000000000000001]]}"#, code: "invalid_type",
                 param: "sequences[0][0]"),
     HostileCase("id 0.000000000000000000000001 (decimal)", .score, #"{"sequences": [[0.000000000000000000000001]]}"#, code: "invalid_type",
                 param: "sequences[0][0]"),
-    HostileCase("target -100.0", .score, #"{"inputs": [[1]], "targets": [[-100.0]]}"#, code: "invalid_type", param: "targets[0][0]"),
-    HostileCase("top_k 1.0", .score, #"{"sequences": [[1, 2]], "top_k": 1.0}"#, code: "invalid_type", param: "top_k"),
-    HostileCase("stride 2e0", .score, #"{"sequences": [[1, 2]], "window": {"stride": 2e0}}"#, code: "invalid_type", param: "window.stride"),
-    HostileCase("prompt id 2.0", .completions, #"{"prompt": [464, 2.0], "echo": true, "max_tokens": 0}"#, code: "invalid_type", param: "prompt[1]"),
-    HostileCase("logprobs 1.0", .completions, #"{"prompt": [1], "echo": true, "max_tokens": 0, "logprobs": 1.0}"#, code: "invalid_type", param: "logprobs"),
-    HostileCase("max_tokens 1e0", .completions, #"{"prompt": [1], "max_tokens": 1e0}"#, code: "invalid_type", param: "max_tokens"),
+    HostileCase("target -100.5", .score, #"{"inputs": [[1]], "targets": [[-100.5]]}"#, code: "invalid_type", param: "targets[0][0]"),
+    HostileCase("top_k 1.5", .score, #"{"sequences": [[1, 2]], "top_k": 1.5}"#, code: "invalid_type", param: "top_k"),
+    HostileCase("stride 2.5e0", .score, #"{"sequences": [[1, 2]], "window": {"stride": 2.5e0}}"#, code: "invalid_type", param: "window.stride"),
+    HostileCase("prompt id 2.5", .completions, #"{"prompt": [464, 2.5], "echo": true, "max_tokens": 0}"#, code: "invalid_type", param: "prompt[1]"),
+    HostileCase("logprobs 1.5", .completions, #"{"prompt": [1], "echo": true, "max_tokens": 0, "logprobs": 1.5}"#, code: "invalid_type", param: "logprobs"),
+    HostileCase("max_tokens 1e-1", .completions, #"{"prompt": [1], "max_tokens": 1e-1}"#, code: "invalid_type", param: "max_tokens"),
     HostileCase("token -1.5", .detokenize, #"{"tokens": [-1.5]}"#, code: "invalid_type", param: "tokens[0]"),
-    HostileCase("token 1.0 in a row", .detokenize, #"{"tokens": [[2], [1.0]]}"#, code: "invalid_type", param: "tokens[1][0]"),
+    HostileCase("token 1.5 in a row", .detokenize, #"{"tokens": [[2], [1.5]]}"#, code: "invalid_type", param: "tokens[1][0]"),
+    // Integral, but beyond Int64: out of range, as the same integer written with digits only.
+    HostileCase("id 1e19", .score, #"{"sequences": [[1, 1e19]]}"#, code: "invalid_value", param: "sequences[0][1]"),
+    HostileCase("id 1e300", .score, #"{"sequences": [[1e300]]}"#, code: "invalid_value", param: "sequences[0][0]"),
+    HostileCase("prompt id 1e5 (100000, beyond the vocabulary)", .completions, #"{"prompt": [464, 1e5], "echo": true, "max_tokens": 0}"#,
+                code: "invalid_value", param: "prompt[1]"),
 
     // Negative ids.
     HostileCase("id -1", .score, #"{"sequences": [[1, -1]]}"#, code: "invalid_value", param: "sequences[0][1]"),
@@ -542,6 +544,32 @@ struct HostileInputTests {
         let ids = try #require(answer?["tokens"] as? [Int])
         #expect(try tokenizer.decode(ids.map { Int32($0) }) == "a\u{0}b\u{1}")
         #expect(try ScoreCall.decode(Data(#"{"texts": ["\u0000"]}"#.utf8), config: config, tokenizer: tokenizer).request.rows == .sequences([[188]]))
+    }
+
+    @Test("a number whose value is an integer (1.0, 2e0, -100.0) is that integer in every decoder")
+    func integralNumbersAreIntegers() throws {
+        let config = HostileDecoder.config
+        #expect(try ScoreCall.decode(Data(#"{"sequences": [[464, 3797.0, 3.332e3]], "top_k": 2.0}"#.utf8), config: config).request
+                == ScoreCall.decode(Data(#"{"sequences": [[464, 3797, 3332]], "top_k": 2}"#.utf8), config: config).request)
+        #expect(try DetokenizeCall.decode(Data(#"{"tokens": [[2], [1.0, 1e1]]}"#.utf8), vocabSize: 50257).rows == [[2], [1, 10]])
+        let completions = try CompletionsCall.decode(Data(#"{"prompt": [464, 2.0], "echo": true, "max_tokens": 0e0, "logprobs": 1.0}"#.utf8),
+                                                     config: config, modelName: "m", tokenizer: nil)
+        #expect(completions.prompts == [[464, 2]])
+    }
+
+    @Test("every Int64 is an integer, however Foundation stores it (negatives near Int64.min arrive as decimals)")
+    func int64Bounds() throws {
+        let config = HostileDecoder.config
+        for seed in ["-9223372036854775808", "-9223372036854775807", "-9223372036854775806", "9223372036854775807", "-9.223372036854775807e18"] {
+            let body = #"{"prompt": [1], "echo": true, "max_tokens": 0, "seed": \#(seed)}"#
+            #expect(throws: Never.self, "seed \(seed)") {
+                try CompletionsCall.decode(Data(body.utf8), config: config, modelName: "m", tokenizer: nil)
+            }
+        }
+        for seed in ["-9223372036854775809", "9223372036854775808", "-1e19"] {
+            let error = try HostileDecoder.completions.refusal(Data(#"{"prompt": [1], "echo": true, "max_tokens": 0, "seed": \#(seed)}"#.utf8))
+            #expect(error?.code == "invalid_value" && error?.param == "seed", "seed \(seed): \(String(describing: error))")
+        }
     }
 
     @Test("commas, brackets, quotes and backslashes inside strings are text, not trailing commas")

@@ -220,6 +220,16 @@ struct RequestValidationTests {
         #expect(!pair.includeProbabilities)
     }
 
+    @Test("a number whose value is an integer is that integer (JSON Schema's integer): 2.0, 2e0, -100.0, -0.0")
+    func integralNumbers() throws {
+        let written = try ScoreCall.decode(
+            Data(#"{"inputs": [[1.0, 2e0, 3E+0, -0.0]], "targets": [[2, -100.0, 1.0e2, 5]], "top_k": 1.0}"#.utf8),
+            config: tinyConfig)
+        #expect(written.request == ScoringRequest(rows: .inputsTargets(inputs: [[1, 2, 3, 0]], targets: [[2, -100, 100, 5]]), topK: 1))
+        let windowed = try ScoreCall.decode(Data(#"{"sequences": [[1, 2]], "window": {"stride": 2e0}}"#.utf8), config: tinyConfig)
+        #expect(windowed.request.stride == 2)
+    }
+
     @Test("validation uses the given model's vocabulary and context")
     func usesConfig() {
         var small = tinyConfig

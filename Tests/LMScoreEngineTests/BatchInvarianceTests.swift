@@ -4,7 +4,7 @@ import Testing
 
 /// The bar: on GPT-2 124M, a sequence's logprobs scored alone and packed with others differ
 /// by at most 1e-4. OpenBLAS is not batch-invariant (../shared/notes/blas.md), so this is not bitwise;
-/// the largest difference is printed for the README.
+/// the largest difference is printed for docs/models.md (Accuracy).
 @Suite("Batch invariance on GPT-2 124M")
 struct BatchInvarianceTests {
     @Test func alonePackedAndSplitAgree() throws {
