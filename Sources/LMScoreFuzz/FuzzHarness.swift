@@ -119,7 +119,7 @@ final class FuzzHarness: @unchecked Sendable {
     func tokenize(_ data: Data) {
         do {
             let call = try TokenizeCall.decode(data)
-            expectJSONObject(call.respond(tokenizer: tokenizer), "TokenizeCall.respond")
+            expectJSONObject(try call.respond(tokenizer: tokenizer), "TokenizeCall.respond")
         } catch {
             check(error, "TokenizeCall.decode")
         }
