@@ -3,6 +3,9 @@
 #  1. swift test                                 — unit, reference, CLI and live-HTTP tests
 #  2. Scripts/check_openapi.sh                   — real responses of running servers against openapi.yaml
 #  3. Scripts/check_tokenizer.sh                 — `lmscore tokenize` against tiktoken (ids, decode, offsets)
+#     Scripts/check_hf_tokenizers.sh             — tokenizer.json reading against llama.cpp's vocabulary
+#                                                  tests and HF `tokenizers` (Llama 3, Qwen2, Llama 2,
+#                                                  GPT-2, StarCoder vocabularies from PyPI)
 #  4. Scripts/openai_compat/check_openai_client.sh — /v1/completions and /v1/models through the openai package
 #  5. Scripts/check_container.sh                 — the Dockerfile's build command builds a binary whose
 #                                                  libraries the runtime image provides
@@ -17,7 +20,8 @@ swift test
 passed=$((passed + 1))
 swift build --product lmscore
 export LMSCORE_BIN=$PWD/.build/debug/lmscore
-for check in Scripts/check_openapi.sh Scripts/check_tokenizer.sh Scripts/openai_compat/check_openai_client.sh; do
+for check in Scripts/check_openapi.sh Scripts/check_tokenizer.sh Scripts/check_hf_tokenizers.sh \
+             Scripts/openai_compat/check_openai_client.sh; do
   "$check"
   passed=$((passed + 1))
 done
