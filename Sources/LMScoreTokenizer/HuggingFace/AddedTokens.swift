@@ -17,11 +17,11 @@ struct AddedTokens: Sendable {
 
     let tokens: [Token]
     let byID: [Int32: Token]
-    /// Ids of `special` tokens (HF `skip_special_tokens` would drop these).
-    let specialIDs: Set<Int32>
+    /// `matcher(normalized:allowSpecial:)`'s four matchers.
+    private let matchers: [Matcher]
 
     init(_ json: TokenizerJSON, normalizer: HFNormalizer?) throws(TokenizerError) {
-        guard json.value("added_tokens") != nil else { tokens = []; byID = [:]; specialIDs = []; return }
+        guard json.value("added_tokens") != nil else { tokens = []; byID = [:]; matchers = AddedTokens.matchers([]); return }
         var tokens: [Token] = []
         for entry in try json.objects("added_tokens") {
             for option in ["single_word", "lstrip", "rstrip"] where try entry.bool(option, default: false) {
@@ -40,7 +40,7 @@ struct AddedTokens: Sendable {
         }
         self.tokens = tokens
         byID = Dictionary(tokens.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
-        specialIDs = Set(tokens.filter(\.special).map(\.id))
+        matchers = AddedTokens.matchers(tokens)
     }
 
     /// A stretch of text between added tokens, or an added token.
@@ -49,19 +49,40 @@ struct AddedTokens: Sendable {
         case token(Int32, origin: Int)
     }
 
-    /// `piece` cut at every occurrence of the tokens `include` accepts: leftmost match first, the
-    /// longest where several start at the same place.
-    func split(_ piece: TextPiece, where include: (Token) -> Bool) -> [Segment] {
-        let candidates = tokens.filter(include)
-        guard !candidates.isEmpty else { return [.text(piece)] }
-        var byFirst: [Unicode.Scalar: [Token]] = [:]
-        for token in candidates { byFirst[token.content[0], default: []].append(token) }
-        for key in byFirst.keys { byFirst[key]!.sort { $0.content.count > $1.content.count } }
+    /// Which added tokens one pass looks for, by first character, longest first: built once at load
+    /// (four of them: raw or normalized text, with or without the special tokens).
+    struct Matcher: Sendable {
+        let byFirst: [Unicode.Scalar: [Token]]
+
+        init(_ tokens: [Token]) {
+            var byFirst: [Unicode.Scalar: [Token]] = [:]
+            for token in tokens { byFirst[token.content[0], default: []].append(token) }
+            for key in byFirst.keys { byFirst[key]!.sort { $0.content.count > $1.content.count } }
+            self.byFirst = byFirst
+        }
+    }
+
+    /// The matcher for one pass: tokens matched in the raw text (`normalized: false`) or after the
+    /// normalizer (`normalized: true`), special ones only when `allowSpecial`.
+    func matcher(normalized: Bool, allowSpecial: Bool) -> Matcher {
+        matchers[(normalized ? 2 : 0) + (allowSpecial ? 1 : 0)]
+    }
+
+    static func matchers(_ tokens: [Token]) -> [Matcher] {
+        [(false, false), (false, true), (true, false), (true, true)].map { normalized, allowSpecial in
+            Matcher(tokens.filter { $0.normalized == normalized && (allowSpecial || !$0.special) })
+        }
+    }
+
+    /// `piece` cut at every occurrence of the matcher's tokens: leftmost match first, the longest where
+    /// several start at the same place (HF's leftmost-longest Aho-Corasick split).
+    func split(_ piece: TextPiece, _ matcher: Matcher) -> [Segment] {
+        guard !matcher.byFirst.isEmpty else { return [.text(piece)] }
         var segments: [Segment] = []
         var start = 0, i = 0
         let scalars = piece.scalars
         while i < scalars.count {
-            if let options = byFirst[scalars[i]],
+            if let options = matcher.byFirst[scalars[i]],
                let found = options.first(where: { i + $0.content.count <= scalars.count && scalars[i ..< i + $0.content.count].elementsEqual($0.content) }) {
                 if start < i { segments.append(.text(piece[start ..< i])) }
                 segments.append(.token(found.id, origin: piece.origins[i]))

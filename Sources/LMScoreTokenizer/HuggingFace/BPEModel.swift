@@ -6,8 +6,7 @@ struct BPEModel: Sendable {
     /// Token bytes ↔ id (the vocabulary is keyed by bytes: NFC and NFD spellings are different tokens).
     /// Ids missing from the file's `vocab` are empty byte strings here, never looked up.
     let vocabulary: Vocabulary
-    /// `left << 32 | right` → `rank << 32 | merged id`.
-    let merges: [UInt64: UInt64]
+    let merges: MergeTable
     let unknown: Int32?
     let fuseUnknown: Bool
     /// SentencePiece's byte fallback: a character not in the vocabulary becomes its bytes' `<0xNN>` tokens.
@@ -63,7 +62,7 @@ struct BPEModel: Sendable {
             // A pair listed twice keeps its last rank, as HF's map collected from the list does.
             merges[key] = UInt64(rank) << 32 | UInt64(UInt32(merged))
         }
-        self.merges = merges
+        self.merges = MergeTable(merges)
 
         if let name = try json.optionalString("unk_token") {
             guard let unknown = id(of: name) else { throw json.invalid("unk_token", "\(name) is not in the vocabulary") }
@@ -162,16 +161,37 @@ struct BPEModel: Sendable {
         }
     }
 
-    /// Merges in place; merged-away symbols are left as -1.
+    /// The lowest-rank adjacent pair, leftmost on a tie, merged until none merges: the order the heap
+    /// below pops them in, found by a scan.
+    private func scanMerge(_ ids: inout [Int32], _ origins: inout [Int]) {
+        while ids.count > 1 {
+            var best = UInt64.max, at = -1
+            for i in 0 ..< ids.count - 1 {
+                if let merge = merges.merge(ids[i], ids[i + 1]), merge < best {
+                    best = merge
+                    at = i
+                }
+            }
+            guard at >= 0 else { return }
+            ids[at] = Int32(truncatingIfNeeded: best & 0xFFFF_FFFF)
+            ids.remove(at: at + 1)
+            origins.remove(at: at + 1)
+        }
+    }
+
+    /// Pieces of at most this many symbols are merged by rescanning them (no heap to build): nearly all
+    /// pre-tokens of byte-level tokenizers.
+    static let scanLimit = 24
+
+    /// Merges in place; merged-away symbols are left as -1 (or removed, for short pieces).
     private func merge(_ ids: inout [Int32], _ origins: inout [Int]) {
         let n = ids.count
         guard n > 1 else { return }
+        if n <= BPEModel.scanLimit { return scanMerge(&ids, &origins) }
         var next = Array(1 ... n)         // [symbols]; n = none
         var previous = Array(-1 ..< n - 1) // [symbols]; -1 = none
         var queue = MinHeap()               // rank << 32 | position
-        @inline(__always) func pairRank(_ left: Int32, _ right: Int32) -> UInt64? {
-            merges[UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))]
-        }
+        @inline(__always) func pairRank(_ left: Int32, _ right: Int32) -> UInt64? { merges.merge(left, right) }
         for i in 0 ..< n - 1 {
             if let merge = pairRank(ids[i], ids[i + 1]) { queue.append(merge & 0xFFFF_FFFF_0000_0000 | UInt64(i)) }
         }

@@ -13,14 +13,16 @@ extension HFTokenizer: TextTokenizer {
             offsets.append(origin)
         }
         let whole = TextPiece(text.unicodeScalars[...], startingAt: 0)
-        for segment in addedTokens.split(whole, where: { !$0.normalized && (allowSpecial || !$0.special) }) {
+        let raw = addedTokens.matcher(normalized: false, allowSpecial: allowSpecial)
+        let normalizedMatcher = addedTokens.matcher(normalized: true, allowSpecial: allowSpecial)
+        for segment in addedTokens.split(whole, raw) {
             switch segment {
             case .token(let id, let origin):
                 emit(id, origin)
             case .text(let raw):
                 let normalized = normalizer?.normalize(raw) ?? raw
                 guard !normalized.isEmpty else { continue }
-                for inner in addedTokens.split(normalized, where: { $0.normalized && (allowSpecial || !$0.special) }) {
+                for inner in addedTokens.split(normalized, normalizedMatcher) {
                     switch inner {
                     case .token(let id, let origin):
                         emit(id, origin)
