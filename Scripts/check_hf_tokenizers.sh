@@ -25,30 +25,9 @@ repo=$(pwd)
 started=$(date +%s)
 say() { echo "check_hf_tokenizers.sh: $*" >&2; }
 
-# ---- the binary
-if [ -n "${LMSCORE_BIN:-}" ]; then
-  bin=$LMSCORE_BIN
-else
-  scratch=${LMSCORE_SCRATCH_PATH:-.build}
-  say "swift build --scratch-path $scratch --product lmscore (debug; a no-op when up to date)"
-  swift build --scratch-path "$scratch" --product lmscore >&2
-  bin=$(swift build --scratch-path "$scratch" --show-bin-path)/lmscore
-fi
-[ -x "$bin" ] || { say "no lmscore binary at $bin"; exit 1; }
-
-# ---- python with tokenizers
-requirements="tokenizers==0.23.3"
-venv=${LMSCORE_HF_TOKENIZERS_VENV:-$HOME/.cache/lmscore-hf-tokenizers-venv}
-stamp="$venv/.lmscore-requirements"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
-  say "creating venv $venv ($requirements)"
-  rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
-  python3 -m venv "$venv" >&2 || { say "python3 cannot create venvs (Debian: apt-get install python3-venv)"; exit 1; }
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check $requirements >&2
-  printf '%s' "$requirements" >"$stamp"
-fi
-python=$venv/bin/python
+source Scripts/check_support.sh
+lmscore_binary
+python_venv "${LMSCORE_HF_TOKENIZERS_VENV:-$HOME/.cache/lmscore-hf-tokenizers-venv}" "tokenizers==0.23.3"
 
 # ---- llama.cpp's vocabulary tests, from the llama-cpp-python sdist
 version=0.3.16

@@ -41,14 +41,7 @@ indirect enum HFDecoder: Sendable {
         case "Metaspace":
             let replacement = try json.string("replacement")
             guard replacement.count == 1 else { throw json.invalid("replacement", "expected one character") }
-            let scheme: HFPreTokenizer.PrependScheme
-            if let name = try json.optionalString("prepend_scheme") {
-                guard let known = HFPreTokenizer.PrependScheme(rawValue: name) else { throw json.unsupported("prepend_scheme", name) }
-                scheme = known
-            } else {
-                scheme = try json.bool("add_prefix_space", default: true) ? .always : .never
-            }
-            self = .metaspace(replacement: replacement.first!, prependScheme: scheme)
+            self = .metaspace(replacement: replacement.first!, prependScheme: try HFPreTokenizer.PrependScheme(json))
         default:
             throw json.unsupported("type", type)
         }

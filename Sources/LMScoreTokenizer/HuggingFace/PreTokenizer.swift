@@ -11,7 +11,20 @@ indirect enum HFPreTokenizer: Sendable {
     /// optionally a cut before each `replacement`.
     case metaspace(replacement: Unicode.Scalar, prependScheme: PrependScheme, split: Bool)
 
-    enum PrependScheme: String, Sendable { case always, never, first }
+    enum PrependScheme: String, Sendable {
+        case always, never, first
+
+        /// A Metaspace pre-tokenizer's or decoder's scheme: `prepend_scheme`, or in older files
+        /// `add_prefix_space` (true: always).
+        init(_ json: TokenizerJSON) throws(TokenizerError) {
+            guard let name = try json.optionalString("prepend_scheme") else {
+                self = try json.bool("add_prefix_space", default: true) ? .always : .never
+                return
+            }
+            guard let known = PrependScheme(rawValue: name) else { throw json.unsupported("prepend_scheme", name) }
+            self = known
+        }
+    }
 
     init(_ json: TokenizerJSON) throws(TokenizerError) {
         let type = try json.type
@@ -39,14 +52,8 @@ indirect enum HFPreTokenizer: Sendable {
         case "Metaspace":
             let replacement = try json.string("replacement").unicodeScalars
             guard replacement.count == 1 else { throw json.invalid("replacement", "expected one character") }
-            let scheme: PrependScheme
-            if let name = try json.optionalString("prepend_scheme") {
-                guard let known = PrependScheme(rawValue: name) else { throw json.unsupported("prepend_scheme", name) }
-                scheme = known
-            } else {
-                scheme = try json.bool("add_prefix_space", default: true) ? .always : .never
-            }
-            self = .metaspace(replacement: replacement.first!, prependScheme: scheme, split: try json.bool("split", default: true))
+            self = .metaspace(replacement: replacement.first!, prependScheme: try PrependScheme(json),
+                              split: try json.bool("split", default: true))
         default:
             throw json.unsupported("type", type)
         }
