@@ -86,7 +86,7 @@ let package = Package(
         // the CLI and drain tests start, the HF sliding-window count.
         .target(name: "LMScoreTestSupport", dependencies: ["LMScoreEngine"], path: "Tests/LMScoreTestSupport"),
         .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
-        .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer"]),
+        .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreCLITests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),

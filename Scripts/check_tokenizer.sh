@@ -19,33 +19,14 @@ repo=$(pwd)
 started=$(date +%s)
 say() { echo "check_tokenizer.sh: $*" >&2; }
 
-# ---- the binary
-if [ -n "${LMSCORE_BIN:-}" ]; then
-  bin=$LMSCORE_BIN
-else
-  scratch=${LMSCORE_SCRATCH_PATH:-.build}
-  say "swift build --scratch-path $scratch --product lmscore (debug; a no-op when up to date)"
-  swift build --scratch-path "$scratch" --product lmscore >&2
-  bin=$(swift build --scratch-path "$scratch" --show-bin-path)/lmscore
-fi
-[ -x "$bin" ] || { say "no lmscore binary at $bin"; exit 1; }
+source Scripts/check_support.sh
+lmscore_binary
 
 # ---- python with tiktoken
-requirements="tiktoken==0.14.0"
 if [ -n "${LMSCORE_TOKENIZER_PYTHON:-}" ]; then
   python=$LMSCORE_TOKENIZER_PYTHON
 else
-  venv=${LMSCORE_TOKENIZER_VENV:-$HOME/.cache/lmscore-tokenizer-venv}
-  stamp="$venv/.lmscore-tokenizer-requirements"
-  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
-    say "creating venv $venv ($requirements)"
-    rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
-    python3 -m venv "$venv" >&2 || { say "python3 cannot create venvs (Debian: apt-get install python3-venv)"; exit 1; }
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check $requirements >&2
-    printf '%s' "$requirements" >"$stamp"
-  fi
-  python=$venv/bin/python
+  python_venv "${LMSCORE_TOKENIZER_VENV:-$HOME/.cache/lmscore-tokenizer-venv}" "tiktoken==0.14.0"
 fi
 "$python" -c 'import tiktoken' 2>/dev/null || { say "$python has no tiktoken"; exit 1; }
 

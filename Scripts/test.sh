@@ -6,6 +6,9 @@
 #                                                  against a live server and the binary
 #     Scripts/check_schemathesis.sh              — schemathesis: generated requests against openapi.yaml
 #  3. Scripts/check_tokenizer.sh                 — `lmscore tokenize` against tiktoken (ids, decode, offsets)
+#     Scripts/check_hf_tokenizers.sh             — tokenizer.json reading against llama.cpp's vocabulary
+#                                                  tests and HF `tokenizers` (Llama 3, Qwen2, Llama 2,
+#                                                  GPT-2, StarCoder vocabularies from PyPI)
 #  4. Scripts/openai_compat/check_openai_client.sh — /v1/completions and /v1/models through the openai package
 #  5. Scripts/check_container.sh                 — the Dockerfile's build command builds a binary whose
 #                                                  libraries the runtime image provides
@@ -20,7 +23,8 @@ swift test
 passed=$((passed + 1))
 swift build --product lmscore
 export LMSCORE_BIN=$PWD/.build/debug/lmscore
-for check in Scripts/check_openapi.sh Scripts/check_examples.sh Scripts/check_schemathesis.sh Scripts/check_tokenizer.sh Scripts/openai_compat/check_openai_client.sh; do
+for check in Scripts/check_openapi.sh Scripts/check_examples.sh Scripts/check_schemathesis.sh Scripts/check_tokenizer.sh \
+             Scripts/check_hf_tokenizers.sh Scripts/openai_compat/check_openai_client.sh; do
   "$check"
   passed=$((passed + 1))
 done

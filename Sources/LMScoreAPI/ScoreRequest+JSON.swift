@@ -10,17 +10,22 @@ public struct ScoreCall: Sendable, Equatable {
     public var includeProbabilities: Bool
     /// Add each token's text (`tokens`) and where it starts in the row's text (`text_offset`).
     public var returnTokens: Bool
+    /// The rows came as `texts`: each result row then says which ids were scored (`token_ids`, a BOS
+    /// included), since the client never saw them.
+    public var fromTexts: Bool
 
-    public init(request: ScoringRequest, includeProbabilities: Bool = false, returnTokens: Bool = false) {
+    public init(request: ScoringRequest, includeProbabilities: Bool = false, returnTokens: Bool = false, fromTexts: Bool = false) {
         self.request = request
         self.includeProbabilities = includeProbabilities
         self.returnTokens = returnTokens
+        self.fromTexts = fromTexts
     }
 }
 
 extension ScoreCall {
     static let knownFields: Set<String> = [
         "sequences", "texts", "inputs", "targets", "choices", "top_k", "probabilities", "window", "return_tokens", "allow_special",
+        "add_bos",
     ]
 
     /// Parses and validates a request body. Throws 400 for malformed JSON, 422 (with `param`, the
@@ -30,15 +35,21 @@ extension ScoreCall {
     /// sequences), `inputs: [[int]]` + `targets: [[int]]`, or
     /// `choices: [{"context": [int], "continuations": [[int]]}]`; optional `top_k: int`,
     /// `probabilities: bool`, `window: {"stride": int}` and `return_tokens: bool` (sequences and texts),
-    /// `allow_special: bool` (texts: `<|endoftext|>` is id 50256, default true).
-    public static func decode(_ data: Data, config: ModelConfig, tokenizer: GPT2Tokenizer? = nil) throws(APIError) -> ScoreCall {
+    /// `allow_special: bool` (texts: special tokens' text is read as those tokens, default true),
+    /// `add_bos: bool` (texts: put the tokenizer's BOS first, default the tokenizer's own choice).
+    public static func decode(_ data: Data, config: ModelConfig, tokenizer: (any TextTokenizer)? = nil) throws(APIError) -> ScoreCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
         let vocab = config.vocabSize
         func present(_ key: String) -> Any? { body[key].flatMap { JSONReader.isNull($0) ? nil : $0 } }
 
         var allowSpecial = true   // only `texts` reads it
         if let value = present("allow_special") { allowSpecial = try JSONReader.bool(value, at: "allow_special") }
-        let rows = try readRows(present, vocabSize: vocab, tokenizer: tokenizer, allowSpecial: allowSpecial)
+        var addBOS: Bool? = nil
+        if let value = present("add_bos") {
+            guard present("texts") != nil else { throw .invalid("add_bos", "`add_bos` applies to `texts`") }
+            addBOS = try JSONReader.bool(value, at: "add_bos")
+        }
+        let rows = try readRows(present, vocabSize: vocab, tokenizer: tokenizer, allowSpecial: allowSpecial, addBOS: addBOS)
 
         var topK = 0
         if let value = present("top_k") {
@@ -70,12 +81,13 @@ extension ScoreCall {
 
         let request = ScoringRequest(rows: rows, topK: topK, stride: stride)
         do { try request.validate(for: config) } catch { throw APIError(error) }
-        return ScoreCall(request: request, includeProbabilities: includeProbabilities, returnTokens: returnTokens)
+        return ScoreCall(request: request, includeProbabilities: includeProbabilities, returnTokens: returnTokens,
+                         fromTexts: present("texts") != nil)
     }
 
     /// The one form the body uses: `sequences`, `texts`, `inputs` + `targets` or `choices`.
-    static func readRows(_ present: (String) -> Any?, vocabSize vocab: Int, tokenizer: GPT2Tokenizer?,
-                         allowSpecial: Bool) throws(APIError) -> ScoringRequest.Rows {
+    static func readRows(_ present: (String) -> Any?, vocabSize vocab: Int, tokenizer: (any TextTokenizer)?,
+                         allowSpecial: Bool, addBOS: Bool?) throws(APIError) -> ScoringRequest.Rows {
         let forms = ["sequences", "texts", "inputs", "choices"].filter { present($0) != nil }
         guard forms.count <= 1 else {
             throw .invalid(forms[0], "give one of `sequences`, `texts`, `inputs` + `targets` or `choices`, not `\(forms[0])` and `\(forms[1])`")
@@ -88,7 +100,8 @@ extension ScoreCall {
             return .sequences(try JSONReader.tokenRows(present("sequences")!, at: "sequences", vocabSize: vocab, allowIgnored: false))
         case "texts":
             guard let tokenizer else { throw .noTokenizer("texts") }
-            return .sequences(try tokenizedTexts(present("texts")!, tokenizer: tokenizer, allowSpecial: allowSpecial))
+            let bos = try beginningOfSequence(tokenizer, addBOS: addBOS, param: "add_bos")
+            return .sequences(try tokenizedTexts(present("texts")!, tokenizer: tokenizer, allowSpecial: allowSpecial, bos: bos))
         case "inputs":
             guard let targets = present("targets") else {
                 throw .invalid("targets", "`inputs` needs `targets` (the same rows shifted by one)", code: "missing_field")
@@ -104,15 +117,26 @@ extension ScoreCall {
         }
     }
 
-    /// `texts: [string]` → token rows; a text that encodes to no tokens is refused at its path.
-    static func tokenizedTexts(_ value: Any, tokenizer: GPT2Tokenizer, allowSpecial: Bool) throws(APIError) -> [[Int32]] {
+    /// The BOS id to put before each text: asked for (`add_bos`), or the tokenizer's default; nil for none.
+    /// Asking for one from a tokenizer that has none is a 422 at `param`.
+    static func beginningOfSequence(_ tokenizer: any TextTokenizer, addBOS: Bool?, param: String) throws(APIError) -> Int32? {
+        guard addBOS ?? tokenizer.addsBeginningOfSequence else { return nil }
+        guard let bos = tokenizer.beginningOfSequence else {
+            throw .invalid(param, "this model's tokenizer has no BOS token")
+        }
+        return bos
+    }
+
+    /// `texts: [string]` → token rows, each after `bos` if given (the text's first token is then scored);
+    /// a text that encodes to no tokens is refused at its path.
+    static func tokenizedTexts(_ value: Any, tokenizer: any TextTokenizer, allowSpecial: Bool, bos: Int32?) throws(APIError) -> [[Int32]] {
         let items = try JSONReader.array(value, at: "texts")
         guard !items.isEmpty else { throw .invalid("texts", "at least one text is required") }
         var rows: [[Int32]] = []
         for (i, item) in items.enumerated() {
             let ids = tokenizer.encode(try JSONReader.string(item, at: "texts[\(i)]"), allowSpecial: allowSpecial)
             guard !ids.isEmpty else { throw .invalid("texts[\(i)]", "the text is empty: it encodes to no tokens") }
-            rows.append(ids)
+            rows.append(bos.map { [$0] + ids } ?? ids)
         }
         return rows
     }

@@ -11,9 +11,12 @@ public struct ScoreResponse: Encodable {
     public let batch: Batch
 
     /// `tokenizer` is needed when the call asks for `return_tokens`.
-    public init(model: String, result: ScoringResult, call: ScoreCall, tokenizer: GPT2Tokenizer? = nil) {
+    public init(model: String, result: ScoringResult, call: ScoreCall, tokenizer: (any TextTokenizer)? = nil) {
         self.model = model
         var rows = result.rows.map { Row($0, topK: call.request.topK, probabilities: call.includeProbabilities) }
+        if call.fromTexts, case .sequences(let sequences) = call.request.rows {
+            for (r, sequence) in sequences.enumerated() { rows[r].tokenIDs = sequence }
+        }
         if call.returnTokens, let tokenizer, case .sequences(let sequences) = call.request.rows {
             for (r, sequence) in sequences.enumerated() {
                 let bytes = sequence.map { tokenizer.tokenBytes($0) ?? [] }
@@ -87,6 +90,8 @@ public struct ScoreResponse: Encodable {
         let windows: Int
         /// Each token's text and its start in the row's text (code points), when asked for.
         var tokens: (strings: [String], offsets: [Int])?
+        /// The ids scored, for rows given as text (BOS included).
+        var tokenIDs: [Int32]?
 
         init(_ row: RowScore, topK: Int, probabilities: Bool) {
             positions = row.positions
@@ -101,11 +106,12 @@ public struct ScoreResponse: Encodable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case logprobs, greedy, top, probs, scored_tokens, sum_logprob, loss, perplexity, is_greedy, windows, tokens, text_offset
+            case token_ids, logprobs, greedy, top, probs, scored_tokens, sum_logprob, loss, perplexity, is_greedy, windows, tokens, text_offset
         }
 
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
+            if let tokenIDs { try c.encode(tokenIDs, forKey: .token_ids) }
             try c.encode(positions.map { $0?.logprob }, forKey: .logprobs)
             try c.encode(positions.map { $0?.isGreedy }, forKey: .greedy)
             if topK > 0 { try c.encode(positions.map { $0.map { $0.top.map(TopEntry.init) } }, forKey: .top) }

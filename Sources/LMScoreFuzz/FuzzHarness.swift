@@ -25,6 +25,9 @@ final class FuzzHarness: @unchecked Sendable {
     let tinyScorer: Scorer
     let gpt2Scorer: Scorer
     let tokenizer: GPT2Tokenizer
+    /// The reference tokenizer.json files (../shared/reference, when it is there): SentencePiece-style
+    /// (llama-gqa), byte-level with a regex Split and NFC (qwen2), byte-level GPT-2 style (neox).
+    let hfTokenizers: [(name: String, tokenizer: HFTokenizer)]
     let gpt2Name = "lmscore-gpt2-small-en"
     let tinyName = "tiny"
 
@@ -41,6 +44,7 @@ final class FuzzHarness: @unchecked Sendable {
             let modelDirectory = Self.bundledModelDirectory()
             gpt2Scorer = Scorer(model: try Checkpoint.load(directory: modelDirectory), maxTokensPerForward: 256)
             tokenizer = try GPT2Tokenizer(ranksFile: modelDirectory.appendingPathComponent(GPT2Tokenizer.ranksFileName))
+            hfTokenizers = try Self.referenceTokenizers()
         } catch {
             fatalError("LMScoreFuzz setup: \(error)")
         }
@@ -55,6 +59,19 @@ final class FuzzHarness: @unchecked Sendable {
             .deletingLastPathComponent().appendingPathComponent("Models/lmscore-gpt2-small-en")
     }
 
+    /// `../shared/reference/*/tokenizer.json` beside the repository (LMSCORE_SHARED_REFERENCE overrides);
+    /// none when absent.
+    static func referenceTokenizers() throws -> [(name: String, tokenizer: HFTokenizer)] {
+        let reference = ProcessInfo.processInfo.environment["LMSCORE_SHARED_REFERENCE"].map { URL(fileURLWithPath: $0) }
+            ?? bundledModelDirectory().deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("shared/reference")
+        return try ["llama-gqa", "qwen2-bias-bf16", "neox-pythia-f16"].compactMap { name in
+            let file = reference.appendingPathComponent("\(name)/tokenizer.json")
+            guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+            return (name, try HFTokenizer(file: file))
+        }
+    }
+
     /// One input through everything.
     func run(_ data: Data) {
         score(data, scorer: tinyScorer, model: tinyName, tokenizer: nil)
@@ -64,6 +81,7 @@ final class FuzzHarness: @unchecked Sendable {
         tokenize(data)
         detokenize(data)
         tokenizerRoundTrip(String(decoding: data, as: UTF8.self))
+        hfTokenizerRoundTrip(String(decoding: data, as: UTF8.self))
         decodeIDs(data)
     }
 
@@ -119,7 +137,7 @@ final class FuzzHarness: @unchecked Sendable {
     func tokenize(_ data: Data) {
         do {
             let call = try TokenizeCall.decode(data)
-            expectJSONObject(call.respond(tokenizer: tokenizer), "TokenizeCall.respond")
+            expectJSONObject(try call.respond(tokenizer: tokenizer), "TokenizeCall.respond")
         } catch {
             check(error, "TokenizeCall.decode")
         }
@@ -163,6 +181,23 @@ final class FuzzHarness: @unchecked Sendable {
                        "decodeWithOffsets: offsets not one per token, non-decreasing")
             } catch {
                 fatalError("decodeWithOffsets refused the ids of valid text: \(error)")
+            }
+        }
+    }
+
+    /// Any text through each tokenizer.json: ids in range, one byte offset per id, in order and inside
+    /// the text, and a decode that accepts them; without a normalizer (neox) the bytes come back exactly.
+    func hfTokenizerRoundTrip(_ text: String) {
+        let count = text.utf8.count
+        for (name, tokenizer) in hfTokenizers {
+            for allowSpecial in [true, false] {
+                let (ids, offsets) = tokenizer.encodeWithByteOffsets(text, allowSpecial: allowSpecial)
+                expect(ids.count == offsets.count, "\(name): \(ids.count) ids, \(offsets.count) offsets")
+                expect(ids.allSatisfy { $0 >= 0 && Int($0) < tokenizer.vocabularySize }, "\(name): id out of range")
+                expect(zip(offsets, offsets.dropFirst()).allSatisfy { $0 <= $1 } && offsets.allSatisfy { $0 >= 0 && $0 < max(count, 1) },
+                       "\(name): offsets not in order inside the text")
+                guard let decoded = try? tokenizer.decode(ids) else { fatalError("\(name): decode refused encode's ids") }
+                if name == "neox-pythia-f16" { expect(Array(decoded.utf8) == Array(text.utf8), "\(name): encode → decode changed the text") }
             }
         }
     }

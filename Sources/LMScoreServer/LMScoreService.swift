@@ -24,8 +24,9 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     struct Ready {
         let model: GPT2Model
         let scheduler: BatchScheduler
-        /// GPT-2's tokenizer, for text input and token strings; nil for a model without one.
-        let tokenizer: GPT2Tokenizer?
+        /// The model's tokenizer (GPT-2 ranks or tokenizer.json), for text input and token strings; nil
+        /// for a model without one.
+        let tokenizer: (any TextTokenizer)?
     }
 
     public let settings: ServerSettings
@@ -86,11 +87,11 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         let loadModel = self.loadModel
         let fallbackRanks = settings.tokenizer.map { URL(fileURLWithPath: $0) }
         let start = ContinuousClock.Instant.now
-        guard let outcome = await runOnThread({ () throws -> (GPT2Model, GPT2Tokenizer?) in
+        guard let outcome = await runOnThread({ () throws -> (GPT2Model, (any TextTokenizer)?) in
             let model = try loadModel(path)
-            let ranks = TokenizerLookup.ranksFile(modelDirectory: URL(fileURLWithPath: path), vocabSize: model.config.vocabSize,
-                                                  fallback: fallbackRanks)
-            return (model, try ranks.map { try GPT2Tokenizer(ranksFile: $0) })
+            let tokenizer = try TokenizerLookup.load(modelDirectory: URL(fileURLWithPath: path), vocabSize: model.config.vocabSize,
+                                                     fallback: fallbackRanks)
+            return (model, tokenizer)
         }) else { return }  // shutting down
         switch outcome {
         case .success(let (model, tokenizer)):
@@ -105,7 +106,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
                 return true
             }
             if installed {
-                let tokenizerNote = tokenizer == nil ? "none (token ids only)" : "GPT-2"
+                let tokenizerNote = tokenizer?.formatName ?? "none (token ids only)"
                 logger.info("model \(model.name) ready: \(model.config.parameterCount) parameters, \(String(format: "%.2f", seconds(.now - start))) s; tokenizer: \(tokenizerNote)")
             }
         case .failure(let error):
@@ -253,7 +254,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         if path == "/tokenize" {
             let call = try TokenizeCall.decode(body)
             guard let tokenizer = ready.tokenizer else { throw APIError.noTokenizer(call.single ? "text" : "texts") }
-            return .json(200, call.respond(tokenizer: tokenizer))
+            return .json(200, try call.respond(tokenizer: tokenizer))
         }
         let call = try DetokenizeCall.decode(body, vocabSize: ready.model.config.vocabSize)
         guard let tokenizer = ready.tokenizer else { throw APIError.noTokenizer("tokens") }
@@ -282,7 +283,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         return [
             "name": model.name, "n_positions": c.nPositions, "vocab_size": c.vocabSize, "n_layer": c.nLayer,
             "n_embd": c.nEmbd, "n_head": c.nHead, "dtype": model.summary.dtypes.joined(separator: ","),
-            "parameters": c.parameterCount, "tokenizer": ready.tokenizer == nil ? "none" : "gpt2",
+            "parameters": c.parameterCount, "tokenizer": ready.tokenizer?.formatName ?? "none",
         ]
     }
 }

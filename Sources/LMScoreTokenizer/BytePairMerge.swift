@@ -139,8 +139,8 @@ final class BytePairMerger {
     }
 }
 
-/// A binary min-heap of `UInt64`.
-private struct MinHeap {
+/// A binary min-heap of `UInt64` (also the merge queue of `BPEModel`).
+struct MinHeap {
     private var storage: [UInt64] = []
 
     mutating func removeAll() { storage.removeAll(keepingCapacity: true) }

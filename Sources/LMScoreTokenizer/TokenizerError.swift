@@ -15,6 +15,13 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     /// Every line is well formed but the ranks do not make a usable byte-level vocabulary
     /// (ranks not 0..<n, a single byte without a rank, too many ranks for id 50256 to be special).
     case invalidVocabulary(URL, reason: String)
+    /// A `tokenizer.json` component or option this reader does not implement: `key` is its path
+    /// (`pre_tokenizer.pretokenizers[0].type`), `value` what the file asks for. Refused at load, so
+    /// that text never silently gets ids other than HF `tokenizers` would give.
+    case unsupported(URL, key: String, value: String)
+    /// A `tokenizer.json` (or `tokenizer_config.json`) that is not what the format says: bad JSON, a
+    /// missing or mistyped key, a merge of tokens that are not in the vocabulary.
+    case invalidTokenizer(URL, reason: String)
     /// `ids[position]` is not a token id of this vocabulary.
     case unknownTokenID(Int32, position: Int)
     /// The tokens' bytes are not valid UTF-8: the first bad byte belongs to `ids[position]`.
@@ -25,7 +32,7 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     public var description: String {
         switch self {
         case .missingFile(let url):
-            return "\(url.path): no such file (the GPT-2 ranks file gpt2.tiktoken)"
+            return "\(url.path): no such file"
         case .unreadableFile(let url, let reason):
             return "\(url.path): cannot read: \(reason)"
         case .digestMismatch(let url, let expected, let actual):
@@ -33,6 +40,10 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
         case .malformedLine(let url, let line, let reason):
             return "\(url.path): line \(line): \(reason)"
         case .invalidVocabulary(let url, let reason):
+            return "\(url.path): \(reason)"
+        case .unsupported(let url, let key, let value):
+            return "\(url.path): \(key): \"\(value)\" unsupported"
+        case .invalidTokenizer(let url, let reason):
             return "\(url.path): \(reason)"
         case .unknownTokenID(let id, let position):
             return "token id \(id) at position \(position) is not in the vocabulary"

@@ -21,13 +21,15 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for matrix products (default: the number of cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    /// The GPT-2 tokenizer for `model` (its directory's gpt2.tiktoken, or the bundled one for a model
-    /// with GPT-2's vocabulary), nil when it has none; a broken ranks file is a one-line error.
-    func loadTokenizer(for model: GPT2Model) throws -> GPT2Tokenizer? {
+    /// The tokenizer for `model` (`TokenizerLookup`: its directory's gpt2.tiktoken or tokenizer.json, or
+    /// the bundled ranks for a model with GPT-2's vocabulary), nil when it has none; a broken or
+    /// unsupported tokenizer file is a one-line error.
+    func loadTokenizer(for model: GPT2Model) throws -> (any TextTokenizer)? {
         let fallback = DefaultModel.ranksFile.map { URL(fileURLWithPath: $0) }
-        guard let file = TokenizerLookup.ranksFile(modelDirectory: URL(fileURLWithPath: model.summary.directory),
-                                                   vocabSize: model.config.vocabSize, fallback: fallback) else { return nil }
-        do { return try GPT2Tokenizer(ranksFile: file) } catch { throw CommandFailure("cannot load tokenizer: \(error)") }
+        do {
+            return try TokenizerLookup.load(modelDirectory: URL(fileURLWithPath: model.summary.directory),
+                                            vocabSize: model.config.vocabSize, fallback: fallback)
+        } catch { throw CommandFailure("cannot load tokenizer: \(error)") }
     }
 
     /// Loads the model, or exits with one line naming what is wrong.

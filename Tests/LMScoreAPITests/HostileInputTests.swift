@@ -36,7 +36,7 @@ enum HostileDecoder: String, CaseIterable, Sendable, CustomTestStringConvertible
             case .completions: _ = try CompletionsCall.decode(body, config: Self.config, modelName: Self.modelName, tokenizer: tokenizer)
             case .tokenize:
                 let call = try TokenizeCall.decode(body)
-                if answering { _ = call.respond(tokenizer: tokenizer) }
+                if answering { _ = try call.respond(tokenizer: tokenizer) }
             case .detokenize:
                 let call = try DetokenizeCall.decode(body, vocabSize: Self.config.vocabSize)
                 if answering { _ = try call.respond(tokenizer: tokenizer) }

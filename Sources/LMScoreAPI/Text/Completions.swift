@@ -40,7 +40,7 @@ public struct CompletionsCall: Sendable {
     static let openAIDefaultMaxTokens = 16
 
     /// `tokenizer` nil: a model without one; string prompts are then refused (`tokenizer_unavailable`).
-    public static func decode(_ data: Data, config: ModelConfig, modelName: String, tokenizer: GPT2Tokenizer?) throws(APIError) -> CompletionsCall {
+    public static func decode(_ data: Data, config: ModelConfig, modelName: String, tokenizer: (any TextTokenizer)?) throws(APIError) -> CompletionsCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
         func present(_ key: String) -> Any? { body[key].flatMap { JSONReader.isNull($0) ? nil : $0 } }
         func notScoring(_ param: String, _ message: String) -> APIError {
@@ -134,12 +134,14 @@ public struct CompletionsCall: Sendable {
     }
 
     /// `prompt`: a string, [string], [int] or [[int]].
-    private mutating func readPrompts(_ value: Any, vocabSize: Int, tokenizer: GPT2Tokenizer?) throws(APIError) {
+    /// A text prompt gets the tokenizer's BOS when it adds one by default (Llama's `<s>`), as vLLM does.
+    private mutating func readPrompts(_ value: Any, vocabSize: Int, tokenizer: (any TextTokenizer)?) throws(APIError) {
         func text(_ string: String, at path: String) throws(APIError) {
             guard let tokenizer else { throw .noTokenizer(path) }
             let ids = tokenizer.encode(string, allowSpecial: true)
             guard !ids.isEmpty else { throw .invalid(path, "the prompt is empty: it encodes to no tokens") }
-            prompts.append(ids)
+            let bos = tokenizer.addsBeginningOfSequence ? tokenizer.beginningOfSequence : nil
+            prompts.append(bos.map { [$0] + ids } ?? ids)
             promptTexts.append(string)
         }
         // `path` is only built for an error: a million one-token prompts would otherwise format a million paths.
@@ -171,7 +173,7 @@ public struct CompletionsCall: Sendable {
 public struct CompletionsResponse {
     let json: OrderedJSON
 
-    public init(call: CompletionsCall, result: ScoringResult, model: String, tokenizer: GPT2Tokenizer, created: Date = Date()) {
+    public init(call: CompletionsCall, result: ScoringResult, model: String, tokenizer: any TextTokenizer, created: Date = Date()) {
         let choices: [OrderedJSON] = zip(call.prompts, result.rows).enumerated().map { i, pair in
             let (prompt, row) = pair
             let generated = row.next.map { [$0] } ?? []
@@ -179,7 +181,7 @@ public struct CompletionsResponse {
             let generatedBytes = generated.map { tokenizer.tokenBytes($0.token) ?? [] }
             let promptText = call.promptTexts[i] ?? String(decoding: promptBytes.joined(), as: UTF8.self)
             var generatedText = String(decoding: generatedBytes.joined(), as: UTF8.self)
-            var finishReason = generated.first?.token == GPT2Tokenizer.endOfText ? "stop" : "length"
+            var finishReason = generated.first.map { $0.token == tokenizer.endOfText } == true ? "stop" : "length"
             // A stop sequence in the appended token cuts the text before it, as OpenAI does; the token
             // itself stays in `logprobs` (it was predicted).
             if let cut = call.stop.compactMap({ generatedText.range(of: $0)?.lowerBound }).min() {

@@ -28,9 +28,9 @@ enum TokenText {
 }
 
 extension APIError {
-    /// 422 for text input when the model directory has no GPT-2 tokenizer (e.g. a non-GPT-2 vocabulary).
+    /// 422 for text input when the model directory has no tokenizer (e.g. a non-GPT-2 vocabulary).
     public static func noTokenizer(_ param: String) -> APIError {
-        .invalid(param, "this model has no tokenizer (no gpt2.tiktoken in its directory and its vocabulary is not GPT-2's); "
+        .invalid(param, "this model has no tokenizer (no gpt2.tiktoken or tokenizer.json in its directory and its vocabulary is not GPT-2's); "
                  + "send token ids instead", code: "tokenizer_unavailable")
     }
 }

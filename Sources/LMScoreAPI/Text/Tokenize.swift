@@ -5,7 +5,8 @@ import LMScoreTokenizer
 /// text (`token_strings: true`) and where it starts in the text: `offsets: true` in code points
 /// (Python string indices), `byte_offsets: true` in UTF-8 bytes.
 /// `allow_special` (default true) reads a literal `<|endoftext|>` as id 50256, as HF's GPT-2
-/// tokenizer does; false encodes it as ordinary text (tiktoken's `encode_ordinary`).
+/// tokenizer does; false encodes it as ordinary text (tiktoken's `encode_ordinary`). `add_bos` puts the
+/// tokenizer's BOS first (default: the tokenizer's own choice, e.g. yes for Llama, no for GPT-2 and Qwen).
 public struct TokenizeCall: Sendable {
     public var texts: [String]
     /// `text` (one result, unnested) rather than `texts`.
@@ -14,8 +15,10 @@ public struct TokenizeCall: Sendable {
     public var tokenStrings: Bool
     public var offsets: Bool
     public var byteOffsets: Bool = false
+    /// nil: the tokenizer's default.
+    public var addBOS: Bool? = nil
 
-    static let knownFields: Set<String> = ["text", "texts", "allow_special", "token_strings", "offsets", "byte_offsets"]
+    static let knownFields: Set<String> = ["text", "texts", "allow_special", "token_strings", "offsets", "byte_offsets", "add_bos"]
 
     public static func decode(_ data: Data) throws(APIError) -> TokenizeCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
@@ -38,16 +41,23 @@ public struct TokenizeCall: Sendable {
         if let value = present("token_strings") { call.tokenStrings = try JSONReader.bool(value, at: "token_strings") }
         if let value = present("offsets") { call.offsets = try JSONReader.bool(value, at: "offsets") }
         if let value = present("byte_offsets") { call.byteOffsets = try JSONReader.bool(value, at: "byte_offsets") }
+        if let value = present("add_bos") { call.addBOS = try JSONReader.bool(value, at: "add_bos") }
         return call
     }
 
     /// `{"tokens": ids | [ids], "count", "token_strings"?, "offsets"?, "byte_offsets"?}`, each nested per
     /// text for `texts`. Written with `JSONWriter`: an 8 MB text gives ~2M ids (and as many strings and
     /// offsets), which Foundation's JSONSerialization took seconds to encode.
-    public func respond(tokenizer: GPT2Tokenizer) -> Data {
+    /// A BOS (at byte offset 0) comes first when asked for; asking one of a tokenizer without is a 422.
+    public func respond(tokenizer: any TextTokenizer) throws(APIError) -> Data {
+        let bos = try ScoreCall.beginningOfSequence(tokenizer, addBOS: addBOS, param: "add_bos")
         var ids: [[Int32]] = [], strings: [[String]] = [], starts: [[Int]] = [], byteStarts: [[Int]] = []
         for text in texts {
-            let (encoded, bytePositions) = tokenizer.encodeWithByteOffsets(text, allowSpecial: allowSpecial)
+            var (encoded, bytePositions) = tokenizer.encodeWithByteOffsets(text, allowSpecial: allowSpecial)
+            if let bos {
+                encoded.insert(bos, at: 0)
+                bytePositions.insert(0, at: 0)
+            }
             ids.append(encoded)
             byteStarts.append(bytePositions)
             if tokenStrings || offsets {
@@ -93,7 +103,7 @@ public struct DetokenizeCall: Sendable {
         return DetokenizeCall(rows: [try JSONReader.tokenRow(tokens, at: "tokens", vocabSize: vocabSize, allowIgnored: false)], single: true)
     }
 
-    public func respond(tokenizer: GPT2Tokenizer) throws(APIError) -> Data {
+    public func respond(tokenizer: any TextTokenizer) throws(APIError) -> Data {
         var texts: [String] = []
         for (r, row) in rows.enumerated() {
             let path = single ? "tokens" : "tokens[\(r)]"

@@ -1,14 +1,39 @@
 import Foundation
 import LMScoreTokenizer
 
-/// Which GPT-2 ranks file serves a model: the `gpt2.tiktoken` in its own directory, or else — only
-/// when the model's vocabulary is GPT-2's 50,257 tokens (e.g. openai-community/gpt2 fetched as just
-/// config.json + model.safetensors) — `fallback`, the file shipped with the bundled model.
+/// Which tokenizer serves a model, looked for in this order:
+/// 1. `gpt2.tiktoken` in its directory (GPT-2's ranks: the fast tiktoken-identical path);
+/// 2. `tokenizer.json` in its directory (Hugging Face `tokenizers` format, with the
+///    `tokenizer_config.json` beside it if there is one);
+/// 3. `fallback`, the ranks file shipped with the bundled model — only when the model's vocabulary is
+///    GPT-2's 50,257 tokens (e.g. openai-community/gpt2 fetched as just config.json + model.safetensors).
 public enum TokenizerLookup {
     public static let gpt2VocabularySize = 50257
 
-    public static func ranksFile(modelDirectory: URL, vocabSize: Int, fallback: URL?) -> URL? {
-        if let own = GPT2Tokenizer.find(inModelDirectory: modelDirectory) { return own }
-        return vocabSize == gpt2VocabularySize ? fallback : nil
+    /// The tokenizer, nil when the model has none. A tokenizer file that is there but cannot be used
+    /// (damaged, an unsupported construct, more tokens than the model has) is an error, not a model
+    /// without a tokenizer.
+    public static func load(modelDirectory: URL, vocabSize: Int, fallback: URL?) throws(TokenizerError) -> (any TextTokenizer)? {
+        let tokenizer: any TextTokenizer
+        if let ranks = GPT2Tokenizer.find(inModelDirectory: modelDirectory) {
+            tokenizer = try GPT2Tokenizer(ranksFile: ranks)
+        } else if let file = HFTokenizer.find(inModelDirectory: modelDirectory) {
+            tokenizer = try HFTokenizer(file: file, config: HFTokenizer.config(besides: file))
+            guard tokenizer.vocabularySize <= vocabSize else {
+                throw .invalidTokenizer(file, reason: "its ids go up to \(tokenizer.vocabularySize - 1), "
+                                        + "but the model's vocabulary has \(vocabSize) tokens")
+            }
+        } else if vocabSize == gpt2VocabularySize, let fallback {
+            tokenizer = try GPT2Tokenizer(ranksFile: fallback)
+        } else {
+            return nil
+        }
+        return tokenizer
+    }
+
+    /// The tokenizer file `file` names: a `tokenizer.json` (by its `.json` extension) or GPT-2's ranks.
+    public static func load(file: URL) throws(TokenizerError) -> any TextTokenizer {
+        if file.pathExtension == "json" { return try HFTokenizer(file: file, config: HFTokenizer.config(besides: file)) }
+        return try GPT2Tokenizer(ranksFile: file)
     }
 }

@@ -1,17 +1,21 @@
 import ArgumentParser
 import Foundation
 import LMScoreTokenizer
+import LMScoreAPI
 
-/// `lmscore tokenize [FILE]`: text → GPT-2 token ids (tiktoken's r50k_base), ids → text with `--decode`,
-/// encoding speed with `--bench`. `Scripts/check_tokenizer.sh` compares it with tiktoken through
-/// `--jsonl` (many texts or id lists in one process).
+/// `lmscore tokenize [FILE]`: text → token ids with the model's tokenizer (GPT-2's tiktoken ranks, or a
+/// Hugging Face tokenizer.json; `--tokenizer FILE` names one directly), ids → text with `--decode`,
+/// encoding speed with `--bench`. `Scripts/check_tokenizer.sh` compares it with tiktoken and
+/// `Scripts/check_hf_tokenizers.sh` with HF `tokenizers`, through `--jsonl` (many texts or id lists in
+/// one process).
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
-        abstract: "GPT-2 BPE: text (FILE or stdin) → token ids as a JSON array; --decode: ids → text.",
+        abstract: "Text (FILE or stdin) → token ids as a JSON array; --decode: ids → text.",
         discussion: """
-            The ranks file is gpt2.tiktoken in the model directory (default: the bundled model's), checked \
-            against its SHA-256. --jsonl: every input line is one JSON string (or, with --decode, one JSON \
+            The tokenizer is gpt2.tiktoken in the model directory (default: the bundled model's; checked \
+            against its SHA-256), else its tokenizer.json; --tokenizer names a tokenizer.json or ranks file \
+            directly. --jsonl: every input line is one JSON string (or, with --decode, one JSON \
             array of ids) and gets one output line; an id list that cannot be decoded gives {"error": …} on \
             its line instead of ending the run.
             """)
@@ -19,10 +23,13 @@ struct TokenizeCommand: ParsableCommand {
     @Argument(help: "Text file (UTF-8), or ids JSON with --decode; '-' or none: standard input.")
     var file: String?
 
-    @Option(name: .long, help: "Model directory holding gpt2.tiktoken (default: the bundled lmscore-gpt2-small-en).")
+    @Option(name: .long, help: "Model directory holding gpt2.tiktoken or tokenizer.json (default: the bundled lmscore-gpt2-small-en).")
     var model: String?
 
-    @Flag(name: .long, help: "Encode the literal text <|endoftext|> as id 50256 (default: as ordinary text).")
+    @Option(name: .long, help: "A tokenizer file instead of a model directory: tokenizer.json (HF tokenizers format) or gpt2.tiktoken.")
+    var tokenizer: String?
+
+    @Flag(name: .long, help: "Encode special tokens' text (<|endoftext|>, <s>) as those tokens (default: as ordinary text).")
     var allowSpecial = false
 
     @Flag(name: .long, help: "Print {\"ids\": [...], \"byte_offsets\": [...]}: where each token starts in the UTF-8 text.")
@@ -41,6 +48,7 @@ struct TokenizeCommand: ParsableCommand {
     var repetitions = 10
 
     func validate() throws {
+        if model != nil && tokenizer != nil { throw ValidationError("give --model or --tokenizer, not both") }
         if bench && (decode || jsonl || byteOffsets) { throw ValidationError("--bench encodes one text: not with --decode, --jsonl or --byte-offsets") }
         if decode && (allowSpecial || byteOffsets) { throw ValidationError("--allow-special and --byte-offsets are for encoding, not --decode") }
         if repetitions < 1 { throw ValidationError("--repetitions must be at least 1") }
@@ -89,16 +97,19 @@ struct TokenizeCommand: ParsableCommand {
         FileHandle.standardOutput.write(output)
     }
 
-    /// The ranks file of `--model`, or of the default model.
-    func loadTokenizer() throws -> GPT2Tokenizer {
-        let directory = URL(fileURLWithPath: try DefaultModel.resolve(model))
-        guard let ranks = GPT2Tokenizer.find(inModelDirectory: directory) else {
-            throw CommandFailure("\(directory.path): no \(GPT2Tokenizer.ranksFileName) in the model directory")
-        }
-        do { return try GPT2Tokenizer(ranksFile: ranks) } catch { throw CommandFailure("cannot load tokenizer: \(error)") }
+    /// `--tokenizer`, or the tokenizer of `--model` (or of the default model).
+    func loadTokenizer() throws -> any TextTokenizer {
+        do {
+            if let tokenizer { return try TokenizerLookup.load(file: URL(fileURLWithPath: tokenizer)) }
+            let directory = URL(fileURLWithPath: try DefaultModel.resolve(model))
+            guard let found = try TokenizerLookup.load(modelDirectory: directory, vocabSize: Int.max, fallback: nil) else {
+                throw CommandFailure("\(directory.path): no \(GPT2Tokenizer.ranksFileName) or \(HFTokenizer.fileName) in the model directory")
+            }
+            return found
+        } catch let error as TokenizerError { throw CommandFailure("cannot load tokenizer: \(error)") }
     }
 
-    func encoded(_ tokenizer: GPT2Tokenizer, _ text: String) -> Data {
+    func encoded(_ tokenizer: any TextTokenizer, _ text: String) -> Data {
         guard byteOffsets else { return JSONText.integers(tokenizer.encode(text, allowSpecial: allowSpecial)) }
         let (ids, offsets) = tokenizer.encodeWithByteOffsets(text, allowSpecial: allowSpecial)
         return Data(#"{"ids":"#.utf8) + JSONText.integers(ids) + Data(#","byte_offsets":"#.utf8)
@@ -106,19 +117,22 @@ struct TokenizeCommand: ParsableCommand {
     }
 
     /// `{"text": …, "offsets": […]}`; offsets null (and `offsets_error` says why) when the bytes are not
-    /// UTF-8, where tiktoken's `decode_with_offsets` raises.
-    func decoded(_ tokenizer: GPT2Tokenizer, _ ids: [Int32]) throws -> Data {
+    /// UTF-8, where tiktoken's `decode_with_offsets` raises. A tokenizer.json gives `{"text": …}` only:
+    /// its decoder may drop or add characters, so offsets into its text are not defined.
+    func decoded(_ tokenizer: any TextTokenizer, _ ids: [Int32]) throws -> Data {
         let text = try tokenizer.decode(ids)
-        var json = Data(#"{"text":"#.utf8) + JSONText.string(text) + Data(#","offsets":"#.utf8)
+        var json = Data(#"{"text":"#.utf8) + JSONText.string(text)
+        guard let gpt2 = tokenizer as? GPT2Tokenizer else { return json + Data("}".utf8) }
+        json += Data(#","offsets":"#.utf8)
         do {
-            json += JSONText.integers(try tokenizer.decodeWithOffsets(ids).offsets)
+            json += JSONText.integers(try gpt2.decodeWithOffsets(ids).offsets)
         } catch {
             json += Data("null".utf8) + Data(#","offsets_error":"#.utf8) + JSONText.string("\(error)")
         }
         return json + Data("}".utf8)
     }
 
-    func runBench(_ tokenizer: GPT2Tokenizer, text: String, loadSeconds: Double) throws {
+    func runBench(_ tokenizer: any TextTokenizer, text: String, loadSeconds: Double) throws {
         let bytes = text.utf8.count
         guard bytes > 0 else { throw CommandFailure("--bench needs some text") }
         var tokens = tokenizer.encode(text, allowSpecial: allowSpecial).count  // warm-up
@@ -131,7 +145,7 @@ struct TokenizeCommand: ParsableCommand {
         let total = times.reduce(0, +)
         let median = times.sorted()[times.count / 2]
         print("lmscore tokenize --bench: \(bytes) bytes, \(tokens) tokens, \(repetitions) repetitions on one thread "
-              + String(format: "(ranks loaded in %.3f s)", loadSeconds))
+              + String(format: "(tokenizer loaded in %.3f s)", loadSeconds))
         print(String(format: "encode: %.2f MB/s, %.0f tokens/s (all repetitions); median %.2f MB/s",
                      Double(bytes * repetitions) / total / 1e6, Double(tokens * repetitions) / total,
                      Double(bytes) / median / 1e6))
