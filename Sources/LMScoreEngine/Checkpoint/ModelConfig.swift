@@ -78,7 +78,8 @@ public struct ModelConfig: Sendable, Equatable {
     /// Width of the MLP's hidden layer.
     public var nInner: Int
     public var norm: Norm
-    public var layerNormEpsilon: Double
+    /// ε of every norm (`layer_norm_epsilon`, `rms_norm_eps`, `layer_norm_eps`).
+    public var normEpsilon: Double
     public var positions: Positions
     /// Biases on the q, k, v projections (GPT-2, NeoX, Qwen2, `attention_bias`).
     public var qkvBias: Bool
@@ -99,7 +100,7 @@ public struct ModelConfig: Sendable, Equatable {
     /// A GPT-2 description (the shape `make-checkpoint`'s GPT-2 presets and the tests build).
     public init(
         vocabSize: Int, nPositions: Int, nEmbd: Int, nLayer: Int, nHead: Int, nInner: Int? = nil,
-        activation: Activation = .geluTanh, layerNormEpsilon: Double = 1e-5, tieWordEmbeddings: Bool = true,
+        activation: Activation = .geluTanh, normEpsilon: Double = 1e-5, tieWordEmbeddings: Bool = true,
         scaleAttnWeights: Bool = true, scaleAttnByInverseLayerIdx: Bool = false
     ) {
         family = .gpt2
@@ -114,7 +115,7 @@ public struct ModelConfig: Sendable, Equatable {
         headSize = nEmbd / nHead
         self.nInner = nInner ?? 4 * nEmbd
         norm = .layerNorm
-        self.layerNormEpsilon = layerNormEpsilon
+        self.normEpsilon = normEpsilon
         positions = .learned
         qkvBias = true
         attentionOutputBias = true

@@ -72,8 +72,8 @@ public final class DecoderModel: Sendable {
     /// The configured norm (LayerNorm or RMSNorm) of every row.
     private func norm(_ x: UnsafePointer<Float>, _ weights: NormWeights, into out: UnsafeMutablePointer<Float>, rows: Int) {
         switch config.norm {
-        case .layerNorm: layerNorm(x, into: out, rows: rows, width: config.nEmbd, gain: weights.gain, bias: weights.bias!, epsilon: config.layerNormEpsilon)
-        case .rmsNorm: rmsNorm(x, into: out, rows: rows, width: config.nEmbd, stride: config.nEmbd, gain: weights.gain, epsilon: config.layerNormEpsilon)
+        case .layerNorm: layerNorm(x, into: out, rows: rows, width: config.nEmbd, gain: weights.gain, bias: weights.bias!, epsilon: config.normEpsilon)
+        case .rmsNorm: rmsNorm(x, into: out, rows: rows, width: config.nEmbd, stride: config.nEmbd, gain: weights.gain, epsilon: config.normEpsilon)
         }
     }
 
@@ -87,7 +87,7 @@ public final class DecoderModel: Sendable {
         let att = ws.attended    // [T, heads.outputWidth]
         project(input, layer.qkv, into: qkv, rows: T)
         if let queryNorm = layer.queryNorm, let keyNorm = layer.keyNorm {
-            normalizeHeads(qkv, heads: heads, rows: batch.tokens.count, queryGain: queryNorm, keyGain: keyNorm, epsilon: config.layerNormEpsilon)
+            normalizeHeads(qkv, heads: heads, rows: batch.tokens.count, queryGain: queryNorm, keyGain: keyNorm, epsilon: config.normEpsilon)
         }
         rotary?.rotate(qkv, heads: heads, positions: positions)
         var scale = config.scaleAttnWeights ? 1 / Float(config.headSize).squareRoot() : 1

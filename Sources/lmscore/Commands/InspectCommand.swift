@@ -37,7 +37,7 @@ struct InspectCommand: ParsableCommand {
             "positions": c.positionsDescription,
             "mlp": c.mlp == .swiGLU ? "swiglu" : "gelu",
             "activation_function": c.activationName,
-            "layer_norm_epsilon": c.layerNormEpsilon,
+            "norm_epsilon": c.normEpsilon,
             "qkv_bias": c.qkvBias,
             "qk_norm": c.queryKeyNorm,
             "sliding_window": c.slidingWindow.map { $0 as Any } ?? NSNull(),

@@ -19,7 +19,7 @@ enum GPT2Family {
         return ModelConfig(
             vocabSize: try config.int("vocab_size"), nPositions: try config.int("n_positions"), nEmbd: nEmbd,
             nLayer: try config.int("n_layer"), nHead: nHead, nInner: try config.optionalInt("n_inner"), activation: activation,
-            layerNormEpsilon: try config.double("layer_norm_epsilon", default: 1e-5),
+            normEpsilon: try config.double("layer_norm_epsilon", default: 1e-5),
             tieWordEmbeddings: try config.bool("tie_word_embeddings", default: true),
             scaleAttnWeights: try config.bool("scale_attn_weights", default: true),
             scaleAttnByInverseLayerIdx: try config.bool("scale_attn_by_inverse_layer_idx", default: false))
@@ -81,7 +81,7 @@ enum GPT2Family {
             "n_head": config.nHead,
             "n_inner": config.nInner == 4 * config.nEmbd ? NSNull() : config.nInner as Any,
             "activation_function": config.activationName,
-            "layer_norm_epsilon": config.layerNormEpsilon,
+            "layer_norm_epsilon": config.normEpsilon,
             "tie_word_embeddings": config.tieWordEmbeddings,
             "scale_attn_weights": config.scaleAttnWeights,
             "scale_attn_by_inverse_layer_idx": config.scaleAttnByInverseLayerIdx,

@@ -15,7 +15,7 @@ enum GPTNeoXFamily {
         var description = ModelConfig(vocabSize: try config.int("vocab_size"), nPositions: maxPositions, nEmbd: nEmbd,
                                       nLayer: try config.int("num_hidden_layers"), nHead: nHead,
                                       nInner: try config.int("intermediate_size"), activation: activation,
-                                      layerNormEpsilon: try config.double("layer_norm_eps", default: 1e-5),
+                                      normEpsilon: try config.double("layer_norm_eps", default: 1e-5),
                                       tieWordEmbeddings: try config.bool("tie_word_embeddings", default: false))
         description.family = .gptNeoX
         description.modelType = "gpt_neox"
@@ -67,7 +67,7 @@ enum GPTNeoXFamily {
             "rotary_pct": Double(rotary.dimensions) / Double(config.headSize),
             "rotary_emb_base": rotary.theta,
             "rope_scaling": rotary.scaling.jsonObject ?? NSNull(),
-            "layer_norm_eps": config.layerNormEpsilon,
+            "layer_norm_eps": config.normEpsilon,
             "use_parallel_residual": config.parallelResidual,
             "hidden_act": config.activationName,
             "attention_bias": config.qkvBias,

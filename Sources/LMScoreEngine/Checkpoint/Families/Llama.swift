@@ -44,7 +44,7 @@ enum LlamaFamily {
         description.headSize = headSize
         description.nInner = try config.int("intermediate_size")
         description.norm = .rmsNorm
-        description.layerNormEpsilon = try config.double("rms_norm_eps", default: 1e-6)
+        description.normEpsilon = try config.double("rms_norm_eps", default: 1e-6)
         description.positions = .rotary(try config.rotary(
             headSize: headSize, thetaKey: "rope_theta", partialKey: "partial_rotary_factor", defaultPartial: 1))
         description.qkvBias = qkvBias
@@ -99,7 +99,7 @@ enum LlamaFamily {
             "num_key_value_heads": config.nKVHead,
             "head_dim": config.headSize,
             "max_position_embeddings": config.maxPositions,
-            "rms_norm_eps": config.layerNormEpsilon,
+            "rms_norm_eps": config.normEpsilon,
             "rope_theta": rotary.theta,
             "rope_scaling": rotary.scaling.jsonObject ?? NSNull(),
             "hidden_act": "silu",
