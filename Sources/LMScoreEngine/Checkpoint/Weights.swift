@@ -128,7 +128,9 @@ struct DecoderWeights: @unchecked Sendable {
     let lmHead: WeightMatrix
     /// What keeps the memory behind the pointers alive (the checkpoint's `WeightStorage`).
     let owner: AnyObject
+}
 
+extension DecoderWeights {
     /// The family's tensors, read from `source`.
     init(config: ModelConfig, source: some TensorSource) throws {
         self = switch config.family {
@@ -136,17 +138,6 @@ struct DecoderWeights: @unchecked Sendable {
         case .llama: try LlamaFamily.weights(config, source)
         case .gptNeoX: try GPTNeoXFamily.weights(config, source)
         }
-    }
-
-    init(tokenEmbedding: WeightMatrix, positionEmbedding: UnsafePointer<Float>?, qkvLayout: QKVLayout, layers: [LayerWeights],
-         finalNorm: NormWeights, lmHead: WeightMatrix, owner: AnyObject) {
-        self.tokenEmbedding = tokenEmbedding
-        self.positionEmbedding = positionEmbedding
-        self.qkvLayout = qkvLayout
-        self.layers = layers
-        self.finalNorm = finalNorm
-        self.lmHead = lmHead
-        self.owner = owner
     }
 }
 
