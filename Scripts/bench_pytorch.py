@@ -14,7 +14,10 @@ so it never goes down from one row to the next).
 Usage:
   python Scripts/bench_pytorch.py [--model DIR] [--threads 2] [--seconds 3]
                                   [--shapes 1x16,32x16,8x128,1x1024,4x512]
-Without --model: GPT2Config() defaults (124M GPT-2 shape), random init with seed 0.
+--model: any checkpoint transformers' AutoModelForCausalLM loads (GPT-2, Llama/SmolLM, Mistral,
+Qwen2/2.5, Qwen3, GPT-NeoX/Pythia; e.g. one written by `lmscore make-checkpoint --preset
+smollm2-135m`), run in float32 whatever its stored dtype. Without --model: GPT2Config() defaults
+(124M GPT-2 shape), random init with seed 0.
 """
 
 import argparse
@@ -26,7 +29,7 @@ import time
 
 import torch
 import transformers
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
 
@@ -40,7 +43,7 @@ def parse_shapes(text: str) -> list:
 
 def load_model(model_dir):
     if model_dir:
-        model = GPT2LMHeadModel.from_pretrained(model_dir, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         source = model_dir
     else:
         torch.manual_seed(0)
@@ -80,7 +83,7 @@ def peak_rss_mb():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="HF GPT-2 directory (config.json + model.safetensors)")
+    parser.add_argument("--model", help="HF model directory (config.json + model.safetensors)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=3.0, help="time budget per shape")
     parser.add_argument("--shapes", default="1x16,32x16,8x128,1x1024,4x512",
@@ -92,15 +95,16 @@ def main():
 
     model, source = load_model(args.model)
     shapes = parse_shapes(args.shapes)
+    context = getattr(model.config, "n_positions", None) or model.config.max_position_embeddings
     for rows, tokens in shapes:
-        if not 2 <= tokens <= model.config.n_positions:
-            sys.exit(f"shape {rows}x{tokens}: tokens must be in 2...{model.config.n_positions}")
+        if not 2 <= tokens <= context:
+            sys.exit(f"shape {rows}x{tokens}: tokens must be in 2...{context}")
 
     print(f"command: {shlex.join([sys.executable] + sys.argv)}")
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
           f"threads {torch.get_num_threads()}")
     params = sum(p.numel() for p in model.parameters())
-    print(f"model: {source}; {params / 1e6:.1f}M parameters, fp32, "
+    print(f"model: {source}; {model.config.model_type}, {params / 1e6:.1f}M parameters, fp32, "
           f"attention {model.config._attn_implementation}")
     print(f"per shape: 1 warm-up, then >= 3 calls and >= {args.seconds:g} s; median reported")
     print()

@@ -4,7 +4,10 @@
 #   Scripts/compare_bench.sh [MODEL_DIR] [SECONDS] [SHAPES]
 #
 # MODEL_DIR defaults to a random GPT-2 124M checkpoint made (once) by `lmscore make-checkpoint` under
-# /tmp/lmscore-bench/gpt2-random. PyTorch runs from the venv of Scripts/setup_venv.sh
+# /tmp/lmscore-bench/gpt2-random. A MODEL_DIR without config.json is made from PRESET (default gpt2)
+# stored as DTYPE (default F32), e.g. the other families' full-size shapes:
+#   PRESET=smollm2-135m Scripts/compare_bench.sh /tmp/lmscore-bench/smollm2-135m 5 1x16,8x128
+#   PRESET=qwen2.5-0.5b DTYPE=BF16 Scripts/compare_bench.sh /tmp/lmscore-bench/qwen2.5-0.5b-bf16 5 1x16,8x128 PyTorch runs from the venv of Scripts/setup_venv.sh
 # (LMSCORE_VENV to override). Both sides do the full scoring work: forward, log-softmax, gather.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +18,7 @@ threads=$(nproc)
 
 [ -x .build/release/lmscore ] || swift build -c release >&2
 if [ ! -f "$model/config.json" ]; then
-  .build/release/lmscore make-checkpoint --preset gpt2 --random --seed 0 "$model" >&2
+  .build/release/lmscore make-checkpoint --preset "${PRESET:-gpt2}" --dtype "${DTYPE:-F32}" --random --seed 0 "$model" >&2
 fi
 venv=$(Scripts/setup_venv.sh)
 

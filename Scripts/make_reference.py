@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate lmscore's own reference fixtures (Tests/Fixtures/reference/).
 
-What: three tiny random GPT-2 checkpoints in Hugging Face layout, each chosen to
-exercise a loader path the shared acceptance fixtures (shared/reference/) do not:
+What: tiny random checkpoints in Hugging Face layout, each chosen to exercise a loader
+path or a model option the shared acceptance fixtures (shared/reference/) do not. GPT-2:
 
   bf16-untied-erf      BF16 storage, tensor names without the `transformer.` prefix,
                        untied `lm_head.weight`, exact-erf GELU ("gelu"), n_inner != 4*n_embd,
@@ -14,11 +14,22 @@ exercise a loader path the shared acceptance fixtures (shared/reference/) do not
   sharded-untied-f32   F32 storage, no prefix, untied lm_head, 3 shards +
                        model.safetensors.index.json.
 
+Other families (config.json in the Hub's legacy form unless said otherwise):
+
+  mistral-sliding-window  Mistral, sliding_window 8 < n_positions 32, GQA, untied, F32.
+  llama3-rope-scaling     Llama, rope_scaling llama3 (all three wavelength bands), explicit
+                          head_dim 16 != 48/4, attention_bias and mlp_bias, tied, BF16.
+  neox-sequential         GPT-NeoX, use_parallel_residual false, rotary_pct 0.5, linear rope
+                          scaling, gelu_new, untied embed_out, F16.
+  qwen3-rope-parameters   Qwen3, config.json as transformers 5 writes it (`rope_parameters`
+                          with rope_theta 5e5), q/k norm, MQA, untied, F32.
+  qwen2-untied            Qwen2, q/k/v biases, untied lm_head, 2 shards, F32.
+
 and, for each, an expected.json in exactly the format of shared/reference/*/expected.json.
 
 Why / how the truth is made: the checkpoint is written first in its storage dtype, then the
 stored tensors are read back, upcast to float64 and run through transformers'
-GPT2LMHeadModel in float64 (eager attention). So the expected numbers are what an exact
+GPT2LMHeadModel (AutoModelForCausalLM for the other families) in float64 (eager attention). So the expected numbers are what an exact
 engine computes from the values a loader actually sees (e.g. BF16-rounded weights), not from
 the float32 values they were drawn as.
 
@@ -37,6 +48,7 @@ Usage:
 """
 
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -48,7 +60,7 @@ import numpy as np
 import safetensors.torch
 import torch
 import torch.nn.functional as F
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import CONFIG_MAPPING, AutoConfig, AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,11 +87,18 @@ class Fixture:
     storage: str  # key of STORAGE_DTYPES
     prefix: bool  # tensor names start with "transformer."
     tied: bool
-    config: dict  # GPT2Config keyword arguments
+    config: dict  # GPT2Config keyword arguments, or a Hub config.json (with "model_type")
     shards: int = 1
     legacy_buffers: bool = False
     seed: int = 0
     window_stride_odd: int = 3  # stride of the `sliding-window-stride3` case
+    # "hub": config.json as given (legacy keys); "transformers": as transformers 5 saves it
+    config_form: str = "hub"
+    notes: str = ""
+
+    @property
+    def is_gpt2(self) -> bool:
+        return "model_type" not in self.config
 
 
 FIXTURES = [
@@ -112,14 +131,80 @@ FIXTURES = [
                     n_inner=None, activation_function="gelu_new", layer_norm_epsilon=1e-5),
         seed=3000,
     ),
+    Fixture(
+        name="mistral-sliding-window",
+        storage="f32", prefix=False, tied=False,
+        config=dict(model_type="mistral", vocab_size=300, hidden_size=32, intermediate_size=64,
+                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    max_position_embeddings=32, rms_norm_eps=1e-5, rope_theta=10000.0,
+                    sliding_window=8, hidden_act="silu"),
+        seed=4000,
+        notes="`sliding_window: 8` (a token sees itself and the 7 before), GQA 4/2, untied `lm_head`",
+    ),
+    Fixture(
+        name="llama3-rope-scaling",
+        storage="bf16", prefix=False, tied=True,
+        config=dict(model_type="llama", vocab_size=300, hidden_size=48, intermediate_size=80,
+                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                    max_position_embeddings=32, rms_norm_eps=1e-5, rope_theta=10000.0,
+                    rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
+                                      high_freq_factor=4.0, original_max_position_embeddings=16),
+                    attention_bias=True, mlp_bias=True, hidden_act="silu"),
+        seed=5000,
+        notes="`rope_scaling` llama3 (original context 16: frequencies in all three bands); "
+              "`head_dim: 16` ≠ 48/4; `attention_bias` and `mlp_bias`; tied",
+    ),
+    Fixture(
+        name="neox-sequential",
+        storage="f16", prefix=False, tied=False,
+        config=dict(model_type="gpt_neox", vocab_size=300, hidden_size=32, intermediate_size=96,
+                    num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=32,
+                    rotary_pct=0.5, rotary_emb_base=10000, rope_scaling=dict(type="linear", factor=2.0),
+                    layer_norm_eps=1e-5, use_parallel_residual=False, hidden_act="gelu_new"),
+        seed=6000,
+        notes="`use_parallel_residual: false`; `rotary_pct: 0.5`; `rope_scaling` linear 2 "
+              "(legacy `type` key); tanh GELU; untied `embed_out`",
+    ),
+    Fixture(
+        name="qwen3-rope-parameters",
+        storage="f32", prefix=False, tied=False, config_form="transformers",
+        config=dict(model_type="qwen3", vocab_size=300, hidden_size=32, intermediate_size=64,
+                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                    max_position_embeddings=32, rms_norm_eps=1e-6,
+                    rope_parameters=dict(rope_type="default", rope_theta=500000.0), hidden_act="silu"),
+        seed=7000,
+        notes="config.json as transformers 5 saves it (`rope_parameters`, `layer_types`); "
+              "q/k norm; MQA; `head_dim: 16` ≠ 32/4; untied",
+    ),
+    Fixture(
+        name="qwen2-untied",
+        storage="f32", prefix=False, tied=False, shards=2,
+        config=dict(model_type="qwen2", vocab_size=300, hidden_size=32, intermediate_size=64,
+                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    max_position_embeddings=32, rms_norm_eps=1e-6, rope_theta=1000000.0,
+                    use_sliding_window=False, hidden_act="silu"),
+        seed=8000,
+        notes="q/k/v biases (none on o_proj); untied `lm_head`; 2 shards",
+    ),
 ]
+
+
+def context_length(config) -> int:
+    """The positions a checkpoint has: n_positions (GPT-2) or max_position_embeddings."""
+    return getattr(config, "n_positions", None) or config.max_position_embeddings
 
 
 # --------------------------------------------------------------------------- checkpoint
 
 
-def make_config(fx: Fixture) -> GPT2Config:
+def make_config(fx: Fixture):
     vocab = fx.config["vocab_size"]
+    if not fx.is_gpt2:
+        # a deep copy: the config classes rewrite rope_scaling in place into transformers 5's form
+        kwargs = {k: copy.deepcopy(v) for k, v in fx.config.items() if k != "model_type"}
+        return CONFIG_MAPPING[fx.config["model_type"]](
+            **kwargs, tie_word_embeddings=fx.tied, dtype=CONFIG_DTYPE_NAMES[fx.storage],
+            bos_token_id=vocab - 1, eos_token_id=vocab - 1)
     return GPT2Config(
         **fx.config,
         tie_word_embeddings=fx.tied,
@@ -131,8 +216,16 @@ def make_config(fx: Fixture) -> GPT2Config:
     )
 
 
-def canonical_shapes(config: GPT2Config, tied: bool) -> dict:
-    """HF GPT2LMHeadModel parameter names ("transformer." prefixed) -> shapes, in state-dict order."""
+def canonical_shapes(config, tied: bool) -> dict:
+    """HF parameter names ("transformer." prefixed for GPT-2) -> shapes, in state-dict order."""
+    if not isinstance(config, GPT2Config):
+        model = AutoModelForCausalLM.from_config(config)
+        shapes = {n: tuple(t.shape) for n, t in model.state_dict().items()}
+        if tied:
+            shapes.pop("lm_head.weight")
+        elif config.model_type == "gpt_neox":  # Pythia's files name the head embed_out (transformers 5 renames it)
+            shapes["embed_out.weight"] = shapes.pop("lm_head.weight")
+        return shapes
     e, v, p = config.n_embd, config.vocab_size, config.n_positions
     inner = config.n_inner or 4 * e
     shapes = {"transformer.wte.weight": (v, e), "transformer.wpe.weight": (p, e)}
@@ -160,9 +253,10 @@ def draw_parameters(shapes: dict, seed: int) -> dict:
     for name, shape in shapes.items():
         if name.endswith("bias"):
             x = rng.normal(0.0, SIGMA_BIAS, shape)
-        elif ".ln_" in name:  # LayerNorm gain
+        elif ".ln_" in name or "norm" in name:  # LayerNorm / RMSNorm gain
             x = 1.0 + rng.normal(0.0, SIGMA_GAIN, shape)
-        elif name.endswith(("wte.weight", "wpe.weight")) or name.startswith("lm_head"):
+        elif name.endswith(("wte.weight", "wpe.weight")) or name.startswith(("lm_head", "embed_out")) \
+                or "embed_tokens" in name or "embed_in" in name:
             x = rng.normal(0.0, SIGMA_EMBED, shape)
         else:
             x = rng.normal(0.0, SIGMA_MATRIX, shape)
@@ -204,12 +298,19 @@ def split_into_shards(names: list, tensors: dict, count: int) -> list:
     return groups
 
 
-def write_checkpoint(fx: Fixture, config: GPT2Config, params: dict, out: Path) -> None:
+def write_checkpoint(fx: Fixture, config, params: dict, out: Path) -> None:
     """Write config.json and the safetensors file(s) in the fixture's storage layout."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    config.to_json_file(out / "config.json")
+    if fx.is_gpt2 or fx.config_form == "transformers":
+        config.to_json_file(out / "config.json")
+    else:  # the keys as given, the way Hub checkpoints carry them
+        vocab = fx.config["vocab_size"]
+        hub = dict(fx.config, architectures=config.architectures or [type(AutoModelForCausalLM.from_config(config)).__name__],
+                   tie_word_embeddings=fx.tied, torch_dtype=CONFIG_DTYPE_NAMES[fx.storage],
+                   bos_token_id=vocab - 1, eos_token_id=vocab - 1)
+        (out / "config.json").write_text(json.dumps(hub, indent=2, sort_keys=True) + "\n")
 
     dtype = STORAGE_DTYPES[fx.storage]
     tensors = {stored_name(n, fx.prefix): t.to(dtype).contiguous() for n, t in params.items()}
@@ -251,8 +352,10 @@ def read_stored_tensors(d: Path) -> dict:
     return tensors
 
 
-def load_float64_model(d: Path) -> GPT2LMHeadModel:
-    """GPT2LMHeadModel in float64 holding exactly the stored values of checkpoint dir `d`."""
+def load_float64_model(d: Path):
+    """The HF model in float64 holding exactly the stored values of checkpoint dir `d`."""
+    if json.loads((d / "config.json").read_text())["model_type"] != "gpt2":
+        return load_float64_auto_model(d)
     config = GPT2Config.from_json_file(d / "config.json")
     config._attn_implementation = "eager"
     stored = read_stored_tensors(d)
@@ -272,6 +375,23 @@ def load_float64_model(d: Path) -> GPT2LMHeadModel:
     model.load_state_dict(state, strict=True)
     if config.tie_word_embeddings:
         assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
+    return model
+
+
+def load_float64_auto_model(d: Path):
+    """AutoModelForCausalLM (Llama, Mistral, Qwen2/3, GPT-NeoX) in float64 on the stored values."""
+    config = AutoConfig.from_pretrained(d)
+    config._attn_implementation = "eager"
+    model = AutoModelForCausalLM.from_config(config).to(torch.float64).eval()
+    # transformers 5 loads GPT-NeoX's `embed_out` as `lm_head` (conversion_mapping.py).
+    state = {("lm_head.weight" if n == "embed_out.weight" else n): t.to(torch.float64)
+             for n, t in read_stored_tensors(d).items()}
+    head = "lm_head.weight"
+    if config.tie_word_embeddings:
+        assert head not in state, "tied checkpoint should not store its head"
+        embedding = next(n for n in state if n.endswith(("embed_tokens.weight", "embed_in.weight")))
+        state[head] = state[embedding]
+    model.load_state_dict(state, strict=True)
     return model
 
 
@@ -330,7 +450,7 @@ def score_targets(lp: torch.Tensor, targets: list, gaps: list) -> dict:
 
 def sliding_window_logprobs(model: GPT2LMHeadModel, ids: list, stride: int) -> list:
     """Per-token log-probabilities (tokens 1..n-1) by the HF perplexity guide's windows."""
-    max_len = model.config.n_positions
+    max_len = context_length(model.config)
     n = len(ids)
     out = [None] * n
     prev_end = 0
@@ -386,7 +506,8 @@ def check_batch_against_cross_entropy(model: GPT2LMHeadModel, case: dict) -> Non
 
 def make_cases(fx: Fixture) -> list:
     """Case definitions (token ids only), seeded per fixture; same names as shared/."""
-    vocab, n_pos = fx.config["vocab_size"], fx.config["n_positions"]
+    vocab = fx.config["vocab_size"]
+    n_pos = fx.config["n_positions"] if fx.is_gpt2 else fx.config["max_position_embeddings"]
     rng = np.random.default_rng(fx.seed + 7)
 
     def ids(n):
@@ -422,12 +543,14 @@ def plant_greedy_targets(model: GPT2LMHeadModel, case: dict) -> None:
         targets[t] = int(torch.topk(lp[t], rank + 1).indices[rank])
 
 
-def expected_document(name: str, storage: str, config: GPT2Config, cases: list) -> dict:
+def expected_document(name: str, storage: str, config, cases: list) -> dict:
+    keys = (("vocab_size", "n_embd", "n_head", "n_layer", "n_positions") if isinstance(config, GPT2Config)
+            else ("model_type", "vocab_size", "hidden_size", "num_attention_heads", "num_hidden_layers",
+                  "max_position_embeddings"))
     return {
         "model": name,
         "dtype": storage,
-        "config": {k: getattr(config, k)
-                   for k in ("vocab_size", "n_embd", "n_head", "n_layer", "n_positions")},
+        "config": {k: getattr(config, k) for k in keys},
         "cases": cases,
     }
 
@@ -470,7 +593,7 @@ def write_readme() -> None:
         "Generated by `Scripts/make_reference.py`; do not edit by hand. They complement the",
         "acceptance fixtures in `shared/reference/` with loader paths those do not cover.",
         "",
-        "| folder | stored as | vocab | n_embd / n_head / n_layer / n_positions | covers |",
+        "| folder | stored as | vocab | width / heads / layers / positions | covers |",
         "|---|---|---|---|---|",
     ]
     notes = {
@@ -486,9 +609,11 @@ def write_readme() -> None:
     }
     for fx in FIXTURES:
         c = fx.config
+        shape = ([c["n_embd"], c["n_head"], c["n_layer"], c["n_positions"]] if fx.is_gpt2 else
+                 [c["hidden_size"], c["num_attention_heads"], c["num_hidden_layers"], c["max_position_embeddings"]])
+        family = "" if fx.is_gpt2 else f"{c['model_type']}: "
         lines.append(f"| {fx.name} | {fx.storage.upper()} | {c['vocab_size']} | "
-                     f"{c['n_embd']} / {c['n_head']} / {c['n_layer']} / {c['n_positions']} | "
-                     f"{notes[fx.name]} |")
+                     f"{' / '.join(map(str, shape))} | {family}{notes.get(fx.name, fx.notes)} |")
     lines += [
         "",
         "Every parameter is random (LayerNorm gains and all biases included). At every position",
@@ -498,7 +623,8 @@ def write_readme() -> None:
         "",
         "## Truth",
         "",
-        "HF transformers' `GPT2LMHeadModel` in float64 (eager attention) on exactly the stored",
+        "HF transformers' `GPT2LMHeadModel` (`AutoModelForCausalLM` for the other families) in float64",
+        "(eager attention) on exactly the stored",
         "values: the checkpoint is written in its storage dtype, read back, and upcast to float64.",
         "",
         "## Format",
@@ -613,10 +739,10 @@ def rescore(d: Path) -> list:
 
 @torch.no_grad()
 def check_with_from_pretrained(d: Path) -> float:
-    """Load d with GPT2LMHeadModel.from_pretrained (float64) and compare logits to ours."""
+    """Load d with from_pretrained (float64) and compare logits to ours."""
     ours = load_float64_model(d)
-    hf = GPT2LMHeadModel.from_pretrained(d, dtype=torch.float64, attn_implementation="eager").eval()
-    ids = torch.arange(ours.config.n_positions).remainder(ours.config.vocab_size)[None]
+    hf = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float64, attn_implementation="eager").eval()
+    ids = torch.arange(context_length(ours.config)).remainder(ours.config.vocab_size)[None]
     a = ours(ids, use_cache=False).logits
     b = hf(ids, use_cache=False).logits
     return float((a - b).abs().max())

@@ -22,7 +22,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     }
 
     struct Ready {
-        let model: GPT2Model
+        let model: DecoderModel
         let scheduler: BatchScheduler
         /// The model's tokenizer (GPT-2 ranks or tokenizer.json), for text input and token strings; nil
         /// for a model without one.
@@ -37,13 +37,13 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     private let state = Locked<State>(.loading)
     private let boundPort = Locked<Int?>(nil)
     /// Loads the model; replaceable so tests can inject a slow or failing loader.
-    private let loadModel: @Sendable (String) throws -> GPT2Model
+    private let loadModel: @Sendable (String) throws -> DecoderModel
 
-    public init(settings: ServerSettings, logger: Logger,
-                loadModel: @escaping @Sendable (String) throws -> GPT2Model = { try Checkpoint.load(directory: URL(fileURLWithPath: $0)) }) {
+    public init(settings: ServerSettings, logger: Logger, loadModel: (@Sendable (String) throws -> DecoderModel)? = nil) {
         self.settings = settings
         self.logger = logger
-        self.loadModel = loadModel
+        let context = settings.contextLength
+        self.loadModel = loadModel ?? { try Checkpoint.load(directory: URL(fileURLWithPath: $0), context: context) }
     }
 
     /// The port actually bound (useful with port 0), once listening.
@@ -87,7 +87,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         let loadModel = self.loadModel
         let fallbackRanks = settings.tokenizer.map { URL(fileURLWithPath: $0) }
         let start = ContinuousClock.Instant.now
-        guard let outcome = await runOnThread({ () throws -> (GPT2Model, (any TextTokenizer)?) in
+        guard let outcome = await runOnThread({ () throws -> (DecoderModel, (any TextTokenizer)?) in
             let model = try loadModel(path)
             let tokenizer = try TokenizerLookup.load(modelDirectory: URL(fileURLWithPath: path), vocabSize: model.config.vocabSize,
                                                      fallback: fallbackRanks)
@@ -283,6 +283,9 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         return [
             "name": model.name, "n_positions": c.nPositions, "vocab_size": c.vocabSize, "n_layer": c.nLayer,
             "n_embd": c.nEmbd, "n_head": c.nHead, "dtype": model.summary.dtypes.joined(separator: ","),
+            // The context windows span, the checkpoint's maximum, and whether the maximum was cut to it.
+            "model_type": c.modelType, "context_length": c.nPositions, "max_position_embeddings": c.maxPositions,
+            "context_limited": c.nPositions < c.maxPositions,
             "parameters": c.parameterCount, "tokenizer": ready.tokenizer?.formatName ?? "none",
         ]
     }

@@ -8,23 +8,26 @@ import LMScoreTokenizer
 struct LMScoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmscore",
-        abstract: "Score token sequences with a GPT-2-family language model: per-token log-probabilities, loss, perplexity.",
+        abstract: "Score token sequences with a decoder-only language model (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX): per-token log-probabilities, loss, perplexity.",
         subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self, TokenizeCommand.self]
     )
 }
 
 /// `--model DIR` and `--threads N`, shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Hugging Face GPT-2 directory: config.json + model.safetensors (or an index and shards). Default: the bundled lmscore-gpt2-small-en.")
+    @Option(name: .long, help: "Hugging Face model directory (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX): config.json + model.safetensors (or an index and shards). Default: the bundled lmscore-gpt2-small-en.")
     var model: String?
 
     @Option(name: .long, help: "Threads for matrix products (default: the number of cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .long, help: "Context in tokens: how far windows reach (default: the checkpoint's positions, at most 4096).")
+    var context: Int?
+
     /// The tokenizer for `model` (`TokenizerLookup`: its directory's gpt2.tiktoken or tokenizer.json, or
     /// the bundled ranks for a model with GPT-2's vocabulary), nil when it has none; a broken or
     /// unsupported tokenizer file is a one-line error.
-    func loadTokenizer(for model: GPT2Model) throws -> (any TextTokenizer)? {
+    func loadTokenizer(for model: DecoderModel) throws -> (any TextTokenizer)? {
         let fallback = DefaultModel.ranksFile.map { URL(fileURLWithPath: $0) }
         do {
             return try TokenizerLookup.load(modelDirectory: URL(fileURLWithPath: model.summary.directory),
@@ -33,12 +36,12 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the model, or exits with one line naming what is wrong.
-    func load() throws -> GPT2Model {
+    func load() throws -> DecoderModel {
         guard threads >= 1 else { throw CommandFailure("--threads must be at least 1") }
         ComputeThreads.set(threads)
         let model = try DefaultModel.resolve(model)
         do {
-            return try Checkpoint.load(directory: URL(fileURLWithPath: model))
+            return try Checkpoint.load(directory: URL(fileURLWithPath: model), context: context)
         } catch let error as CheckpointError {
             throw CommandFailure("cannot load model: \(error)")
         }

@@ -137,3 +137,36 @@ struct CheckpointCommandTests {
         #expect(!result.err.isEmpty)
     }
 }
+
+@Suite("lmscore make-checkpoint presets of other families")
+struct FamilyPresetCommandTests {
+    @Test("llama-tiny, qwen2-tiny, neox-tiny: written, inspected, scored; --context sets the window", arguments: [
+        ("llama-tiny", "llama", "swiglu"), ("qwen2-tiny", "qwen2", "swiglu"), ("neox-tiny", "gpt_neox", "gelu"),
+    ])
+    func preset(name: String, modelType: String, mlp: String) throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let directory = temp.file(name).path
+        let made = try lmscore(["make-checkpoint", "--preset", name, "--random", "--dtype", "BF16", directory])
+        #expect(made.status == 0, "\(made)")
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: temp.file(name + "/config.json"))) as? [String: Any])
+        #expect(config["model_type"] as? String == modelType)
+
+        let json = try lmscore(["inspect", "--model", directory, "--json", "--context", "40"])
+        #expect(json.status == 0, "\(json)")
+        let object = try json.json()
+        #expect(object["model_type"] as? String == modelType)
+        #expect(object["mlp"] as? String == mlp)
+        #expect(object["n_positions"] as? Int == 40)
+        #expect(object["max_position_embeddings"] as? Int == 128)
+        #expect((object["positions"] as? String)?.hasPrefix("rotary") == true)
+
+        let scored = try lmscore(["score", "--model", directory, "--context", "16"], stdin: Data(#"{"sequences": [[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20]]}"#.utf8))
+        #expect(scored.status == 0, "\(scored)")
+        #expect(scored.out.contains("\"windows\":2") || scored.out.contains("\"windows\": 2"), "\(scored)")
+
+        let tooLong = try lmscore(["inspect", "--model", directory, "--context", "129"])
+        #expect(tooLong.status != 0)
+        #expect(tooLong.err.contains("context 129 must be between 1 and the checkpoint's 128 positions"), "\(tooLong)")
+    }
+}

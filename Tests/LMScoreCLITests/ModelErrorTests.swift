@@ -4,7 +4,7 @@ import Testing
 
 /// A broken model directory and what the one-line error must mention.
 enum BrokenModel: String, CaseIterable, Sendable {
-    case missingDirectory, noConfig, llamaConfig, truncatedWeights, noWeights, configNotJSON
+    case missingDirectory, noConfig, unsupportedModelType, truncatedWeights, noWeights, configNotJSON
 
     /// Prepares the broken directory inside `temp`; returns its path and the strings stderr must contain.
     func make(in temp: TemporaryDirectory) throws -> (path: String, mentions: [String]) {
@@ -16,13 +16,13 @@ enum BrokenModel: String, CaseIterable, Sendable {
             try writeTinyCheckpoint(to: directory)
             try FileManager.default.removeItem(at: directory.appendingPathComponent("config.json"))
             return (directory.path, ["config.json"])
-        case .llamaConfig:
+        case .unsupportedModelType:
             try writeTinyCheckpoint(to: directory)
             let url = directory.appendingPathComponent("config.json")
             var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
-            config["model_type"] = "llama"
+            config["model_type"] = "falcon"
             try JSONSerialization.data(withJSONObject: config).write(to: url)
-            return (directory.path, ["config.json", "llama"])
+            return (directory.path, ["config.json", "model_type \"falcon\""])
         case .truncatedWeights:
             try writeTinyCheckpoint(to: directory)
             let url = directory.appendingPathComponent("model.safetensors")

@@ -22,11 +22,22 @@ struct ReferenceTests {
         #expect(report.greedyMismatches.isEmpty, "\(report.greedyMismatches)")
     }
 
+    /// Every folder: GPT-2 (tiny, gpt2vocab-f16, sharded) and the other families (llama-gqa,
+    /// qwen2-bias-bf16, neox-pythia-f16, qwen3-qknorm-sharded). A `text` case is scored from its
+    /// `sequences` (the ids its text tokenizes to); its tokenization is the tokenizer's test.
     @Test("shared/reference checkpoints (skipped when ../shared is absent)",
           .enabled(if: Fixtures.hasSharedReference, "../shared/reference not found"),
-          arguments: ["tiny", "gpt2vocab-f16", "sharded"])
+          arguments: Fixtures.sharedFixtureNames())
     func sharedReference(name: String) throws {
         try check(Fixtures.sharedReference.appendingPathComponent(name))
+    }
+
+    @Test("the shared folders include every family", .enabled(if: Fixtures.hasSharedReference, "../shared/reference not found"))
+    func sharedFamilies() throws {
+        let types = try Set(Fixtures.sharedFixtureNames().map {
+            try Checkpoint.load(directory: Fixtures.sharedReference.appendingPathComponent($0)).config.modelType
+        })
+        #expect(types.isSuperset(of: ["gpt2", "llama", "qwen2", "qwen3", "gpt_neox"]), "\(types)")
     }
 
     @Test("committed Tests/Fixtures/reference checkpoints")

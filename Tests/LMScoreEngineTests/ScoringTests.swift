@@ -7,7 +7,7 @@ struct ScoringTests {
     static let tiny = RandomCheckpoint.Preset.tiny.config   // vocab 1000, n_positions 64
 
     /// A tiny random model shared by the tests of this suite.
-    static let model: GPT2Model = {
+    static let model: DecoderModel = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lmscore-scoring-\(UUID().uuidString)")
         try! makeCheckpoint(seed: 11, into: dir)
         return try! Checkpoint.load(directory: dir)

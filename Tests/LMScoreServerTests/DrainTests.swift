@@ -96,7 +96,7 @@ extension ServerTests {
         @Test("Cancelling while the model loads stops promptly (does not wait for the load to finish)")
         func cancelWhileLoading() async throws {
             let gate = Gate()
-            let loader: @Sendable (String) throws -> GPT2Model = { path in
+            let loader: @Sendable (String) throws -> DecoderModel = { path in
                 _ = gate.wait(timeout: 15)
                 return try Checkpoint.load(directory: URL(fileURLWithPath: path))
             }

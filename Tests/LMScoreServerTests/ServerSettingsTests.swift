@@ -51,8 +51,8 @@ struct ServerSettingsTests {
         #expect(settings.logLevel == "info")
         #expect(settings.tokenizer == nil)
         #expect(ServerSettings.keys == [
-            "host", "port", "model", "tokenizer", "threads", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
-            "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
+            "host", "port", "model", "tokenizer", "threads", "context_length", "max_batch_tokens", "max_queued_tokens",
+            "max_body_bytes", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
             "body_timeout", "drain_timeout", "log_level",
         ])
         // An empty file and no environment change nothing. (An explicit path: the working directory
@@ -162,5 +162,19 @@ struct ServerSettingsTests {
         #expect(settings.port == 0)
         #expect(settings.threads == 1)
         #expect(settings.requestTimeout == 1)
+    }
+}
+
+@Suite("ServerSettings: context_length")
+struct ContextLengthSettingTests {
+    @Test("context_length: unset by default; from the environment or --context; not a positive integer is refused")
+    func contextLength() throws {
+        #expect(ServerSettings().contextLength == nil)
+        let empty = try ServerSettingsTests.ConfigFile("{}")
+        let fromEnvironment = try ServerSettings.resolve(configPath: empty.path, environment: ["LMSCORE_CONTEXT_LENGTH": "2048"], overrides: [:])
+        #expect(fromEnvironment.contextLength == 2048)
+        let fromFlag = try ServerSettings.resolve(configPath: empty.path, environment: ["LMSCORE_CONTEXT_LENGTH": "2048"], overrides: ["context_length": "512"])
+        #expect(fromFlag.contextLength == 512)
+        #expect(throws: ServerSettings.Invalid.self) { try ServerSettings.resolve(configPath: empty.path, environment: [:], overrides: ["context_length": "0"]) }
     }
 }

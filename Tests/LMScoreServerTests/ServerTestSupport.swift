@@ -23,8 +23,8 @@ enum TestModels {
     /// used where requests must queue behind a running batch.
     static let slow: URL = write(.tinyGPT2Vocab, name: "tiny-gpt2vocab")
 
-    static let tinyModel: GPT2Model = try! Checkpoint.load(directory: tiny)
-    static let slowModel: GPT2Model = try! Checkpoint.load(directory: slow)
+    static let tinyModel: DecoderModel = try! Checkpoint.load(directory: tiny)
+    static let slowModel: DecoderModel = try! Checkpoint.load(directory: slow)
 
     private static func write(_ preset: RandomCheckpoint.Preset, name: String) -> URL {
         let url = root.appendingPathComponent(name)
@@ -60,7 +60,7 @@ func sequencesBody(_ rows: [[Int32]]) -> String {
 }
 
 /// Scores `rows` in-process, alone, on `model`: the reference an HTTP answer must match.
-func referenceLogprobs(_ rows: [[Int32]], model: GPT2Model) throws -> [[Double?]] {
+func referenceLogprobs(_ rows: [[Int32]], model: DecoderModel) throws -> [[Double?]] {
     let result = try Scorer(model: model).score(ScoringRequest(rows: .sequences(rows)))
     return result.rows.map { $0.positions.map { $0?.logprob } }
 }
@@ -283,7 +283,7 @@ final class TestServer: Sendable {
     /// Starts the service; waits for its port and, if `waitUntilReady`, for `/healthz` 200.
     static func start(
         _ settings: ServerSettings, logger: Logger = quietLogger(),
-        loadModel: (@Sendable (String) throws -> GPT2Model)? = nil, waitUntilReady: Bool = true,
+        loadModel: (@Sendable (String) throws -> DecoderModel)? = nil, waitUntilReady: Bool = true,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> TestServer {
         let service = loadModel.map { LMScoreService(settings: settings, logger: logger, loadModel: $0) }
@@ -353,7 +353,7 @@ final class TestServer: Sendable {
 /// Starts a server, runs `body`, and always stops the server (also when `body` throws).
 func withServer(
     _ settings: ServerSettings, logger: Logger = quietLogger(),
-    loadModel: (@Sendable (String) throws -> GPT2Model)? = nil,
+    loadModel: (@Sendable (String) throws -> DecoderModel)? = nil,
     _ body: (TestServer) async throws -> Void
 ) async throws {
     let server = try await TestServer.start(settings, logger: logger, loadModel: loadModel)

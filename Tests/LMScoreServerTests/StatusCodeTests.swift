@@ -246,7 +246,7 @@ extension ServerTests {
         @Test("503 while the model loads (/healthz, /score, /v1/model), 200 once it is ready")
         func loading() async throws {
             let gate = Gate()
-            let loader: @Sendable (String) throws -> GPT2Model = { path in
+            let loader: @Sendable (String) throws -> DecoderModel = { path in
                 guard gate.wait(timeout: 15) else { throw TimeoutError(description: "gate never opened") }
                 return try Checkpoint.load(directory: URL(fileURLWithPath: path))
             }

@@ -59,10 +59,15 @@ public enum Fixtures {
         FileManager.default.fileExists(atPath: sharedReference.appendingPathComponent("tiny/expected.json").path)
     }
 
-    public static func committedFixtureNames() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: committedReference.path)) ?? []
+    public static func committedFixtureNames() -> [String] { fixtureNames(in: committedReference) }
+
+    /// Every folder of ../shared/reference with an expected.json (GPT-2 and the other families).
+    public static func sharedFixtureNames() -> [String] { fixtureNames(in: sharedReference) }
+
+    private static func fixtureNames(in root: URL) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
         return names.filter {
-            FileManager.default.fileExists(atPath: committedReference.appendingPathComponent("\($0)/expected.json").path)
+            FileManager.default.fileExists(atPath: root.appendingPathComponent("\($0)/expected.json").path)
         }.sorted()
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Reads a Hugging Face GPT-2 directory: `config.json` plus `model.safetensors`, or
-/// `model.safetensors.index.json` and the shards it names.
+/// Reads a Hugging Face decoder directory (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX): `config.json`
+/// plus `model.safetensors`, or `model.safetensors.index.json` and the shards it names.
 public enum Checkpoint {
     /// What a loaded checkpoint was stored as, for `inspect` and `/v1/model`.
     public struct Summary: Sendable, Equatable {
@@ -12,16 +12,17 @@ public enum Checkpoint {
         public var copiedBytes: Int
     }
 
-    public static func load(directory: URL) throws -> GPT2Model {
-        let config = try ModelConfig.load(contentsOf: directory.appendingPathComponent("config.json"))
+    /// `context`: the scorer's context in tokens (nil: the checkpoint's, at most 4096; see `ModelConfig`).
+    public static func load(directory: URL, context: Int? = nil) throws -> DecoderModel {
+        let config = try ModelConfig.load(contentsOf: directory.appendingPathComponent("config.json"), context: context)
         let storage = WeightStorage()
         let tensors = try openTensors(directory: directory, storage: storage)
-        let weights = try resolveWeights(config: config, tensors: tensors, storage: storage)
+        let weights = try DecoderWeights(config: config, source: CheckpointTensors(tensors: tensors, storage: storage))
         let dtypes = Set(tensors.values.compactMap { TensorDType(rawValue: $0.entry.dtype)?.rawValue }).sorted()
         let summary = Summary(
             directory: directory.path, dtypes: dtypes, files: storage.files.map { ($0.path as NSString).lastPathComponent },
             mappedBytes: storage.mappedBytes, copiedBytes: storage.copiedBytes)
-        return GPT2Model(config: config, weights: weights, summary: summary)
+        return DecoderModel(config: config, weights: weights, summary: summary)
     }
 
     /// A tensor as found on disk, keyed by its name without the optional `transformer.` prefix.
@@ -75,55 +76,35 @@ public enum Checkpoint {
         }
         return Set(map.values).sorted()
     }
+}
 
-    static func resolveWeights(config: ModelConfig, tensors: [String: Located], storage: WeightStorage) throws -> GPT2Weights {
-        let searched = Array(Set(tensors.values.map { ($0.file.path as NSString).lastPathComponent })).sorted()
-        let C = config.nEmbd, I = config.nInner
+/// The tensors of a checkpoint's files, by name, each checked against the shape the family expects.
+struct CheckpointTensors: TensorSource {
+    let tensors: [String: Checkpoint.Located]
+    let storage: WeightStorage
 
-        func located(_ name: String, _ shape: [Int]) throws -> Located {
-            guard let found = tensors[name] else {
-                throw CheckpointError.missingTensor(name: name, searched: searched)
-            }
-            guard found.entry.shape == shape else {
-                throw CheckpointError.wrongShape(path: found.file.path, tensor: found.entry.name, expected: shape, found: found.entry.shape)
-            }
-            return found
-        }
-        func tensor(_ name: String, _ shape: [Int]) throws -> UnsafePointer<Float> {
-            let found = try located(name, shape)
-            return try storage.floats(of: found.entry, in: found.file)
-        }
-        func matrix(_ name: String, _ shape: [Int]) throws -> WeightMatrix {
-            let found = try located(name, shape)
-            return try storage.matrix(of: found.entry, in: found.file)
-        }
+    var owner: AnyObject { storage }
 
-        let wte = try matrix("wte.weight", [config.vocabSize, C])
-        let wpe = try tensor("wpe.weight", [config.nPositions, C])
-        var layers: [LayerWeights] = []
-        for l in 0..<config.nLayer {
-            let p = "h.\(l)."
-            layers.append(LayerWeights(
-                ln1Gain: try tensor(p + "ln_1.weight", [C]),
-                ln1Bias: try tensor(p + "ln_1.bias", [C]),
-                qkvWeight: try matrix(p + "attn.c_attn.weight", [C, 3 * C]),
-                qkvBias: try tensor(p + "attn.c_attn.bias", [3 * C]),
-                attnProjWeight: try matrix(p + "attn.c_proj.weight", [C, C]),
-                attnProjBias: try tensor(p + "attn.c_proj.bias", [C]),
-                ln2Gain: try tensor(p + "ln_2.weight", [C]),
-                ln2Bias: try tensor(p + "ln_2.bias", [C]),
-                fcWeight: try matrix(p + "mlp.c_fc.weight", [C, I]),
-                fcBias: try tensor(p + "mlp.c_fc.bias", [I]),
-                mlpProjWeight: try matrix(p + "mlp.c_proj.weight", [I, C]),
-                mlpProjBias: try tensor(p + "mlp.c_proj.bias", [C])))
+    func contains(_ name: String) -> Bool { tensors[name] != nil }
+
+    private func located(_ name: String, _ shape: [Int]) throws -> Checkpoint.Located {
+        guard let found = tensors[name] else {
+            let searched = Array(Set(tensors.values.map { ($0.file.path as NSString).lastPathComponent })).sorted()
+            throw CheckpointError.missingTensor(name: name, searched: searched)
         }
-        let lnFGain = try tensor("ln_f.weight", [C])
-        let lnFBias = try tensor("ln_f.bias", [C])
-        // transformers ties the head to wte whenever tie_word_embeddings is true, even if the
-        // file also stores an lm_head.weight; untied configs must carry their own.
-        let lmHead = config.tieWordEmbeddings ? wte : try matrix("lm_head.weight", [config.vocabSize, C])
-        return GPT2Weights(
-            tokenEmbedding: wte, positionEmbedding: wpe, layers: layers, lnFGain: lnFGain, lnFBias: lnFBias,
-            lmHead: lmHead, storage: storage)
+        guard found.entry.shape == shape else {
+            throw CheckpointError.wrongShape(path: found.file.path, tensor: found.entry.name, expected: shape, found: found.entry.shape)
+        }
+        return found
+    }
+
+    func matrix(_ name: String, _ shape: [Int], _ role: TensorRole) throws -> WeightMatrix {
+        let found = try located(name, shape)
+        return try storage.matrix(of: found.entry, in: found.file)
+    }
+
+    func vector(_ name: String, _ shape: [Int], _ role: TensorRole) throws -> UnsafePointer<Float> {
+        let found = try located(name, shape)
+        return try storage.floats(of: found.entry, in: found.file)
     }
 }

@@ -3,9 +3,11 @@ import Foundation
 /// Checkpoints with random weights in the Hugging Face GPT-2 layout, for benchmarks and tests:
 /// lmscore has no pretrained weights it could download here.
 public enum RandomCheckpoint {
-    /// Shapes of published GPT-2 models, plus tiny ones for tests.
+    /// Shapes of published models (their `config.json` as the Hub has it), plus tiny ones for tests.
     public enum Preset: String, CaseIterable, Sendable {
         case gpt2, gpt2Medium = "gpt2-medium", distilgpt2, tiny, tinyGPT2Vocab = "tiny-gpt2vocab"
+        case llamaTiny = "llama-tiny", qwen2Tiny = "qwen2-tiny", neoxTiny = "neox-tiny"
+        case smolLM2 = "smollm2-135m", qwen25 = "qwen2.5-0.5b", pythia160m = "pythia-160m"
 
         public var config: ModelConfig {
             switch self {
@@ -14,57 +16,66 @@ public enum RandomCheckpoint {
             case .distilgpt2: ModelConfig(vocabSize: 50257, nPositions: 1024, nEmbd: 768, nLayer: 6, nHead: 12)
             case .tiny: ModelConfig(vocabSize: 1000, nPositions: 64, nEmbd: 32, nLayer: 2, nHead: 4)
             case .tinyGPT2Vocab: ModelConfig(vocabSize: 50257, nPositions: 128, nEmbd: 64, nLayer: 2, nHead: 4)
+            case .llamaTiny: Self.describe([
+                "model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "intermediate_size": 172,
+                "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128,
+                "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false,
+            ])
+            case .qwen2Tiny: Self.describe([
+                "model_type": "qwen2", "vocab_size": 1200, "hidden_size": 64, "intermediate_size": 128,
+                "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1, "max_position_embeddings": 128,
+                "rms_norm_eps": 1e-6, "rope_theta": 1_000_000.0, "tie_word_embeddings": true,
+            ])
+            case .neoxTiny: Self.describe([
+                "model_type": "gpt_neox", "vocab_size": 1000, "hidden_size": 64, "intermediate_size": 256,
+                "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 128, "rotary_pct": 0.25,
+                "rotary_emb_base": 10000, "use_parallel_residual": true, "tie_word_embeddings": false,
+            ])
+            // HuggingFaceTB/SmolLM2-135M
+            case .smolLM2: Self.describe([
+                "model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+                "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192,
+                "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true,
+            ])
+            // Qwen/Qwen2.5-0.5B
+            case .qwen25: Self.describe([
+                "model_type": "qwen2", "vocab_size": 151936, "hidden_size": 896, "intermediate_size": 4864,
+                "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2, "max_position_embeddings": 32768,
+                "rms_norm_eps": 1e-6, "rope_theta": 1_000_000.0, "tie_word_embeddings": true, "use_sliding_window": false,
+            ])
+            // EleutherAI/pythia-160m
+            case .pythia160m: Self.describe([
+                "model_type": "gpt_neox", "vocab_size": 50304, "hidden_size": 768, "intermediate_size": 3072,
+                "num_hidden_layers": 12, "num_attention_heads": 12, "max_position_embeddings": 2048, "rotary_pct": 0.25,
+                "rotary_emb_base": 10000, "use_parallel_residual": true, "hidden_act": "gelu", "tie_word_embeddings": false,
+            ])
             }
+        }
+
+        private static func describe(_ json: [String: Any]) -> ModelConfig {
+            do { return try ModelConfig(json: json, path: "preset") } catch { preconditionFailure("preset config: \(error)") }
         }
     }
 
     public struct Options: Sendable {
         public var dtype: TensorDType = .f32
         public var seed: UInt64 = 0
-        /// Prefix tensor names with `transformer.` as GPT2LMHeadModel saves them.
+        /// GPT-2 only: prefix tensor names with `transformer.` as GPT2LMHeadModel saves them.
         public var prefixed = true
         /// Split the tensors over this many shard files with a `model.safetensors.index.json`.
         public var shards = 1
         public init() {}
     }
 
-    /// Writes `config.json` and the weights into `directory` (created if needed).
-    /// GPT-2's initialisation: N(0, 0.02) weights, residual projections scaled by 1/√(2·n_layer),
-    /// unit LayerNorm gains, zero biases; an untied config also gets its own `lm_head.weight`.
+    /// Writes `config.json` and the weights into `directory` (created if needed): every tensor the
+    /// family's mapping reads, drawn by `RandomTensors` (GPT-2's initialisation).
     public static func write(config: ModelConfig, options: Options, to directory: URL) throws {
         let fm = FileManager.default
         do { try fm.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
             throw CheckpointError.cannotWrite(path: directory.path, reason: error.localizedDescription)
         }
-        var random = SplitMix64(seed: options.seed)
-        let C = config.nEmbd, I = config.nInner
-        let std: Float = 0.02
-        let residualStd = std / Float(2 * config.nLayer).squareRoot()
-        let prefix = options.prefixed ? "transformer." : ""
-        var tensors: [SafeTensorsWriter.Tensor] = []
-        func add(_ name: String, _ shape: [Int], _ fill: (inout SplitMix64) -> Float) {
-            let count = shape.reduce(1, *)
-            var values = [Float](repeating: 0, count: count)
-            for i in 0..<count { values[i] = fill(&random) }
-            tensors.append(.init(name: name, shape: shape, values: values))
-        }
-        let normal = { (std: Float) in { (r: inout SplitMix64) in r.nextNormal() * std } }
-        let zero = { (_: inout SplitMix64) -> Float in 0 }
-        let one = { (_: inout SplitMix64) -> Float in 1 }
-
-        add(prefix + "wte.weight", [config.vocabSize, C], normal(std))
-        add(prefix + "wpe.weight", [config.nPositions, C], normal(0.01))
-        for l in 0..<config.nLayer {
-            let p = prefix + "h.\(l)."
-            add(p + "ln_1.weight", [C], one); add(p + "ln_1.bias", [C], zero)
-            add(p + "attn.c_attn.weight", [C, 3 * C], normal(std)); add(p + "attn.c_attn.bias", [3 * C], zero)
-            add(p + "attn.c_proj.weight", [C, C], normal(residualStd)); add(p + "attn.c_proj.bias", [C], zero)
-            add(p + "ln_2.weight", [C], one); add(p + "ln_2.bias", [C], zero)
-            add(p + "mlp.c_fc.weight", [C, I], normal(std)); add(p + "mlp.c_fc.bias", [I], zero)
-            add(p + "mlp.c_proj.weight", [I, C], normal(residualStd)); add(p + "mlp.c_proj.bias", [C], zero)
-        }
-        add(prefix + "ln_f.weight", [C], one); add(prefix + "ln_f.bias", [C], zero)
-        if !config.tieWordEmbeddings { add("lm_head.weight", [config.vocabSize, C], normal(std)) }
+        let random = RandomTensors(seed: options.seed, layers: config.nLayer)
+        _ = try DecoderWeights(config: config, source: random)
 
         var configJSON = config.jsonObject()
         configJSON["torch_dtype"] = ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][options.dtype.rawValue]
@@ -72,6 +83,9 @@ public enum RandomCheckpoint {
         let configURL = directory.appendingPathComponent("config.json")
         guard fm.createFile(atPath: configURL.path, contents: configData) else {
             throw CheckpointError.cannotWrite(path: configURL.path, reason: "cannot create file")
+        }
+        let tensors = random.tensors.map {
+            SafeTensorsWriter.Tensor(name: config.savedTensorName($0.name, prefixed: options.prefixed), shape: $0.shape, values: $0.values)
         }
         try writeWeights(tensors, options: options, to: directory)
     }
@@ -100,6 +114,56 @@ public enum RandomCheckpoint {
         guard FileManager.default.createFile(atPath: url.path, contents: data) else {
             throw CheckpointError.cannotWrite(path: url.path, reason: "cannot create file")
         }
+    }
+}
+
+/// Fresh random tensors for whatever a family's mapping asks for, in the order it asks (so a seed
+/// gives the same file every time). GPT-2's initialisation: N(0, 0.02) matrices, residual projections
+/// scaled by 1/√(2·layers), positions N(0, 0.01), unit gains, zero biases.
+final class RandomTensors: TensorSource {
+    private var random: SplitMix64
+    private let layers: Int
+    private var buffers: [UnsafeMutableBufferPointer<Float>] = []
+    /// What was drawn, in order, pointing into `buffers`.
+    private(set) var tensors: [SafeTensorsWriter.Tensor] = []
+
+    init(seed: UInt64, layers: Int) {
+        random = SplitMix64(seed: seed)
+        self.layers = layers
+    }
+
+    deinit { for buffer in buffers { buffer.deallocate() } }
+
+    var owner: AnyObject { self }
+
+    /// Nothing exists before it is drawn: the mapping's first choice of name is written.
+    func contains(_ name: String) -> Bool { false }
+
+    private func draw(_ name: String, _ shape: [Int], _ role: TensorRole) -> UnsafeMutablePointer<Float> {
+        let count = shape.reduce(1, *)
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(count, 1))
+        let std: Float = switch role {
+        case .embedding, .projection: 0.02
+        case .residualProjection: 0.02 / Float(2 * layers).squareRoot()
+        case .positionTable: 0.01
+        case .gain, .bias: 0
+        }
+        switch role {
+        case .gain: buffer.initialize(repeating: 1)
+        case .bias: buffer.initialize(repeating: 0)
+        default: for i in 0..<count { buffer[i] = random.nextNormal() * std }
+        }
+        buffers.append(buffer)
+        tensors.append(.init(name: name, shape: shape, values: UnsafeBufferPointer(rebasing: buffer[0..<count])))
+        return buffer.baseAddress!
+    }
+
+    func matrix(_ name: String, _ shape: [Int], _ role: TensorRole) throws -> WeightMatrix {
+        WeightMatrix(base: UnsafeRawPointer(draw(name, shape, role)), elementType: .f32, rows: shape[0], columns: shape[1])
+    }
+
+    func vector(_ name: String, _ shape: [Int], _ role: TensorRole) throws -> UnsafePointer<Float> {
+        UnsafePointer(draw(name, shape, role))
     }
 }
 

@@ -3,10 +3,11 @@ import Foundation
 /// Writes tensors in the safetensors layout (sorted names, header padded to 8 bytes with spaces,
 /// data packed in header order), converting FP32 values to the requested storage type.
 struct SafeTensorsWriter {
+    /// A tensor to write; `values` must stay valid until `write` returns.
     struct Tensor {
         let name: String
         let shape: [Int]
-        let values: [Float]
+        let values: UnsafeBufferPointer<Float>
     }
 
     static func write(_ tensors: [Tensor], dtype: TensorDType, to url: URL) throws {
@@ -35,10 +36,10 @@ struct SafeTensorsWriter {
         }
     }
 
-    static func encode(_ values: [Float], as dtype: TensorDType) -> Data {
+    static func encode(_ values: UnsafeBufferPointer<Float>, as dtype: TensorDType) -> Data {
         switch dtype {
         case .f32:
-            return values.withUnsafeBytes { Data($0) }
+            return Data(buffer: values)
         case .f16:
             let halves = values.map { Float16($0).bitPattern.littleEndian }
             return halves.withUnsafeBytes { Data($0) }

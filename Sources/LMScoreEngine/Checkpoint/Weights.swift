@@ -78,30 +78,95 @@ final class WeightStorage: @unchecked Sendable {
     deinit { for copy in copies { copy.deallocate() } }
 }
 
-/// One transformer block's parameters. GPT-2 stores its linear layers as Conv1D, i.e. [in, out].
-struct LayerWeights: @unchecked Sendable {
-    let ln1Gain: UnsafePointer<Float>      // [C]
-    let ln1Bias: UnsafePointer<Float>      // [C]
-    let qkvWeight: WeightMatrix    // [C, 3C]
-    let qkvBias: UnsafePointer<Float>      // [3C]
-    let attnProjWeight: WeightMatrix // [C, C]
-    let attnProjBias: UnsafePointer<Float> // [C]
-    let ln2Gain: UnsafePointer<Float>      // [C]
-    let ln2Bias: UnsafePointer<Float>      // [C]
-    let fcWeight: WeightMatrix     // [C, I]
-    let fcBias: UnsafePointer<Float>       // [I]
-    let mlpProjWeight: WeightMatrix // [I, C]
-    let mlpProjBias: UnsafePointer<Float>  // [C]
+/// A norm's parameters: the gain, and the bias LayerNorm has (nil for RMSNorm).
+struct NormWeights: @unchecked Sendable {
+    let gain: UnsafePointer<Float>   // [width]
+    let bias: UnsafePointer<Float>?  // [width]
 }
 
-/// All parameters of a GPT-2 LM: the matrices as `WeightMatrix`, the vectors as FP32.
-struct GPT2Weights: @unchecked Sendable {
-    let tokenEmbedding: WeightMatrix             // wte [V, C]
-    let positionEmbedding: UnsafePointer<Float> // wpe [P, C]
+/// One linear layer: y = x · Wᵀ + b for `nn.Linear`'s [out, in], y = x · W + b for GPT-2's Conv1D [in, out].
+struct Linear: @unchecked Sendable {
+    let weight: WeightMatrix
+    let bias: UnsafePointer<Float>?  // [out]
+    /// The matrix is stored [out, in] (`nn.Linear`): the product reads it transposed.
+    let storedOutIn: Bool
+
+    var outputs: Int { storedOutIn ? weight.rows : weight.columns }
+    var inputs: Int { storedOutIn ? weight.columns : weight.rows }
+}
+
+/// How q, k and v sit in the projection's output row, so attention and rotary can find head h's.
+enum QKVLayout: Sendable {
+    /// [q heads | k heads | v heads]; query head h uses key/value head h / (heads / kvHeads).
+    case grouped
+    /// GPT-NeoX's fused matrix, per head [q | k | v] (its rows viewed as [heads, 3, head_dim]).
+    case interleavedPerHead
+}
+
+/// One transformer block's parameters.
+struct LayerWeights: @unchecked Sendable {
+    let attentionNorm: NormWeights
+    /// Parts whose outputs are concatenated into the qkv row (Llama: q, k, v; GPT-2, NeoX: one fused).
+    let qkv: [Linear]
+    let queryNorm: UnsafePointer<Float>?  // [head_dim] (Qwen3)
+    let keyNorm: UnsafePointer<Float>?    // [head_dim] (Qwen3)
+    let attentionOutput: Linear           // [C, nHead·head_dim]
+    let mlpNorm: NormWeights
+    /// Parts concatenated into the MLP's hidden row: GELU [up] → [T, I]; SwiGLU [gate, up] → [T, 2I].
+    let mlpIn: [Linear]
+    let mlpOut: Linear                    // [C, I]
+}
+
+/// All parameters of a decoder: the matrices as `WeightMatrix`, the vectors as FP32.
+struct DecoderWeights: @unchecked Sendable {
+    let tokenEmbedding: WeightMatrix               // [V, C]
+    let positionEmbedding: UnsafePointer<Float>?   // [P, C], learned positions only
+    let qkvLayout: QKVLayout
     let layers: [LayerWeights]
-    let lnFGain: UnsafePointer<Float>           // [C]
-    let lnFBias: UnsafePointer<Float>           // [C]
-    /// The LM head [V, C]: `wte` itself when embeddings are tied.
+    let finalNorm: NormWeights
+    /// The LM head [V, C]: the token embedding itself when tied.
     let lmHead: WeightMatrix
-    let storage: WeightStorage
+    /// What keeps the memory behind the pointers alive (the checkpoint's `WeightStorage`).
+    let owner: AnyObject
+}
+
+extension DecoderWeights {
+    /// The family's tensors, read from `source`.
+    init(config: ModelConfig, source: some TensorSource) throws {
+        self = switch config.family {
+        case .gpt2: try GPT2Family.weights(config, source)
+        case .llama: try LlamaFamily.weights(config, source)
+        case .gptNeoX: try GPTNeoXFamily.weights(config, source)
+        }
+    }
+}
+
+/// What a tensor is for: the random writer initialises by role, the loader ignores it.
+enum TensorRole {
+    case embedding, positionTable, projection, residualProjection, gain, bias
+}
+
+/// Where a family's mapping gets its tensors by name: a checkpoint's files (`CheckpointTensors`), or
+/// fresh random values (`RandomTensors`, for `make-checkpoint`). Shapes are checked by the source.
+protocol TensorSource {
+    func matrix(_ name: String, _ shape: [Int], _ role: TensorRole) throws -> WeightMatrix
+    func vector(_ name: String, _ shape: [Int], _ role: TensorRole) throws -> UnsafePointer<Float>
+    /// Whether a tensor of this name exists (for names that changed between versions).
+    func contains(_ name: String) -> Bool
+    /// What owns the memory behind the pointers.
+    var owner: AnyObject { get }
+}
+
+extension TensorSource {
+    /// A linear layer stored [out, in] (`nn.Linear`), with `bias` when the config says it has one.
+    func linear(_ prefix: String, out: Int, in: Int, bias: Bool, role: TensorRole = .projection) throws -> Linear {
+        Linear(weight: try matrix(prefix + ".weight", [out, `in`], role),
+               bias: bias ? try vector(prefix + ".bias", [out], .bias) : nil, storedOutIn: true)
+    }
+
+    /// A norm's gain, and its bias for LayerNorm.
+    func norm(_ prefix: String, width: Int, _ kind: ModelConfig.Norm) throws -> NormWeights {
+        NormWeights(gain: try vector(prefix + ".weight", [width], .gain),
+                    bias: kind == .layerNorm ? try vector(prefix + ".bias", [width], .bias) : nil)
+    }
 }

@@ -7,39 +7,43 @@
 ///   scores[q1−q0, P+q1] = Q[q0..<q1] · [Kprefix; K[0..<q1]]ᵀ · scale   (two matmuls)
 ///   probs = causal softmax of each score row                           (softmaxCausal)
 ///   out[q0..<q1, head] = probs · [Vprefix; V[0..<q1]]                   (two matmuls)
-func attention(
-    qkv: UnsafePointer<Float>,          // [T, 3C]: q | k | v, head h at columns h·hs ..< (h+1)·hs of each
-    out: UnsafeMutablePointer<Float>,   // [T, C]
-    rows: [Range<Int>], prefixes: [Range<Int>?], channels C: Int, heads: Int, scale: Float,
+func causalAttention(
+    qkv: UnsafePointer<Float>,          // [T, heads.rowWidth]: each head's q, k, v where `heads` says
+    heads: AttentionHeads,
+    out: UnsafeMutablePointer<Float>,   // [T, heads.outputWidth]
+    rows: [Range<Int>], prefixes: [Range<Int>?], scale: Float,
+    window: Int?,                       // a query sees only keys less than `window` positions back (nil: all)
     scratch: UnsafeMutablePointer<Float>, // [threads, queryBlock, longest prefix + row]
     scratchStride: Int,                 // floats per thread in `scratch`
     threads: Int                        // the threads `scratch` has room for
 ) {
     // (row, head) pairs are independent: deal them to the threads, each with its own scratch and
     // single-threaded products (no synchronisation per small product).
-    let work = rows.indices.flatMap { r in (0..<heads).map { (r, $0) } }
+    let work = rows.indices.flatMap { r in (0..<heads.count).map { (r, $0) } }
     let slices = split(work.count, parts: threads)
     parallelFor(slices.count) { s in
         for (r, h) in work[slices[s]] {
-            attendOneHead(qkv: qkv, out: out, row: rows[r], prefix: prefixes[r] ?? 0..<0, head: h, channels: C,
-                          heads: heads, scale: scale, scores: scratch + s * scratchStride)
+            attendOneHead(qkv: qkv, heads: heads, out: out, row: rows[r], prefix: prefixes[r] ?? 0..<0, head: h,
+                          scale: scale, window: window, scores: scratch + s * scratchStride)
         }
     }
 }
 
 private func attendOneHead(
-    qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, row: Range<Int>, prefix: Range<Int>, head h: Int,
-    channels C: Int, heads: Int, scale: Float, scores: UnsafeMutablePointer<Float>
+    qkv: UnsafePointer<Float>, heads: AttentionHeads, out: UnsafeMutablePointer<Float>, row: Range<Int>, prefix: Range<Int>,
+    head h: Int, scale: Float, window: Int?, scores: UnsafeMutablePointer<Float>
 ) {
-    let hs = C / heads
-    let stride = 3 * C
+    let hs = heads.size
+    let stride = heads.rowWidth
+    let C = heads.outputWidth
+    let kv = heads.keyValueHead(forQuery: h)
     let base = qkv + row.lowerBound * stride
-    let q = base + h * hs
-    let k = base + C + h * hs
-    let v = base + 2 * C + h * hs
+    let q = base + heads.queryColumn(h)
+    let k = base + heads.keyColumn(kvHead: kv)
+    let v = base + heads.valueColumn(kvHead: kv)
     let P = prefix.count
-    let prefixK = qkv + prefix.lowerBound * stride + C + h * hs
-    let prefixV = qkv + prefix.lowerBound * stride + 2 * C + h * hs
+    let prefixK = qkv + prefix.lowerBound * stride + heads.keyColumn(kvHead: kv)
+    let prefixV = qkv + prefix.lowerBound * stride + heads.valueColumn(kvHead: kv)
     var q0 = 0
     while q0 < row.count {
         let q1 = min(q0 + attentionQueryBlock, row.count)
@@ -52,7 +56,7 @@ private func attendOneHead(
         }
         matmul(m: m, n: q1, k: hs, a: q + q0 * stride, lda: stride, b: k, ldb: stride, transposeB: true,
                c: scores + P, ldc: keys, alpha: scale, threads: 1)
-        softmaxCausal(scores, rows: m, keys: keys, firstQuery: P + q0)
+        softmaxCausal(scores, rows: m, keys: keys, firstQuery: P + q0, window: window)
         if P > 0 {
             matmul(m: m, n: hs, k: P, a: scores, lda: keys, b: prefixV, ldb: stride, c: output, ldc: C, threads: 1)
         }
@@ -64,12 +68,17 @@ private func attendOneHead(
 
 let attentionQueryBlock = 128
 
-/// Row i of `scores` belongs to query `firstQuery + i` and may see keys 0...firstQuery+i; the rest
-/// become exactly 0. Max-subtracted, so no score overflows.
-func softmaxCausal(_ scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, firstQuery: Int) {
+/// Row i of `scores` belongs to query q = `firstQuery + i` and may see keys 0...q, or with a sliding
+/// window only keys q − window + 1 ... q (HF: kv_idx > q_idx − sliding_window); the rest become
+/// exactly 0. Max-subtracted, so no score overflows.
+func softmaxCausal(_ scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, firstQuery: Int, window: Int? = nil) {
     for i in 0..<rows {
-        let row = scores + i * keys
-        let visible = firstQuery + i + 1
+        let query = firstQuery + i
+        let hidden = window.map { max(0, query - $0 + 1) } ?? 0
+        // Keys before the window take no part: zero them and run the softmax over the rest.
+        scores.advanced(by: i * keys).update(repeating: 0, count: hidden)
+        let row = scores + i * keys + hidden
+        let visible = query + 1 - hidden
         var maximum = -Float.infinity
         for j in 0..<visible { maximum = max(maximum, row[j]) }
         var sum: Float = 0
@@ -91,6 +100,43 @@ func softmaxCausal(_ scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, 
         }
         let inverse = 1 / sum
         for j in 0..<visible { row[j] *= inverse }
-        for j in visible..<keys { row[j] = 0 }
+        for j in visible..<(keys - hidden) { row[j] = 0 }
+    }
+}
+
+/// Where each head's q, k and v sit in a qkv row, for MHA (kv heads = heads), GQA and MQA (fewer kv
+/// heads, each shared by heads / kv heads query heads), in either `QKVLayout`.
+struct AttentionHeads: Sendable {
+    let count: Int
+    let keyValueCount: Int
+    let size: Int
+    let layout: QKVLayout
+
+    /// Values per qkv row.
+    var rowWidth: Int { (count + 2 * keyValueCount) * size }
+    /// Values per attention output row.
+    var outputWidth: Int { count * size }
+
+    func keyValueHead(forQuery h: Int) -> Int { h / (count / keyValueCount) }
+
+    func queryColumn(_ h: Int) -> Int {
+        switch layout {
+        case .grouped: h * size
+        case .interleavedPerHead: h * 3 * size
+        }
+    }
+
+    func keyColumn(kvHead h: Int) -> Int {
+        switch layout {
+        case .grouped: (count + h) * size
+        case .interleavedPerHead: h * 3 * size + size
+        }
+    }
+
+    func valueColumn(kvHead h: Int) -> Int {
+        switch layout {
+        case .grouped: (count + keyValueCount + h) * size
+        case .interleavedPerHead: h * 3 * size + 2 * size
+        }
     }
 }

@@ -6,13 +6,13 @@ import Foundation
 ///
 /// One pass runs at a time (a lock guards the reusable buffers); the model itself is shared.
 public final class Scorer: @unchecked Sendable {
-    public let model: GPT2Model
+    public let model: DecoderModel
     public let maxTokensPerForward: Int
     private let lock = NSLock()
     private let workspace: Workspace
     private let head: LMHead
 
-    public init(model: GPT2Model, maxTokensPerForward: Int = 4096) {
+    public init(model: DecoderModel, maxTokensPerForward: Int = 4096) {
         self.model = model
         self.maxTokensPerForward = max(maxTokensPerForward, model.config.nPositions)
         BLASThreads.setLibraryThreads(1)  // the engine threads above BLAS (see ComputeThreads)

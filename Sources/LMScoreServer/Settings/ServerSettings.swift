@@ -10,6 +10,9 @@ public struct ServerSettings: Sendable, Equatable {
     /// model's vocabulary is GPT-2's; `lmscore serve` defaults it to the bundled model's.
     public var tokenizer: String?
     public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Tokens of context a window spans (nil: the checkpoint's positions, at most 4096); at most
+    /// the checkpoint's `max_position_embeddings` / `n_positions`.
+    public var contextLength: Int?
     /// Most tokens one forward pass reads (queued requests are packed up to this).
     public var maxBatchTokens = 4096
     /// Most tokens waiting in the queue; beyond it new requests get 429.
@@ -33,7 +36,7 @@ public struct ServerSettings: Sendable, Equatable {
 
     /// The keys, as written in the JSON file; the environment variable is `LMSCORE_` + the key uppercased.
     public static let keys = [
-        "host", "port", "model", "tokenizer", "threads", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
+        "host", "port", "model", "tokenizer", "threads", "context_length", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
         "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
         "body_timeout", "drain_timeout", "log_level",
     ]
@@ -105,6 +108,7 @@ public struct ServerSettings: Sendable, Equatable {
             guard !value.isEmpty else { throw Invalid(description: "\(source): empty tokenizer path") }
             tokenizer = value
         case "threads": threads = try integer(1...256)
+        case "context_length": contextLength = try integer(1...1 << 24)
         case "max_batch_tokens": maxBatchTokens = try integer(1...1 << 20)
         case "max_queued_tokens": maxQueuedTokens = try integer(1...1 << 26)
         case "max_body_bytes": maxBodyBytes = try integer(1024...1 << 30)

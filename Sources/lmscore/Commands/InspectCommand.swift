@@ -22,15 +22,26 @@ struct InspectCommand: ParsableCommand {
             "directory": model.summary.directory,
             "files": model.summary.files.joined(separator: ", "),
             "dtype": model.summary.dtypes.joined(separator: ", "),
+            "model_type": c.modelType,
             "parameters": c.parameterCount,
             "vocab_size": c.vocabSize,
             "n_positions": c.nPositions,
+            "max_position_embeddings": c.maxPositions,
             "n_embd": c.nEmbd,
             "n_layer": c.nLayer,
             "n_head": c.nHead,
+            "n_kv_head": c.nKVHead,
+            "head_dim": c.headSize,
             "n_inner": c.nInner,
-            "activation_function": c.activation.rawValue,
-            "layer_norm_epsilon": c.layerNormEpsilon,
+            "norm": c.norm.rawValue,
+            "positions": c.positionsDescription,
+            "mlp": c.mlp == .swiGLU ? "swiglu" : "gelu",
+            "activation_function": c.activationName,
+            "norm_epsilon": c.normEpsilon,
+            "qkv_bias": c.qkvBias,
+            "qk_norm": c.queryKeyNorm,
+            "sliding_window": c.slidingWindow.map { $0 as Any } ?? NSNull(),
+            "parallel_residual": c.parallelResidual,
             "tie_word_embeddings": c.tieWordEmbeddings,
             "weights_mapped_bytes": model.summary.mappedBytes,
             "weights_copied_bytes": model.summary.copiedBytes,
@@ -42,7 +53,7 @@ struct InspectCommand: ParsableCommand {
             FileHandle.standardOutput.write(data)
             FileHandle.standardOutput.write(line: "")
         } else {
-            for (key, value) in info { print("\(key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(value)") }
+            for (key, value) in info { print("\(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(value)") }
         }
     }
 }

@@ -6,7 +6,7 @@ import LMScoreEngine
 struct MakeCheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "make-checkpoint",
-        abstract: "Write a GPT-2 checkpoint with random weights in the Hugging Face layout (for benchmarks and tests).")
+        abstract: "Write a checkpoint (GPT-2, Llama, Qwen2, GPT-NeoX shapes) with random weights in the Hugging Face layout (for benchmarks and tests).")
 
     @Option(name: .long, help: "Shape: \(RandomCheckpoint.Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
     var preset: String
@@ -20,10 +20,10 @@ struct MakeCheckpointCommand: ParsableCommand {
     @Option(name: .long, help: "Storage type: F32, F16 or BF16.")
     var dtype: String = "F32"
 
-    @Flag(name: .long, help: "Give the model its own lm_head.weight instead of tying it to wte.")
+    @Flag(name: .long, help: "Give the model its own LM head instead of tying it to the token embedding (the preset's choice otherwise).")
     var untied = false
 
-    @Flag(name: .long, help: "Name tensors without the `transformer.` prefix.")
+    @Flag(name: .long, help: "GPT-2: name tensors without the `transformer.` prefix.")
     var noPrefix = false
 
     @Option(name: .long, help: "Split the weights over N shard files with model.safetensors.index.json.")
@@ -40,7 +40,7 @@ struct MakeCheckpointCommand: ParsableCommand {
         }
         guard let storage = TensorDType(rawValue: dtype.uppercased()) else { throw CommandFailure("--dtype must be F32, F16 or BF16") }
         guard shards >= 1 else { throw CommandFailure("--shards must be at least 1") }
-        config.tieWordEmbeddings = !untied
+        if untied { config.tieWordEmbeddings = false }
         var options = RandomCheckpoint.Options()
         options.dtype = storage
         options.seed = seed

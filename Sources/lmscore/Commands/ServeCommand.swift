@@ -19,6 +19,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "IPv4 address to bind (overrides \"host\" / LMSCORE_HOST).")
     var host: String?
 
+    @Option(name: .long, help: "Context in tokens (overrides \"context_length\" / LMSCORE_CONTEXT_LENGTH; default: the checkpoint's, at most 4096).")
+    var context: String?
+
     @Option(name: .long, help: "Settings file (default: Config/lmscore.json when present, or LMSCORE_CONFIG).")
     var config: String?
 
@@ -27,6 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
         overrides["model"] = model
         overrides["port"] = port
         overrides["host"] = host
+        overrides["context_length"] = context
         let resolved: ServerSettings
         do {
             resolved = try ServerSettings.resolve(configPath: config, environment: ProcessInfo.processInfo.environment, overrides: overrides)

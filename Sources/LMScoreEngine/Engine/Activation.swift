@@ -1,6 +1,6 @@
 import Foundation
 
-/// GPT-2's activation, in place.
+/// The GELU MLP's activation, in place.
 /// - `gelu_new`: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), computed as x·σ(2u) = x / (1 + e^(−2u)),
 ///   which is the same function and needs only the vectorized exp.
 /// - `gelu`: 0.5·x·(1 + erf(x/√2)).
@@ -31,6 +31,29 @@ private func geluSlice(_ x: UnsafeMutablePointer<Float>, count: Int, activation:
         for i in 0..<count {
             let v = x[i]
             x[i] = 0.5 * v * (1 + Foundation.erf(v * 0.707_106_781_186_547_5))
+        }
+    }
+}
+
+/// SwiGLU, in place: each row of `rows` holds gate[width] | up[width]; gate becomes silu(gate) · up,
+/// silu(g) = g · σ(g) = g / (1 + e^(−g)). The up half is left as it was.
+func swiGLU(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+    let slices = split(rows, parts: ComputeThreads.count, granule: 4)
+    parallelFor(slices.count) { s in
+        for t in slices[s] {
+            let gate = x + t * 2 * width
+            let up = gate + width
+            var i = 0
+            while i + 8 <= width {
+                let g = load(gate + i)
+                store(g / (1 + exp(-g)) * load(up + i), gate + i)
+                i += 8
+            }
+            while i < width {
+                let g = gate[i]
+                gate[i] = g / (1 + Foundation.exp(-g)) * up[i]
+                i += 1
+            }
         }
     }
 }
