@@ -9,7 +9,7 @@ struct LMScoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmscore",
         abstract: "Score token sequences with a GPT-2-family language model: per-token log-probabilities, loss, perplexity.",
-        subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self, TokenizeCommand.self]
+        subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, BatchCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self, TokenizeCommand.self]
     )
 }
 
