@@ -11,7 +11,8 @@ public final class Progress {
 
     public let mode: Mode
     private let label: String
-    private let total: Int?
+    /// The amount of `unit`s the run will do, when known (it may become known once the run started).
+    public var total: Int?
     private let unit: String
     private let start = ContinuousClock.Instant.now
     private var lastShown: ContinuousClock.Instant?
@@ -31,8 +32,9 @@ public final class Progress {
         return isatty(STDERR_FILENO) == 1 ? .terminal : .log(every: logEvery)
     }
 
-    /// Shows `done` units, `tokens` scored so far and `errors`, if the last update is old enough.
-    public func update(done: Int, tokens: Int, errors: Int) {
+    /// Shows `done` units, `tokens` scored so far and `errors` (nil: a run without per-item errors),
+    /// if the last update is old enough.
+    public func update(done: Int, tokens: Int, errors: Int?) {
         let interval: Double
         switch mode {
         case .quiet: return
@@ -51,7 +53,7 @@ public final class Progress {
         if mode == .terminal && lastShown != nil { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
-    func text(done: Int, tokens: Int, errors: Int) -> String {
+    func text(done: Int, tokens: Int, errors: Int?) -> String {
         let elapsed = seconds(since: start)
         var parts: [String] = []
         if let total, total > 0 {
@@ -63,7 +65,7 @@ public final class Progress {
         if let total, done > 0, done < total {
             parts.append("ETA " + Self.duration(elapsed / Double(done) * Double(total - done)))
         }
-        parts.append("\(errors) error\(errors == 1 ? "" : "s")")
+        if let errors { parts.append("\(errors) error\(errors == 1 ? "" : "s")") }
         return "\(label): " + parts.joined(separator: ", ")
     }
 
