@@ -1,5 +1,6 @@
 import Foundation
 import LMScoreAPI
+@testable import LMScoreBatch
 import Testing
 
 /// The OpenAI batch file format: the input envelope and its errors, the output line's exact shape.
@@ -43,5 +44,35 @@ struct BatchFileFormatTests {
         let error = BatchLineError(code: "invalid_url", message: "no", customID: nil)
         let line = String(decoding: BatchOutputLine.failure(line: 3, error: error), as: UTF8.self)
         #expect(line == #"{"id":"batch_req_3","custom_id":null,"response":null,"error":{"code":"invalid_url","message":"no","line":3}}"# + "\n")
+    }
+}
+
+/// The progress line and the summary's JSON.
+struct ProgressAndSummaryTests {
+    @Test func progressLineNamesDoneTotalRateETAAndErrors() {
+        let progress = Progress(mode: .quiet, label: "batch", unit: "lines", total: 200)
+        let text = progress.text(done: 50, tokens: 1000, errors: 2)
+        #expect(text.hasPrefix("batch: 50/200 lines (25.0%), "))
+        #expect(text.contains(" tokens/s, ETA "))
+        #expect(text.hasSuffix(", 2 errors"))
+        #expect(!Progress(mode: .quiet, label: "perplexity", unit: "tokens", total: nil).text(done: 5, tokens: 5, errors: nil).contains("error"))
+        #expect(Progress.duration(3725) == "1h02m")
+        #expect(Progress.duration(83) == "1m23s")
+    }
+
+    @Test func summaryJSONRoundTrips() throws {
+        var summary = BatchSummary()
+        summary.lines = 10
+        summary.resumedLines = 3
+        summary.errors = ["invalid_url": 1]
+        summary.tokens = 500
+        summary.scoredTokens = 480
+        summary.forwardBatches = 2
+        summary.seconds = 2
+        let data = try JSONEncoder().encode(summary)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["tokens_per_second"] as? Double == 250)
+        #expect(object["resumed_lines"] as? Int == 3)
+        #expect(try JSONDecoder().decode(BatchSummary.self, from: data) == summary)
     }
 }
