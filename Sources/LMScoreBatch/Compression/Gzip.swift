@@ -2,22 +2,16 @@ import CZlib
 
 /// gzip decompression with zlib; several concatenated members (`cat a.gz b.gz`, pigz) read as one stream.
 final class GzipDecoder: StreamCodec {
-    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)   // zlib keeps its address
-    private let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: codecScratchBytes)
+    private let zlib: ZlibStream
+    private var stream: z_streamp { zlib.stream }
+    private var scratch: UnsafeMutablePointer<UInt8> { zlib.scratch }
     private var inMember = false   // bytes of a member read, its end not yet
 
     init() throws(BatchError) {
-        stream.initialize(to: z_stream())
         // 15 + 16: a gzip wrapper, the largest window.
-        guard inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw BatchError("zlib: cannot start a gzip decompressor")
+        zlib = try ZlibStream(what: "a gzip decompressor", end: inflateEnd) {
+            inflateInit2_($0, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         }
-    }
-
-    deinit {
-        inflateEnd(stream)
-        stream.deallocate()
-        scratch.deallocate()
     }
 
     func process(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(BatchError) {
@@ -60,21 +54,14 @@ final class GzipDecoder: StreamCodec {
 
 /// gzip compression with zlib (level 6, gzip's default).
 final class GzipEncoder: StreamCodec {
-    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-    private let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: codecScratchBytes)
+    private let zlib: ZlibStream
+    private var stream: z_streamp { zlib.stream }
+    private var scratch: UnsafeMutablePointer<UInt8> { zlib.scratch }
 
     init() throws(BatchError) {
-        stream.initialize(to: z_stream())
-        guard deflateInit2_(stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(),
-                            Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw BatchError("zlib: cannot start a gzip compressor")
+        zlib = try ZlibStream(what: "a gzip compressor", end: deflateEnd) {
+            deflateInit2_($0, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         }
-    }
-
-    deinit {
-        deflateEnd(stream)
-        stream.deallocate()
-        scratch.deallocate()
     }
 
     func process(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(BatchError) {
@@ -101,5 +88,27 @@ final class GzipEncoder: StreamCodec {
             output.append(contentsOf: UnsafeBufferPointer(start: scratch, count: codecScratchBytes - Int(stream.pointee.avail_out)))
             if flush == Z_FINISH ? status == Z_STREAM_END : (stream.pointee.avail_in == 0 && stream.pointee.avail_out > 0) { return }
         }
+    }
+}
+
+/// A z_stream at a fixed address (zlib keeps a pointer back to it) with its output scratch, ended
+/// (`inflateEnd` or `deflateEnd`) and freed with its owner.
+final class ZlibStream {
+    let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: codecScratchBytes)
+    private let end: (z_streamp) -> Int32
+
+    init(what: String, end: @escaping (z_streamp) -> Int32, start: (z_streamp) -> Int32) throws(BatchError) {
+        self.end = end
+        stream.initialize(to: z_stream())
+        // On failure deinit still runs (self is fully initialized): `end` on a stream that never
+        // started is a harmless Z_STREAM_ERROR.
+        guard start(stream) == Z_OK else { throw BatchError("zlib: cannot start \(what)") }
+    }
+
+    deinit {
+        _ = end(stream)
+        stream.deallocate()
+        scratch.deallocate()
     }
 }
