@@ -107,6 +107,6 @@ let package = Package(
         .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreCLITests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreBatchTests", dependencies: ["LMScoreBatch", "LMScoreAPI", "LMScoreEngine", "LMScoreTestSupport"]),
-        .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
+        .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreBatch", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
     ]
 )
