@@ -23,6 +23,9 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // zlib (Debian zlib1g-dev) and zstd (libzstd-dev): `.gz` and `.zst` batch files.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // The model and the loss: checkpoints in, scores out. No JSON, no HTTP.
         .target(
             name: "LMScoreEngine",
@@ -64,12 +67,26 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // `lmscore batch`: OpenAI batch files (plain, .gz, .zst) streamed through the scorer with the
+        // server's packing rule; checkpointed output chunks for resume, shards, merge, progress.
+        .target(
+            name: "LMScoreBatch",
+            dependencies: [
+                "CZlib",
+                "CZstd",
+                "LMScoreEngine",
+                "LMScoreAPI",
+                "LMScoreTokenizer",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "lmscore",
             dependencies: [
                 "LMScoreEngine",
                 "LMScoreAPI",
                 "LMScoreServer",
+                "LMScoreBatch",
                 "LMScoreTokenizer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -89,6 +106,7 @@ let package = Package(
         .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreCLITests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
-        .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
+        .testTarget(name: "LMScoreBatchTests", dependencies: ["LMScoreBatch", "LMScoreAPI", "LMScoreEngine", "LMScoreTestSupport"]),
+        .testTarget(name: "LMScoreServerTests", dependencies: ["LMScoreServer", "LMScoreAPI", "LMScoreBatch", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
     ]
 )

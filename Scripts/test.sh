@@ -10,11 +10,12 @@
 #                                                  tests and HF `tokenizers` (Llama 3, Qwen2, Llama 2,
 #                                                  GPT-2, StarCoder vocabularies from PyPI)
 #  4. Scripts/openai_compat/check_openai_client.sh — /v1/completions and /v1/models through the openai package
-#  5. Scripts/check_container.sh                 — the Dockerfile's build command builds a binary whose
+#  5. Scripts/check_deploy.sh                    — deploy/*.yaml against the Kubernetes schemas (kubernetes-validate)
+#  6. Scripts/check_container.sh                 — the Dockerfile's build command builds a binary whose
 #                                                  libraries the runtime image provides
-#  6. Scripts/hardening/run.sh --ci              — overload, hostile clients, soak and SIGTERM against that
+#  7. Scripts/hardening/run.sh --ci              — overload, hostile clients, soak and SIGTERM against that
 #                                                  release binary serving (short durations; --full by hand)
-#  7. Scripts/fuzz.sh 45                         — libFuzzer + AddressSanitizer over the request decoders
+#  8. Scripts/fuzz.sh 45                         — libFuzzer + AddressSanitizer over the request decoders
 #                                                  and the tokenizer for 45 s (longer by hand)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ passed=$((passed + 1))
 swift build --product lmscore
 export LMSCORE_BIN=$PWD/.build/debug/lmscore
 for check in Scripts/check_openapi.sh Scripts/check_examples.sh Scripts/check_schemathesis.sh Scripts/check_tokenizer.sh \
-             Scripts/check_hf_tokenizers.sh Scripts/openai_compat/check_openai_client.sh; do
+             Scripts/check_hf_tokenizers.sh Scripts/openai_compat/check_openai_client.sh Scripts/check_deploy.sh; do
   "$check"
   passed=$((passed + 1))
 done

@@ -83,6 +83,29 @@ final class FuzzHarness: @unchecked Sendable {
         tokenizerRoundTrip(String(decoding: data, as: UTF8.self))
         hfTokenizerRoundTrip(String(decoding: data, as: UTF8.self))
         decodeIDs(data)
+        batchLine(data)
+    }
+
+    /// A batch input line: its envelope, then its body through the endpoint's decoder (no scoring);
+    /// whatever happens, the output line written for it is one JSON object.
+    func batchLine(_ data: Data) {
+        let output: Data
+        do {
+            let line = try BatchInputLine.parse(data)
+            let context = Endpoint.Context(modelName: gpt2Name, config: gpt2Scorer.config, tokenizer: tokenizer)
+            do {
+                let call = try line.endpoint.decode(line.body, context: context)
+                output = BatchOutputLine.response(line: 1, customID: line.customID, status: 200,
+                                                  body: call.scoring == nil ? call.responseBody(nil) : Data("{}".utf8))
+            } catch {
+                check(error, "batch line body", allowModelNotFound: true)
+                output = BatchOutputLine.response(line: 1, customID: line.customID, status: error.status, body: error.jsonBody)
+            }
+        } catch {
+            output = BatchOutputLine.failure(line: 1, error: error)
+        }
+        expect(output.last == UInt8(ascii: "\n") && output.dropLast().allSatisfy { $0 != UInt8(ascii: "\n") }, "batch output line is not one line")
+        expectJSONObject(output.dropLast(), "batch output line")
     }
 
     func maxScoredTokens(_ scorer: Scorer) -> Int {

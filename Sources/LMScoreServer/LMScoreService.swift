@@ -27,6 +27,10 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         /// The model's tokenizer (GPT-2 ranks or tokenizer.json), for text input and token strings; nil
         /// for a model without one.
         let tokenizer: (any TextTokenizer)?
+
+        var endpointContext: Endpoint.Context {
+            Endpoint.Context(modelName: model.name, config: model.config, tokenizer: tokenizer)
+        }
     }
 
     public let settings: ServerSettings
@@ -151,7 +155,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     }
 
     /// The routes that take a JSON body.
-    static let postRoutes: Set<String> = ["/score", "/tokenize", "/detokenize", "/v1/completions"]
+    static let postRoutes = Set(Endpoint.allCases.map(\.rawValue))
 
     /// Only the POST routes are answered before their body: a refusal there (405, 503, 413 by
     /// Content-Length) spares reading the body. Answering on the first call makes MHD close the
@@ -174,18 +178,15 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         if request.bodyTooLarge { return .error(.tooLarge(request.receivedBytes, limit: settings.maxBodyBytes)) }
         let current = state.withLock { $0 }
         switch request.path {
-        case "/score", "/tokenize", "/detokenize", "/v1/completions":
+        case let path where Endpoint(path: path) != nil:
             guard case .ready(let ready) = current else { return .error(.draining) }
+            let endpoint = Endpoint(path: path)!
             let body = Data(request.body)
             request.body = []
             Task {
                 let response: Response
                 do {
-                    switch request.path {
-                    case "/score": response = try await self.score(body, ready: ready, request: request)
-                    case "/v1/completions": response = try await self.complete(body, ready: ready, request: request)
-                    default: response = try self.tokenize(body, ready: ready, path: request.path)
-                    }
+                    response = try await self.answer(endpoint, body: body, ready: ready, request: request)
                 } catch let error as APIError {
                     response = .error(error)
                 } catch let error as SchedulingError {
@@ -226,39 +227,16 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         }
     }
 
-    /// Decode, validate, queue, encode: everything a `/score` request needs, off the loop thread.
-    private func score(_ body: Data, ready: Ready, request: RequestContext) async throws -> Response {
-        let call = try ScoreCall.decode(body, config: ready.model.config, tokenizer: ready.tokenizer)
-        request.rows = call.request.rowCount
-        request.tokens = call.request.tokenCount
-        let scheduled = try await ready.scheduler.submit(call.request)
-        request.queueSeconds = scheduled.queueSeconds
-        return .json(200, ScoreResponse(model: ready.model.name, result: scheduled.result, call: call, tokenizer: ready.tokenizer).jsonData())
-    }
-
-    /// `/v1/completions`: the prompts go through the same queue and batches as `/score`.
-    private func complete(_ body: Data, ready: Ready, request: RequestContext) async throws -> Response {
-        let call = try CompletionsCall.decode(body, config: ready.model.config, modelName: ready.model.name, tokenizer: ready.tokenizer)
-        // Token ids decode without a tokenizer, but the answer's token strings need one.
-        guard let tokenizer = ready.tokenizer else { throw APIError.noTokenizer("prompt") }
-        let scoring = call.request
+    /// Decode, validate, queue (when there is model work), encode: everything a POST route needs, off
+    /// the loop thread, through the same `Endpoint` path `lmscore batch` takes.
+    private func answer(_ endpoint: Endpoint, body: Data, ready: Ready, request: RequestContext) async throws -> Response {
+        let call = try endpoint.decode(body, context: ready.endpointContext)
+        guard let scoring = call.scoring else { return .json(200, call.responseBody(nil)) }
         request.rows = scoring.rowCount
         request.tokens = scoring.tokenCount
         let scheduled = try await ready.scheduler.submit(scoring)
         request.queueSeconds = scheduled.queueSeconds
-        return .json(200, CompletionsResponse(call: call, result: scheduled.result, model: ready.model.name, tokenizer: tokenizer).jsonData())
-    }
-
-    /// `/tokenize` and `/detokenize`: no model work, answered without queueing.
-    private func tokenize(_ body: Data, ready: Ready, path: String) throws -> Response {
-        if path == "/tokenize" {
-            let call = try TokenizeCall.decode(body)
-            guard let tokenizer = ready.tokenizer else { throw APIError.noTokenizer(call.single ? "text" : "texts") }
-            return .json(200, try call.respond(tokenizer: tokenizer))
-        }
-        let call = try DetokenizeCall.decode(body, vocabSize: ready.model.config.vocabSize)
-        guard let tokenizer = ready.tokenizer else { throw APIError.noTokenizer("tokens") }
-        return .json(200, try call.respond(tokenizer: tokenizer))
+        return .json(200, call.responseBody(scheduled.result))
     }
 
     func finished(_ request: RequestContext) {

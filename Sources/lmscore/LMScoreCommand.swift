@@ -9,7 +9,7 @@ struct LMScoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmscore",
         abstract: "Score token sequences with a decoder-only language model (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX): per-token log-probabilities, loss, perplexity.",
-        subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self, TokenizeCommand.self]
+        subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, BatchCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self, TokenizeCommand.self]
     )
 }
 

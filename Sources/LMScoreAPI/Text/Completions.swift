@@ -173,7 +173,13 @@ public struct CompletionsCall: Sendable {
 public struct CompletionsResponse {
     let json: OrderedJSON
 
-    public init(call: CompletionsCall, result: ScoringResult, model: String, tokenizer: any TextTokenizer, created: Date = Date()) {
+    /// OpenAI's identity of a completion: a random `cmpl-` id and the current time.
+    public static let freshIdentity: @Sendable () -> (id: String, created: Date) = {
+        ("cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), Date())
+    }
+
+    public init(call: CompletionsCall, result: ScoringResult, model: String, tokenizer: any TextTokenizer,
+                id: String = CompletionsResponse.freshIdentity().id, created: Date = Date()) {
         let choices: [OrderedJSON] = zip(call.prompts, result.rows).enumerated().map { i, pair in
             let (prompt, row) = pair
             let generated = row.next.map { [$0] } ?? []
@@ -217,7 +223,7 @@ public struct CompletionsResponse {
         let promptTokens = call.prompts.reduce(0) { $0 + $1.count }
         let completionTokens = result.rows.reduce(0) { $0 + ($1.next == nil ? 0 : 1) }
         json = .object([
-            ("id", .string("cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())),
+            ("id", .string(id)),
             ("object", .string("text_completion")),
             ("created", .int(Int(created.timeIntervalSince1970))),
             ("model", .string(model)),

@@ -29,6 +29,10 @@ struct JSONWriter {
 
     mutating func bool(_ value: Bool) { value ? raw("true") : raw("false") }
 
+    /// A value that is already JSON text (one line), copied as it is: an endpoint's answer inside a
+    /// batch output line.
+    mutating func json(_ text: Data) { bytes.append(contentsOf: text) }
+
     /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\r`, `\t` or `\u00XX`; every
     /// other byte of the (valid) UTF-8 copied as it is.
     mutating func string(_ string: String) {

@@ -30,7 +30,9 @@ public final class Scorer: @unchecked Sendable {
 
     /// Scores already-validated requests together, sharing forward passes; results come back in order.
     /// A row's scores do not depend on what it is packed with, up to the BLAS library's rounding.
-    public func score(batch requests: [ScoringRequest]) -> [ScoringResult] {
+    /// `progress`, if given, is called after each forward pass with the tokens read so far and in all
+    /// (a long text scored in many windows: `lmscore perplexity`'s progress line).
+    public func score(batch requests: [ScoringRequest], progress: ((_ tokensRead: Int, _ tokensTotal: Int) -> Void)? = nil) -> [ScoringResult] {
         lock.lock()
         defer { lock.unlock() }
         var units: [Unit] = []
@@ -46,6 +48,8 @@ public final class Scorer: @unchecked Sendable {
         var passes = [Int](repeating: 0, count: requests.count)
         var tokensRead = [Int](repeating: 0, count: requests.count)
         for unit in units { tokensRead[unit.request] += unit.tokenCount }
+        let tokensTotal = tokensRead.reduce(0, +)
+        var tokensDone = 0
         var next = 0
         while next < units.count {
             var members: [Unit] = []
@@ -59,6 +63,8 @@ public final class Scorer: @unchecked Sendable {
             for (target, score) in run(members) {
                 positions[target.request][target.row][target.position] = score
             }
+            tokensDone += tokens
+            progress?(tokensDone, tokensTotal)
         }
 
         return requests.enumerated().map { r, request in

@@ -88,9 +88,9 @@ public actor BatchScheduler {
     private func startNextBatchIfIdle() {
         guard !running else { return }
         var taken: [Pending] = []
-        var takenTokens = 0
+        var budget = BatchBudget(maxTokens: maxBatchTokens)
         let now = ContinuousClock.Instant.now
-        while let next = queue.first, taken.isEmpty || takenTokens + next.tokens <= maxBatchTokens {
+        while let next = queue.first, budget.admits(next.tokens) {
             queue.removeFirst()
             queuedTokens -= next.tokens
             let waited = seconds(now - next.arrival)
@@ -99,12 +99,12 @@ public actor BatchScheduler {
                 continue
             }
             taken.append(next)
-            takenTokens += next.tokens
+            budget.add(next.tokens)
         }
         metrics?.queueDepth.record(queue.count)
         guard !taken.isEmpty else { return }
         running = true
-        let (batch, tokens) = (taken, takenTokens)
+        let (batch, tokens) = (taken, budget.tokens)
         let scorer = self.scorer
         let metrics = self.metrics
         let requests = batch.map(\.request)

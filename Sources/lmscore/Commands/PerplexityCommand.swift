@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LMScoreBatch
 import LMScoreEngine
 
 /// `lmscore perplexity --model DIR --tokens FILE [--stride S]`: one long token stream scored with the
@@ -20,19 +21,28 @@ struct PerplexityCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(name: .long, help: "No progress line on standard error.")
+    var quiet = false
+
     func run() throws {
         let ids = try parseTokens(readInput(tokens), source: tokens)
         let model = try options.load()
         let scorer = Scorer(model: model)
         let request = ScoringRequest(rows: .sequences([ids]), stride: stride)
         let start = Date()
-        let result: ScoringResult
-        do { result = try scorer.score(request) } catch {
+        do { try request.validate(for: model.config) } catch {
             // sequences[0][17] → token 17 (the stream's position)
             let position = error.parameter.hasPrefix("sequences[0][")
                 ? "token " + error.parameter.dropFirst("sequences[0][".count).dropLast() : Substring(error.parameter)
             throw CommandFailure("\(tokens): \(position): \(error.message)")
         }
+        // Tokens read by the windows (overlaps included), as `lmscore batch` shows lines.
+        let progress = Progress(mode: Progress.automaticMode(quiet: quiet, logEvery: 10), label: "perplexity", unit: "tokens read", total: nil)
+        let result = scorer.score(batch: [request]) { read, total in
+            progress.total = total
+            progress.update(done: read, tokens: read, errors: nil)
+        }[0]
+        progress.finish()
         let seconds = Date().timeIntervalSince(start)
         let row = result.rows[0]
         let effectiveStride = min(stride ?? model.config.nPositions / 2, model.config.nPositions - 1)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LMScoreAPI
+import LMScoreBatch
 import LMScoreEngine
 import LMScoreTokenizer
 
@@ -15,6 +16,9 @@ struct ScoreCommand: ParsableCommand {
     @Flag(name: .long, help: "Indent the JSON output.")
     var pretty = false
 
+    @Flag(name: .long, help: "No progress line on standard error (shown on a terminal, or every 10 s otherwise, while a request is scored).")
+    var quiet = false
+
     @Argument(help: "Request JSON file ('-' or absent: standard input).")
     var file: String?
 
@@ -25,7 +29,12 @@ struct ScoreCommand: ParsableCommand {
         let scorer = Scorer(model: model)
         do {
             let call = try ScoreCall.decode(body, config: model.config, tokenizer: tokenizer)
-            let result = scorer.score(batch: [call.request])[0]
+            let progress = Progress(mode: Progress.automaticMode(quiet: quiet, logEvery: 10), label: "score", unit: "tokens read", total: nil)
+            let result = scorer.score(batch: [call.request]) { read, total in
+                progress.total = total
+                progress.update(done: read, tokens: read, errors: nil)
+            }[0]
+            progress.finish()
             let response = ScoreResponse(model: model.name, result: result, call: call, tokenizer: tokenizer)
             FileHandle.standardOutput.write(response.jsonData(pretty: pretty))
             FileHandle.standardOutput.write(line: "")

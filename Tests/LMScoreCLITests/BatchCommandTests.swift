@@ -1,0 +1,142 @@
+import Foundation
+import LMScoreTestSupport
+import Testing
+
+/// `lmscore batch` as a user runs it, on the bundled model: standard input and output, compressed
+/// files, shard processes merged, and SIGKILL at random points followed by reruns.
+@Suite(.serialized)
+struct BatchCommandTests {
+    static let words = "the a of and to in is was for on that with as by at from it his an were are which this be or has had not but they".split(separator: " ")
+
+    /// `count` lines of every kind: /score texts, /v1/completions, /tokenize, and bad lines.
+    static func input(count: Int, seed: Int = 0) -> String {
+        var lines: [String] = []
+        for i in 0..<count {
+            let text = { (n: Int, k: Int) in (0..<n).map { String(words[($0 * 7 + k * 13 + i * 5 + seed) % words.count]) }.joined(separator: " ") }
+            switch i % 9 {
+            case 2: lines.append(#"{"custom_id":"c\#(i)","method":"POST","url":"/v1/completions","body":{"prompt":"\#(text(12, 1))","echo":true,"logprobs":2,"max_tokens":1}}"#)
+            case 4: lines.append(#"{"custom_id":"c\#(i)","method":"POST","url":"/tokenize","body":{"texts":["\#(text(5, 2))"],"offsets":true}}"#)
+            case 7: lines.append(i % 2 == 0 ? "{broken" : #"{"custom_id":"c\#(i)","method":"POST","url":"/score","body":{"texts":[""]}}"#)
+            default:
+                let texts = (0...(i % 3)).map { "\"" + text(8 + (i * 5) % 30, $0) + "\"" }.joined(separator: ",")
+                lines.append(#"{"custom_id":"c\#(i)","method":"POST","url":"/score","body":{"texts":[\#(texts)],"top_k":1}}"#)
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    @Test func standardInputToStandardOutputMatchesTheFileRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let text = Self.input(count: 30).split(separator: "\n").filter { !$0.contains("/v1/completions") }.joined(separator: "\n") + "\n"
+        let input = try dir.write("in.jsonl", text)
+        let piped = try lmscore(["batch", "-i", "-", "-o", "-", "--quiet"], stdin: Data(text.utf8))
+        #expect(piped.status == 0, "\(piped)")
+        #expect(piped.stderr.isEmpty)
+        let file = try lmscore(["batch", "-i", input, "-o", dir.file("out.jsonl").path, "--summary", dir.file("s.json").path])
+        #expect(file.status == 0, "\(file)")
+        #expect(file.err.contains("lines:") && file.err.contains("tokens/s"))
+        #expect(piped.stdout == (try Data(contentsOf: dir.file("out.jsonl"))))
+        let lines = piped.out.split(separator: "\n")
+        #expect(lines.count == text.split(separator: "\n").count)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.file("s.json"))) as? [String: Any])
+        #expect(summary["lines"] as? Int == lines.count)
+        #expect((summary["errors"] as? [String: Int])?.values.reduce(0, +) == lines.filter { !$0.contains("\"status_code\":200") }.count)
+    }
+
+    @Test func fourShardProcessesMergeToTheUnshardedBytes() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let plain = try dir.write("in.jsonl", Self.input(count: 48))
+        let compress = Process()
+        compress.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        compress.arguments = ["zstd", "-q", plain, "-o", plain + ".zst"]
+        try compress.run()
+        compress.waitUntilExit()
+        let input = plain + ".zst"
+        // One line per scoring call: each row is then computed alone in every run, so the bytes can
+        // match (packed with different neighbours, logprobs agree only to ~1e-6: ARCHITECTURE.md, Numerics).
+        let whole = try lmscore(["batch", "-i", input, "-o", dir.file("whole.jsonl").path, "--max-batch-tokens", "1", "--quiet"])
+        #expect(whole.status == 0, "\(whole)")
+        let binary = try LMScoreBinaryProcess.url()
+        let shards = try (0..<4).map { i in
+            try LMScoreBinaryProcess.start(binary, ["batch", "-i", input, "-o", dir.file("part-\(i).jsonl.gz").path, "--shard", "\(i)/4",
+                                                    "--max-batch-tokens", "1", "--quiet"])
+        }
+        for shard in shards {
+            shard.waitUntilExit()
+            #expect(shard.terminationStatus == 0)
+        }
+        let merged = try lmscore(["batch", "--merge", "-o", dir.file("merged.jsonl.zst").path] + (0..<4).map { dir.file("part-\($0).jsonl.gz").path })
+        #expect(merged.status == 0, "\(merged)")
+        let unpack = try lmscore(["batch", "--merge", "-o", "-", dir.file("merged.jsonl.zst").path])
+        #expect(unpack.stdout == (try Data(contentsOf: dir.file("whole.jsonl"))))
+    }
+
+    /// ≥ 20 trials: kill -9 at a random moment (once or twice), rerun the same command, and the output
+    /// must be the uninterrupted run's, byte for byte, with nothing left behind.
+    @Test func sigkillAtRandomPointsThenRerunGivesTheUninterruptedOutput() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let input = try dir.write("in.jsonl", Self.input(count: 40, seed: 3))
+        let arguments = { (output: String) in
+            ["batch", "-i", input, "-o", output, "--checkpoint-lines", "3", "--max-batch-tokens", "300", "--quiet"]
+        }
+        let start = Date()
+        let reference = try lmscore(arguments(dir.file("reference.jsonl.gz").path))
+        let wall = Date().timeIntervalSince(start)
+        #expect(reference.status == 0, "\(reference)")
+        let expected = try lmscore(["batch", "--merge", "-o", "-", dir.file("reference.jsonl.gz").path]).stdout
+        #expect(expected.split(separator: UInt8(ascii: "\n")).count == 40)
+
+        let binary = try LMScoreBinaryProcess.url()
+        var generator = SystemRandomNumberGenerator()
+        var killedMidway = 0
+        for trial in 0..<20 {
+            let output = dir.file("trial-\(trial).jsonl.gz").path
+            for _ in 0..<(trial % 2 == 0 ? 1 : 2) {
+                let process = try LMScoreBinaryProcess.start(binary, arguments(output))
+                Thread.sleep(forTimeInterval: Double.random(in: 0...(wall * 1.1), using: &generator))
+                if process.isRunning { kill(process.processIdentifier, SIGKILL); killedMidway += 1 }
+                process.waitUntilExit()
+            }
+            // A run killed after it renamed the output and removed its checkpoints had finished.
+            let finished = FileManager.default.fileExists(atPath: output) && !FileManager.default.fileExists(atPath: output + ".parts")
+            if !finished {
+                let rerun = try lmscore(arguments(output))
+                #expect(rerun.status == 0, "trial \(trial): \(rerun)")
+            }
+            let got = try lmscore(["batch", "--merge", "-o", "-", output]).stdout
+            #expect(got == expected, "trial \(trial): the resumed output differs from the uninterrupted run")
+            #expect(!FileManager.default.fileExists(atPath: output + ".parts"))
+        }
+        #expect(killedMidway >= 10, "most kills should land while a run is working")
+    }
+
+    @Test func duplicateCustomIDsStopTheRunNamingBothLines() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let line = #"{"custom_id":"same","method":"POST","url":"/tokenize","body":{"text":"x"}}"#
+        let input = try dir.write("in.jsonl", [line, line.replacingOccurrences(of: "same", with: "other"), line].joined(separator: "\n"))
+        let run = try lmscore(["batch", "-i", input, "-o", dir.file("out.jsonl").path])
+        #expect(run.status == 1)
+        #expect(run.err.contains("duplicate custom_id \"same\" on lines 1 and 3"), "\(run)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out.jsonl.parts").path))
+    }
+}
+
+/// Starting `lmscore` without waiting, for the tests that run several at once or kill one.
+enum LMScoreBinaryProcess {
+    static func url() throws -> URL { try LMScoreBinary.require() }
+
+    static func start(_ binary: URL, _ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+}
