@@ -19,10 +19,7 @@ public final class GPT2Model: Sendable {
     /// Runs the transformer over packed rows and returns the final hidden states, after `ln_f`:
     /// a pointer into `workspace` holding [T, C], valid until the workspace is next used.
     func forward(_ batch: ForwardBatch, workspace ws: Workspace) -> UnsafeMutablePointer<Float> {
-        // Products run on T rows, the token count rounded up to a multiple of 4: OpenBLAS's Zen kernel
-        // works in 4-row steps and is ~40 % slower on a ragged edge (15 rows: 2.3 ms, 16 rows: 1.6 ms
-        // for 768×3072). The padding rows start at zero and are never read back.
-        let T = paddedRowCount(batch.tokens.count)
+        let T = batch.tokens.count
         let C = config.nEmbd, I = config.nInner
         ws.reserve(tokens: T, longestRow: batch.longestAttentionSpan)
         let x = ws.residual      // [T, C]  the residual stream
@@ -54,8 +51,6 @@ public final class GPT2Model: Sendable {
     /// x[t] = wte[token t] + wpe[position of t]; a row's positions start after its prefix, if any.
     private func embed(_ batch: ForwardBatch, into x: UnsafeMutablePointer<Float>) {
         let C = config.nEmbd
-        let padding = paddedRowCount(batch.tokens.count) - batch.tokens.count
-        (x + batch.tokens.count * C).initialize(repeating: 0, count: padding * C)
         for (row, prefix) in zip(batch.rows, batch.prefixes) {
             let first = prefix?.count ?? 0
             for t in row {
@@ -76,9 +71,6 @@ public final class GPT2Model: Sendable {
         addBias(out, rows: rows, width: n, bias: bias)
     }
 }
-
-/// Row counts are padded to this multiple for the matrix products (see `forward`).
-func paddedRowCount(_ rows: Int) -> Int { (rows + 3) & ~3 }
 
 /// Rows packed into one token matrix, no padding: row r occupies tokens[rows[r]].
 ///
