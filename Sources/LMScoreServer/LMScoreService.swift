@@ -26,6 +26,8 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         let scheduler: BatchScheduler
         /// GPT-2's tokenizer, for text input and token strings; nil for a model without one.
         let tokenizer: GPT2Tokenizer?
+        /// The matrix kernels' CPU path the products run on.
+        let kernel: KernelPath
     }
 
     public let settings: ServerSettings
@@ -83,6 +85,17 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             state.withLock { $0 = .failed("no model configured") }
             return
         }
+        // The kernel path first: a bad LMSCORE_KERNEL fails the start in one line, before any loading.
+        let kernel: KernelPath
+        do {
+            kernel = try KernelPath.active()
+        } catch {
+            logger.error("\(error)")
+            state.withLock { $0 = .failed("\(error)") }
+            return
+        }
+        logger.info("matrix kernels: \(kernel.summary)")
+        metrics.recordKernel(kernel.rawValue)
         let loadModel = self.loadModel
         let fallbackRanks = settings.tokenizer.map { URL(fileURLWithPath: $0) }
         let start = ContinuousClock.Instant.now
@@ -101,7 +114,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
                 requestTimeout: settings.requestTimeout, metrics: metrics)
             let installed = state.withLock { state in
                 guard case .loading = state else { return false }
-                state = .ready(Ready(model: model, scheduler: scheduler, tokenizer: tokenizer))
+                state = .ready(Ready(model: model, scheduler: scheduler, tokenizer: tokenizer, kernel: kernel))
                 return true
             }
             if installed {
@@ -283,6 +296,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             "name": model.name, "n_positions": c.nPositions, "vocab_size": c.vocabSize, "n_layer": c.nLayer,
             "n_embd": c.nEmbd, "n_head": c.nHead, "dtype": model.summary.dtypes.joined(separator: ","),
             "parameters": c.parameterCount, "tokenizer": ready.tokenizer == nil ? "none" : "gpt2",
+            "kernel": ready.kernel.rawValue,
         ]
     }
 }

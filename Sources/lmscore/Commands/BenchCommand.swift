@@ -39,7 +39,7 @@ struct BenchCommand: ParsableCommand {
         let weightsMB = Double(model.summary.mappedBytes + model.summary.copiedBytes) / 1_048_576
 
         print("lmscore bench: \(model.name), \(model.config.parameterCount) parameters, \(model.summary.dtypes.joined(separator: ",")), "
-              + "\(options.threads) BLAS threads")
+              + "\(options.threads) threads, kernels \(try KernelPath.active().summary)")
         print(String(format: "model load: %.3f s; weights %.0f MB (%.0f MB mapped, %.0f MB copied); RSS before load %.0f MB",
                      loadSeconds, weightsMB, Double(model.summary.mappedBytes) / 1_048_576,
                      Double(model.summary.copiedBytes) / 1_048_576, rssBefore))
