@@ -17,10 +17,10 @@ public enum KernelBenchmark {
         return 2 * Double(m) * Double(n) * Double(k) / median / 1e9
     }
 
-    /// Bytes per second the threads read from a 1 GiB buffer (summing it, split like the products),
+    /// Bytes per second the threads read from a 256 MB buffer (summing it, split like the products),
     /// median of calls over about `seconds`: the floor for a pass that streams weights once.
     public static func readBandwidth(seconds: Double) -> Double {
-        let count = 1 << 28   // floats: 1 GiB, far beyond any cache
+        let count = 1 << 26   // floats: 256 MB, far beyond any cache
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
         defer { buffer.deallocate() }
         buffer.initialize(repeating: 1, count: count)

@@ -52,7 +52,6 @@ struct BenchCommand: ParsableCommand {
             try benchChoices(choices, scorer: scorer)
             return
         }
-        if !product.isEmpty { try benchProduct() }
         let weightBytes = Double(model.summary.mappedBytes + model.summary.copiedBytes)
         print("| shape | tokens/call | ms/call (median) | tokens/s | weights read GB/s | peak RSS MB |" + (invariance ? " max Δ logprob alone vs packed |" : ""))
         print("|---|---|---|---|---|---|" + (invariance ? "---|" : ""))
@@ -78,6 +77,8 @@ struct BenchCommand: ParsableCommand {
             }
             print(line)
         }
+        // Last: its buffers (a 256 MB bandwidth probe) would otherwise count in the shapes' peak RSS.
+        if !product.isEmpty { try benchProduct() }
     }
 
     /// One product alone (both B layouts) against the path's FP32 peak, and the memory read bandwidth.
@@ -85,6 +86,7 @@ struct BenchCommand: ParsableCommand {
         let parts = product.split(separator: "x").compactMap { Int($0) }
         guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else { throw CommandFailure("bad --product \(product): use MxKxN") }
         let (m, k, n) = (parts[0], parts[1], parts[2])
+        print("")
         let path = try KernelPath.active()
         let lanes: Double = path == .avx512 ? 16 : path == .avx2 ? 8 : 4
         // Peak: threads × FP32 lanes × 2 FMA units × 2 FLOP × the clock /proc/cpuinfo reports now.
@@ -98,8 +100,7 @@ struct BenchCommand: ParsableCommand {
                                               100 * gflops / $0, $0, options.threads, lanes, megahertz!) } ?? ""
             print(String(format: "product %dx%dx%d alone, B %@: %.1f GFLOP/s", m, k, n, transposeB ? "[N, K]" : "[K, N]", gflops) + fraction)
         }
-        print(String(format: "memory read bandwidth (%d threads, 1 GiB): %.1f GB/s", options.threads, KernelBenchmark.readBandwidth(seconds: seconds) / 1e9))
-        print("")
+        print(String(format: "memory read bandwidth (%d threads, 256 MB): %.1f GB/s", options.threads, KernelBenchmark.readBandwidth(seconds: seconds) / 1e9))
     }
 
     /// Median seconds per call of `body`, after one warm-up call (pages in weights, sizes buffers).
