@@ -6,7 +6,7 @@
 # ---- build ----
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas-dev libmicrohttpd-dev zlib1g-dev libzstd-dev pkg-config \
+ && apt-get install -y --no-install-recommends libmicrohttpd-dev zlib1g-dev libzstd-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -24,7 +24,7 @@ RUN mkdir -p /out/bin /out/share/lmscore/models \
 FROM debian:bookworm-slim
 # runtime-packages (the only libraries the binary links besides libc/libstdc++/libgcc)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas0-pthread libmicrohttpd12 zlib1g libzstd1 \
+ && apt-get install -y --no-install-recommends libmicrohttpd12 zlib1g libzstd1 \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin lmscore
 COPY --from=build /out/bin/lmscore /usr/local/bin/lmscore

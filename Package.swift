@@ -17,11 +17,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
-        // OpenBLAS (Debian libopenblas-dev), located with pkg-config.
-        .systemLibrary(
-            name: "COpenBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]
+        // The matrix kernels: C with intrinsics, one path per CPU feature set (AVX-512F, AVX2+FMA+F16C,
+        // portable) in one binary via per-function target attributes. Optimized even in debug so
+        // `swift test` runs them at real speed; FP contraction off so every path's rounding is the
+        // one its code spells out (the batch-invariance argument in gemm_template.h).
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]
         ),
         // zlib (Debian zlib1g-dev) and zstd (libzstd-dev): `.gz` and `.zst` batch files.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -29,7 +31,7 @@ let package = Package(
         // The model and the loss: checkpoints in, scores out. No JSON, no HTTP.
         .target(
             name: "LMScoreEngine",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["CKernels"],
             swiftSettings: [
                 // The engine's loops (layer norm, GELU, log-sum-exp) are slow unoptimized;
                 // build it optimized even in debug so `swift test` exercises real speed.

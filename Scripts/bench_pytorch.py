@@ -77,6 +77,22 @@ def time_shape(model, rows, tokens, seconds):
     return statistics.median(times), len(times)
 
 
+def matmul_gflops(m, k, n, seconds):
+    """torch.matmul of [m, k] x [k, n] FP32 alone: GFLOP/s of the median call (as `lmscore bench --product`)."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(m, k, generator=gen) - 0.5
+    b = torch.rand(k, n, generator=gen) - 0.5
+    out = torch.empty(m, n)
+    torch.matmul(a, b, out=out)
+    times = []
+    start = time.perf_counter()
+    while len(times) < 3 or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        torch.matmul(a, b, out=out)
+        times.append(time.perf_counter() - t0)
+    return 2.0 * m * k * n / statistics.median(times) / 1e9
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -88,6 +104,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=3.0, help="time budget per shape")
     parser.add_argument("--shapes", default="1x16,32x16,8x128,1x1024,4x512",
                         help="comma-separated ROWSxTOKENS")
+    parser.add_argument("--product", default="1024x768x3072",
+                        help="MxKxN of a matmul timed alone first (empty: none)")
     args = parser.parse_args()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -107,6 +125,9 @@ def main():
     print(f"model: {source}; {model.config.model_type}, {params / 1e6:.1f}M parameters, fp32, "
           f"attention {model.config._attn_implementation}")
     print(f"per shape: 1 warm-up, then >= 3 calls and >= {args.seconds:g} s; median reported")
+    if args.product:
+        m, k, n = (int(x) for x in args.product.lower().split("x"))
+        print(f"product {m}x{k}x{n} alone (torch.matmul, FP32): {matmul_gflops(m, k, n, args.seconds):.1f} GFLOP/s")
     print()
     header = f"{'shape':>8} {'tokens/call':>11} {'ms/call':>10} {'tokens/s':>10} {'peak RSS MB':>11} {'calls':>6}"
     print(header)

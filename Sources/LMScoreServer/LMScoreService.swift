@@ -28,6 +28,9 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         /// for a model without one.
         let tokenizer: (any TextTokenizer)?
 
+        /// The matrix kernels' CPU path the products run on.
+        let kernel: KernelPath
+
         var endpointContext: Endpoint.Context {
             Endpoint.Context(modelName: model.name, config: model.config, tokenizer: tokenizer)
         }
@@ -88,6 +91,17 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             state.withLock { $0 = .failed("no model configured") }
             return
         }
+        // The kernel path first: a bad LMSCORE_KERNEL fails the start in one line, before any loading.
+        let kernel: KernelPath
+        do {
+            kernel = try KernelPath.active()
+        } catch {
+            logger.error("\(error)")
+            state.withLock { $0 = .failed("\(error)") }
+            return
+        }
+        logger.info("matrix kernels: \(kernel.summary)")
+        metrics.recordKernel(kernel.rawValue)
         let loadModel = self.loadModel
         let fallbackRanks = settings.tokenizer.map { URL(fileURLWithPath: $0) }
         let start = ContinuousClock.Instant.now
@@ -106,7 +120,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
                 requestTimeout: settings.requestTimeout, metrics: metrics)
             let installed = state.withLock { state in
                 guard case .loading = state else { return false }
-                state = .ready(Ready(model: model, scheduler: scheduler, tokenizer: tokenizer))
+                state = .ready(Ready(model: model, scheduler: scheduler, tokenizer: tokenizer, kernel: kernel))
                 return true
             }
             if installed {
@@ -265,6 +279,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             "model_type": c.modelType, "context_length": c.nPositions, "max_position_embeddings": c.maxPositions,
             "context_limited": c.nPositions < c.maxPositions,
             "parameters": c.parameterCount, "tokenizer": ready.tokenizer?.formatName ?? "none",
+            "kernel": ready.kernel.rawValue,
         ]
     }
 }

@@ -35,9 +35,10 @@ struct ModelOptions: ParsableArguments {
         } catch { throw CommandFailure("cannot load tokenizer: \(error)") }
     }
 
-    /// Loads the model, or exits with one line naming what is wrong.
+    /// Loads the model, or exits with one line naming what is wrong (a bad LMSCORE_KERNEL included).
     func load() throws -> DecoderModel {
         guard threads >= 1 else { throw CommandFailure("--threads must be at least 1") }
+        do { _ = try KernelPath.active() } catch { throw CommandFailure("\(error)") }
         ComputeThreads.set(threads)
         let model = try DefaultModel.resolve(model)
         do {

@@ -55,8 +55,9 @@ private final class ProcessBox: @unchecked Sendable {
 }
 
 /// Runs `lmscore ARGS` with `stdin` (or /dev/null) as standard input; output goes through files, so a
-/// chatty command cannot fill a pipe and stall. Killed after `timeout` seconds.
-func lmscore(_ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 60,
+/// chatty command cannot fill a pipe and stall. Killed after `timeout` seconds. `environment` entries
+/// are added to this process's environment.
+func lmscore(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:], timeout: TimeInterval = 60,
              sourceLocation: SourceLocation = #_sourceLocation) throws -> RunResult {
     let binary = try LMScoreBinary.require(sourceLocation: sourceLocation)
     let scratch = try TemporaryDirectory()
@@ -77,6 +78,9 @@ func lmscore(_ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     process.standardOutput = outHandle
     process.standardError = errHandle
     process.standardInput = inHandle

@@ -273,6 +273,11 @@ extension ServerTests {
                 try await server.waitUntilReady(timeout: 10)
                 let after = try await server.request("POST", "/score", body: #"{"sequences": [[1, 2, 3]]}"#)
                 #expect(after.status == 200, "\(after)")
+                // Which kernel path runs is visible in /v1/model and in lmscore_build_info{kernel}.
+                let kernel = try KernelPath.active().rawValue
+                #expect(try await server.request("GET", "/v1/model").json()["kernel"] as? String == kernel)
+                let exposition = try await server.request("GET", "/metrics").text
+                #expect(exposition.contains("lmscore_build_info{kernel=\"\(kernel)\"} 1"), "\(exposition.prefix(3000))")
             } catch {
                 gate.open()
                 _ = try? await server.stop()

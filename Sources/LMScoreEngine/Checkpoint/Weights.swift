@@ -3,6 +3,16 @@ import Foundation
 /// How a weight matrix's elements are stored in memory.
 enum ElementType: String, Sendable {
     case f32 = "F32", f16 = "F16", bf16 = "BF16"
+
+    var byteCount: Int { self == .f32 ? 4 : 2 }
+
+    init(_ dtype: TensorDType) {
+        switch dtype {
+        case .f32: self = .f32
+        case .f16: self = .f16
+        case .bf16: self = .bf16
+        }
+    }
 }
 
 /// A weight matrix as it sits in memory, row-major [rows, columns]: GPT-2's Conv1D stores [in, out],
@@ -14,7 +24,7 @@ struct WeightMatrix: @unchecked Sendable {
     let rows: Int
     let columns: Int
 
-    var bytesPerElement: Int { elementType == .f32 ? 4 : 2 }
+    var bytesPerElement: Int { elementType.byteCount }
 
     /// Rows `range` as a matrix of their own (a view, no copy).
     func rowSlice(_ range: Range<Int>) -> WeightMatrix {
@@ -24,15 +34,20 @@ struct WeightMatrix: @unchecked Sendable {
 
     /// Row `row` as FP32 into `out[0..<columns]`.
     func copyRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
-        precondition(elementType == .f32, "16-bit weights are upcast at load")
-        out.update(from: base.assumingMemoryBound(to: Float.self) + row * columns, count: columns)
+        let start = base + row * columns * bytesPerElement
+        if elementType == .f32 {
+            out.update(from: start.assumingMemoryBound(to: Float.self), count: columns)
+        } else {
+            KernelPath.current.convert(start, elementType: elementType, into: out, count: columns)
+        }
     }
 }
 
-/// Owns the memory behind every `WeightTensor`: the mapped files and the upcast copies.
+/// Owns the memory behind every `WeightTensor`: the mapped files, the FP32 copies of 16-bit vectors,
+/// and copies of the rare matrix a file stores misaligned.
 final class WeightStorage: @unchecked Sendable {
     private(set) var files: [SafeTensorsFile] = []
-    private var copies: [UnsafeMutableBufferPointer<Float>] = []
+    private var copies: [UnsafeMutableRawBufferPointer] = []
     private(set) var mappedBytes = 0
     private(set) var copiedBytes = 0
 
@@ -49,8 +64,9 @@ final class WeightStorage: @unchecked Sendable {
             mappedBytes += bytes.count
             return start.assumingMemoryBound(to: Float.self)
         }
-        let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(count, 1))
-        copies.append(copy)
+        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        copies.append(raw)
+        let copy = raw.bindMemory(to: Float.self)
         copiedBytes += count * 4
         switch dtype {
         case .f32:
@@ -68,11 +84,27 @@ final class WeightStorage: @unchecked Sendable {
         return UnsafePointer(copy.baseAddress!)
     }
 
-    /// A 2-D tensor as a `WeightMatrix` (FP32: mapped in place when aligned F32, else an upcast copy).
+    /// A 2-D tensor as a `WeightMatrix` in its stored element type (F32, F16 or BF16: the kernels
+    /// convert 16-bit values in registers), mapped in place; copied, still in its own type, only when
+    /// the file places it misaligned for that type.
     func matrix(of entry: TensorEntry, in file: SafeTensorsFile) throws -> WeightMatrix {
         precondition(entry.shape.count == 2, "a weight matrix has two dimensions")
-        let values = try floats(of: entry, in: file)
-        return WeightMatrix(base: UnsafeRawPointer(values), elementType: .f32, rows: entry.shape[0], columns: entry.shape[1])
+        guard let dtype = TensorDType(rawValue: entry.dtype) else {
+            throw CheckpointError.unsupportedDType(path: file.path, tensor: entry.name, dtype: entry.dtype)
+        }
+        let elementType = ElementType(dtype)
+        let bytes = file.bytes(of: entry)
+        var base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: elementType.byteCount)!
+        if Int(bitPattern: base) % elementType.byteCount == 0 {
+            mappedBytes += bytes.count
+        } else {
+            let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+            copy.copyMemory(from: bytes)
+            copies.append(copy)
+            copiedBytes += bytes.count
+            base = UnsafeRawPointer(copy.baseAddress!)
+        }
+        return WeightMatrix(base: base, elementType: elementType, rows: entry.shape[0], columns: entry.shape[1])
     }
 
     deinit { for copy in copies { copy.deallocate() } }

@@ -24,10 +24,7 @@ public final class DecoderModel: Sendable {
     /// Runs the transformer over packed rows and returns the final hidden states, after the final
     /// norm: a pointer into `workspace` holding [T, C], valid until the workspace is next used.
     func forward(_ batch: ForwardBatch, workspace ws: Workspace) -> UnsafeMutablePointer<Float> {
-        // Products run on T rows, the token count rounded up to a multiple of 4: OpenBLAS's Zen kernel
-        // works in 4-row steps and is ~40 % slower on a ragged edge (15 rows: 2.3 ms, 16 rows: 1.6 ms
-        // for 768×3072). The padding rows start at zero and are never read back.
-        let T = paddedRowCount(batch.tokens.count)
+        let T = batch.tokens.count
         ws.reserve(tokens: T, longestRow: batch.longestAttentionSpan)
         let x = ws.residual      // [T, C]  the residual stream
         let ln = ws.normed       // [T, C]  norm output, input of each sub-layer
@@ -54,11 +51,9 @@ public final class DecoderModel: Sendable {
         return ln
     }
 
-    /// x[t] = embedding[token t] (+ learned position[t]); the padding rows are zeroed.
+    /// x[t] = embedding[token t] (+ learned position[t]).
     private func embed(_ batch: ForwardBatch, positions: [Int], into x: UnsafeMutablePointer<Float>) {
         let C = config.nEmbd
-        let padding = paddedRowCount(batch.tokens.count) - batch.tokens.count
-        (x + batch.tokens.count * C).initialize(repeating: 0, count: padding * C)
         for (t, token) in batch.tokens.enumerated() {
             let out = x + t * C
             weights.tokenEmbedding.copyRow(Int(token), into: out)
@@ -82,7 +77,7 @@ public final class DecoderModel: Sendable {
         _ input: UnsafePointer<Float>, _ layer: LayerWeights, index l: Int, batch: ForwardBatch, positions: [Int],
         workspace ws: Workspace, addingTo x: UnsafeMutablePointer<Float>
     ) {
-        let T = paddedRowCount(batch.tokens.count)
+        let T = batch.tokens.count
         let qkv = ws.qkv         // [T, heads.rowWidth]
         let att = ws.attended    // [T, heads.outputWidth]
         project(input, layer.qkv, into: qkv, rows: T)
@@ -130,9 +125,6 @@ func project(
         column += part.outputs
     }
 }
-
-/// Row counts are padded to this multiple for the matrix products (see `forward`).
-func paddedRowCount(_ rows: Int) -> Int { (rows + 3) & ~3 }
 
 /// Rows packed into one token matrix, no padding: row r occupies tokens[rows[r]].
 ///

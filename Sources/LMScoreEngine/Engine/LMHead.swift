@@ -72,11 +72,10 @@ final class LMHead {
 
     private func scoreBlock(hidden: UnsafePointer<Float>, block: ArraySlice<ScoredPosition>) -> [TokenScore] {
         let C = channels
-        let rows = paddedRowCount(block.count)  // zero rows up to a multiple of 4, as in the forward pass
+        let rows = block.count
         for (i, position) in block.enumerated() {
             (gathered + i * C).update(from: hidden + position.hiddenRow * C, count: C)
         }
-        (gathered + block.count * C).update(repeating: 0, count: (rows - block.count) * C)
         var states = block.map { RunningLogSumExp(target: Int($0.target), topK: $0.topK) }
         var v0 = 0
         while v0 < vocabSize {

@@ -1,16 +1,19 @@
-import COpenBLAS
-
 /// The one place the engine multiplies matrices. Every product in the forward pass, including the
-/// attention scores, goes through `matmul`, so a batch-invariant kernel (one whose reduction order per
-/// output element does not depend on M or on the row's position) can replace OpenBLAS here alone.
+/// attention scores, goes through `matmul`, which runs lmscore's own kernels (Sources/CKernels) on
+/// the process's `KernelPath`.
 ///
-/// Row-major: C[M, N] = alpha · A[M, K] · op(B) + beta · C, where op(B) is B[K, N], or B[N, K]
-/// transposed when `transposeB` is set. `lda`, `ldb`, `ldc` are row strides in elements.
+/// Row-major: C[M, N] = alpha · A[M, K] · op(B) (beta 0), or C[M, N] += A[M, K] · op(B) (beta 1,
+/// alpha 1), where op(B) is B[K, N], or B[N, K] transposed when `transposeB` is set. `lda`, `ldb`,
+/// `ldc` are row strides in elements.
 ///
-/// The product is split over `threads` threads (callers already running in parallel pass 1): by rows
-/// when there are enough of them,
-/// otherwise by columns (a 16-token request still uses both cores). Each slice is one single-threaded
-/// `cblas_sgemm`.
+/// Bitwise batch invariance: each element of C is one FMA chain over k in order (gemm_template.h),
+/// so a row's results do not depend on M, on its position, on the thread count or on the split.
+/// Accumulating continues each element's chain from C's value: a product over keys [prefix; own]
+/// split in two (attention over a shared prefix) gives the bits of one product over all keys.
+///
+/// The product is split over `threads` threads (callers already running in parallel pass 1) by
+/// output columns: each thread streams its share of B once for all M rows, so a 16-token request
+/// reads every weight once, and no two threads pack the same block of B.
 func matmul(
     m: Int, n: Int, k: Int,
     a: UnsafePointer<Float>, lda: Int,
@@ -18,28 +21,12 @@ func matmul(
     c: UnsafeMutablePointer<Float>, ldc: Int,
     alpha: Float = 1, beta: Float = 0, threads: Int = ComputeThreads.count
 ) {
-    if threads == 1 || m * n * k < 1 << 18 {
-        sgemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, alpha: alpha, beta: beta)
-    } else if m >= 64 * threads {
-        let slices = split(m, parts: threads, granule: 16)
-        parallelFor(slices.count) { i in
-            let rows = slices[i]
-            sgemm(m: rows.count, n: n, k: k, a: a + rows.lowerBound * lda, lda: lda, b: b, ldb: ldb, transposeB: transposeB,
-                  c: c + rows.lowerBound * ldc, ldc: ldc, alpha: alpha, beta: beta)
-        }
-    } else {
-        let slices = split(n, parts: threads, granule: 64)
-        parallelFor(slices.count) { i in
-            let columns = slices[i]
-            let bSlice = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
-            sgemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: bSlice, ldb: ldb, transposeB: transposeB,
-                  c: c + columns.lowerBound, ldc: ldc, alpha: alpha, beta: beta)
-        }
-    }
+    product(m: m, n: n, k: k, a: a, lda: lda, b: UnsafeRawPointer(b), ldb: ldb, elementType: .f32, transposeB: transposeB,
+            c: c, ldc: ldc, alpha: alpha, beta: beta, threads: threads)
 }
 
 /// The same product with a weight matrix as B: B is `b` as stored ([K, N], or [N, K] with
-/// `transposeB`), whatever its element type.
+/// `transposeB`), in its own element type: 16-bit weights are converted in registers.
 func matmul(
     m: Int, n: Int, k: Int,
     a: UnsafePointer<Float>, lda: Int,
@@ -48,22 +35,29 @@ func matmul(
     alpha: Float = 1, beta: Float = 0, threads: Int = ComputeThreads.count
 ) {
     precondition(transposeB ? (b.rows >= n && b.columns == k) : (b.rows == k && b.columns >= n), "B's shape does not match the product")
-    precondition(b.elementType == .f32, "16-bit weights are upcast at load")
-    matmul(m: m, n: n, k: k, a: a, lda: lda, b: b.base.assumingMemoryBound(to: Float.self), ldb: b.columns,
-           transposeB: transposeB, c: c, ldc: ldc, alpha: alpha, beta: beta, threads: threads)
+    product(m: m, n: n, k: k, a: a, lda: lda, b: b.base, ldb: b.columns, elementType: b.elementType, transposeB: transposeB,
+            c: c, ldc: ldc, alpha: alpha, beta: beta, threads: threads)
 }
 
-@inline(__always)
-private func sgemm(
-    m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
-    c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float
+/// Both `matmul`s: B of any element type, columns split over threads, on `path`.
+func product(
+    m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafeRawPointer, ldb: Int, elementType: ElementType,
+    transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, threads: Int,
+    path: KernelPath = .current
 ) {
-    cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-        blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
-}
-
-enum BLASThreads {
-    /// OpenBLAS's own thread count; lmscore keeps it at 1 and threads above it (see ComputeThreads).
-    static func setLibraryThreads(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
+    precondition(beta == 0 || (beta == 1 && alpha == 1), "the kernels compute alpha·A·B, or C += A·B")
+    if threads == 1 || m * n * k < 1 << 18 {
+        path.gemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, elementType: elementType, transposeB: transposeB,
+                  c: c, ldc: ldc, alpha: alpha, beta: beta)
+        return
+    }
+    // Slices of whole 32-column strips (the widest tile), so no thread ends on a partial tile.
+    let slices = split(n, parts: threads, granule: 32)
+    let size = elementType.byteCount
+    parallelFor(slices.count) { i in
+        let columns = slices[i]
+        let bSlice = b + (transposeB ? columns.lowerBound * ldb : columns.lowerBound) * size
+        path.gemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: bSlice, ldb: ldb, elementType: elementType,
+                  transposeB: transposeB, c: c + columns.lowerBound, ldc: ldc, alpha: alpha, beta: beta)
+    }
 }

@@ -1,10 +1,9 @@
 import Foundation
 import Synchronization
 
-/// How many threads the engine splits its work over. OpenBLAS itself runs single-threaded: the engine
-/// hands each thread its own slice of every product (and of every element-wise pass), which on this
-/// 2-core machine beats OpenBLAS's own threading (83 GFLOP/s per thread, 140–145 for its 2 threads:
-/// ../shared/notes/blas.md) and leaves no BLAS threads spinning while the rest of the pass runs.
+/// How many threads the engine splits its work over: each thread gets its own slice of every product
+/// (output columns, see `matmul`) and of every element-wise pass; the kernels themselves are
+/// single-threaded, so no library threads spin while the rest of the pass runs.
 /// Process-wide and atomic: a server sets it at load while other scorers (tests run several) may be
 /// reading it mid-pass.
 public enum ComputeThreads {
@@ -14,7 +13,6 @@ public enum ComputeThreads {
 
     public static func set(_ threads: Int) {
         value.store(max(1, threads), ordering: .relaxed)
-        BLASThreads.setLibraryThreads(1)
     }
 }
 

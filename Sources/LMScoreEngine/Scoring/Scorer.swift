@@ -15,7 +15,6 @@ public final class Scorer: @unchecked Sendable {
     public init(model: DecoderModel, maxTokensPerForward: Int = 4096) {
         self.model = model
         self.maxTokensPerForward = max(maxTokensPerForward, model.config.nPositions)
-        BLASThreads.setLibraryThreads(1)  // the engine threads above BLAS (see ComputeThreads)
         workspace = Workspace(config: model.config)
         head = LMHead(weight: model.weights.lmHead, vocabSize: model.config.vocabSize, channels: model.config.nEmbd)
     }
@@ -29,7 +28,7 @@ public final class Scorer: @unchecked Sendable {
     }
 
     /// Scores already-validated requests together, sharing forward passes; results come back in order.
-    /// A row's scores do not depend on what it is packed with, up to the BLAS library's rounding.
+    /// A row's scores do not depend on what it is packed with: the same bits alone or in any batch.
     /// `progress`, if given, is called after each forward pass with the tokens read so far and in all
     /// (a long text scored in many windows: `lmscore perplexity`'s progress line).
     public func score(batch requests: [ScoringRequest], progress: ((_ tokensRead: Int, _ tokensTotal: Int) -> Void)? = nil) -> [ScoringResult] {

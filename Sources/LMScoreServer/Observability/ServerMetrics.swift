@@ -49,6 +49,11 @@ public final class ServerMetrics: Sendable {
         headerTimeouts = CoreMetrics.Counter(label: "lmscore_http_header_timeouts_total", factory: factory)
     }
 
+    /// `lmscore_build_info{kernel}` = 1: which matrix-kernel path this process runs (avx512, avx2, portable).
+    func recordKernel(_ path: String) {
+        CoreMetrics.Gauge(label: "lmscore_build_info", dimensions: [("kernel", path)], factory: factory).record(1)
+    }
+
     /// `lmscore_requests_total{status}`, one series per status code.
     func countRequest(status: Int) {
         CoreMetrics.Counter(label: "lmscore_requests_total", dimensions: [("status", String(status))], factory: factory).increment()

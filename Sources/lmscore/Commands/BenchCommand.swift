@@ -22,6 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Also score every row alone and report the largest |Δ logprob| against the packed call.")
     var invariance = false
 
+    @Option(name: .long, help: "MxKxN of one matrix product timed alone first, on the kernels (GFLOP/s, fraction of peak), with the memory read bandwidth; empty: skip.")
+    var product: String = "1024x768x3072"
+
     @Option(name: .long, help: "Instead of --shapes: multiple choice CONTEXTxCHOICESxLENGTH (e.g. 500x4x5), scored as `choices` (context read once) and as full sequences.")
     var choices: String?
 
@@ -39,7 +42,7 @@ struct BenchCommand: ParsableCommand {
         let weightsMB = Double(model.summary.mappedBytes + model.summary.copiedBytes) / 1_048_576
 
         print("lmscore bench: \(model.name), \(model.config.parameterCount) parameters, \(model.summary.dtypes.joined(separator: ",")), "
-              + "\(options.threads) BLAS threads")
+              + "\(options.threads) threads, kernels \(try KernelPath.active().summary)")
         print(String(format: "model load: %.3f s; weights %.0f MB (%.0f MB mapped, %.0f MB copied); RSS before load %.0f MB",
                      loadSeconds, weightsMB, Double(model.summary.mappedBytes) / 1_048_576,
                      Double(model.summary.copiedBytes) / 1_048_576, rssBefore))
@@ -49,8 +52,9 @@ struct BenchCommand: ParsableCommand {
             try benchChoices(choices, scorer: scorer)
             return
         }
-        print("| shape | tokens/call | ms/call (median) | tokens/s | peak RSS MB |" + (invariance ? " max Δ logprob alone vs packed |" : ""))
-        print("|---|---|---|---|---|" + (invariance ? "---|" : ""))
+        let weightBytes = Double(model.summary.mappedBytes + model.summary.copiedBytes)
+        print("| shape | tokens/call | ms/call (median) | tokens/s | weights read GB/s | peak RSS MB |" + (invariance ? " max Δ logprob alone vs packed |" : ""))
+        print("|---|---|---|---|---|---|" + (invariance ? "---|" : ""))
         var random = SplitMix64(seed: seed)
         for shape in parsed {
             let vocab = UInt64(model.config.vocabSize)
@@ -59,8 +63,8 @@ struct BenchCommand: ParsableCommand {
             var last: ScoringResult?
             let median = medianSeconds { last = scorer.score(batch: [request])[0] }
             let tokens = shape.rows * shape.tokens
-            var line = String(format: "| %dx%d | %d | %.1f | %.0f | %.0f |", shape.rows, shape.tokens, tokens, median * 1000,
-                              Double(tokens) / median, ResidentMemory.peakMB)
+            var line = String(format: "| %dx%d | %d | %.1f | %.0f | %.1f | %.0f |", shape.rows, shape.tokens, tokens, median * 1000,
+                              Double(tokens) / median, weightBytes / median / 1e9, ResidentMemory.peakMB)
             if invariance, let packed = last {
                 var worst = 0.0
                 for (r, row) in rows.enumerated() {
@@ -73,6 +77,30 @@ struct BenchCommand: ParsableCommand {
             }
             print(line)
         }
+        // Last: its buffers (a 256 MB bandwidth probe) would otherwise count in the shapes' peak RSS.
+        if !product.isEmpty { try benchProduct() }
+    }
+
+    /// One product alone (both B layouts) against the path's FP32 peak, and the memory read bandwidth.
+    private func benchProduct() throws {
+        let parts = product.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else { throw CommandFailure("bad --product \(product): use MxKxN") }
+        let (m, k, n) = (parts[0], parts[1], parts[2])
+        print("")
+        let path = try KernelPath.active()
+        let lanes: Double = path == .avx512 ? 16 : path == .avx2 ? 8 : 4
+        // Peak: threads × FP32 lanes × 2 FMA units × 2 FLOP × the clock /proc/cpuinfo reports now.
+        let megahertz = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("cpu MHz") }
+            .flatMap { $0.split(separator: ":").last }.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        let peak = megahertz.map { Double(options.threads) * lanes * 2 * 2 * $0 / 1000 }
+        for transposeB in [false, true] {
+            let gflops = KernelBenchmark.productGFLOPS(m: m, k: k, n: n, transposeB: transposeB, seconds: seconds)
+            let fraction = peak.map { String(format: " = %.0f %% of %.0f GFLOP/s peak (%d threads × %.0f lanes × 2 FMA units × 2 × %.0f MHz)",
+                                              100 * gflops / $0, $0, options.threads, lanes, megahertz!) } ?? ""
+            print(String(format: "product %dx%dx%d alone, B %@: %.1f GFLOP/s", m, k, n, transposeB ? "[N, K]" : "[K, N]", gflops) + fraction)
+        }
+        print(String(format: "memory read bandwidth (%d threads, 256 MB): %.1f GB/s", options.threads, KernelBenchmark.readBandwidth(seconds: seconds) / 1e9))
     }
 
     /// Median seconds per call of `body`, after one warm-up call (pages in weights, sizes buffers).

@@ -46,6 +46,8 @@ struct InspectCommand: ParsableCommand {
             "weights_mapped_bytes": model.summary.mappedBytes,
             "weights_copied_bytes": model.summary.copiedBytes,
             "load_seconds": seconds,
+            "kernel": try KernelPath.active().rawValue,
+            "cpu_features": KernelPath.cpuFeatures.joined(separator: " "),
         ]
         if json {
             let object = Dictionary(uniqueKeysWithValues: info.map { ($0.key, $0.value) })

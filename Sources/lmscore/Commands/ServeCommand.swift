@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LMScoreEngine
 import LMScoreServer
 import Logging
 import ServiceLifecycle
@@ -37,6 +38,8 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("bad setting: \(error)")
         }
+        // A kernel path this CPU lacks is refused before the port opens.
+        do { _ = try KernelPath.active() } catch { throw CommandFailure("\(error)") }
         var settings = resolved
         settings.model = try DefaultModel.resolve(settings.model)
         settings.tokenizer = settings.tokenizer ?? DefaultModel.ranksFile
@@ -58,8 +61,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw CommandFailure("\(error)")
         }
         // Every request has been answered. A batch abandoned at drain_timeout may still be running
-        // on the forward thread; a normal exit would run OpenBLAS's destructor under it (seen as a
-        // crash at exit), so leave without running destructors.
+        // on the forward thread; a normal exit would run static destructors under it, so leave
+        // without running them.
         fflush(nil)  // all C streams (the log handler writes to stderr)
         _exit(0)
     }

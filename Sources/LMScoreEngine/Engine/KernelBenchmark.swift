@@ -1,0 +1,59 @@
+import Foundation
+
+/// What `lmscore bench` measures beside whole scoring calls: one product alone on the kernels, and
+/// the machine's memory read bandwidth, so a memory-bound shape (1×16 streams every weight once)
+/// can be put next to what the memory allows.
+public enum KernelBenchmark {
+    /// GFLOP/s of the median call of C[m, n] = A[m, k] · B[k, n] (FP32, B [K, N] as GPT-2 stores it,
+    /// or [N, K] with `transposeB`), on `ComputeThreads.count` threads, for about `seconds`.
+    public static func productGFLOPS(m: Int, k: Int, n: Int, transposeB: Bool = false, seconds: Double) -> Double {
+        var random = SplitMix64(seed: 1)
+        let a = (0..<m * k).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }   // [m, k]
+        let b = (0..<k * n).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }   // [k, n] or [n, k]
+        var c = [Float](repeating: 0, count: m * n)                                        // [m, n]
+        let median = medianSeconds(seconds) {
+            matmul(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: transposeB ? k : n, transposeB: transposeB, c: &c, ldc: n)
+        }
+        return 2 * Double(m) * Double(n) * Double(k) / median / 1e9
+    }
+
+    /// Bytes per second the threads read from a 256 MB buffer (summing it, split like the products),
+    /// median of calls over about `seconds`: the floor for a pass that streams weights once.
+    public static func readBandwidth(seconds: Double) -> Double {
+        let count = 1 << 26   // floats: 256 MB, far beyond any cache
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 1, count: count)
+        let threads = ComputeThreads.count
+        var sums = [Float](repeating: 0, count: threads)
+        let median = medianSeconds(seconds) {
+            let slices = split(count, parts: threads, granule: 1 << 16)
+            sums.withUnsafeMutableBufferPointer { sums in
+                parallelFor(slices.count) { s in
+                    var lanes = Floats()
+                    var i = slices[s].lowerBound
+                    while i < slices[s].upperBound {
+                        lanes += load(buffer + i)
+                        i += 8
+                    }
+                    sums[s] = lanes.sum()
+                }
+            }
+        }
+        precondition(sums.allSatisfy { $0 > 0 })   // the reads happened
+        return Double(count * 4) / median
+    }
+
+    private static func medianSeconds(_ seconds: Double, _ body: () -> Void) -> Double {
+        body()
+        var times: [Double] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        while times.count < 3 || Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < seconds {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import Testing
+@testable import LMScoreEngine
+
+/// The matrix kernels on every path this CPU supports (Sources/CKernels): products against a naive
+/// double-precision loop on odd shapes, bitwise invariance (a row alone vs at any position of any M,
+/// one vs two threads, one product vs the same K split in two), 16-bit conversion of every bit
+/// pattern, and the refusal of a path the CPU lacks.
+@Suite("Matrix kernels, per path")
+struct KernelTests {
+    /// M, N, K from 1 to 1000, none a multiple of the tile sizes (6 rows; 8, 16, 32 columns; 256 k)
+    /// except where a full tile is the point; each small enough for a naive loop in a debug test.
+    static let shapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 1), (1, 1000, 3), (1000, 1, 5), (3, 7, 1000), (7, 33, 257), (13, 70, 300),
+        (97, 41, 19), (6, 32, 256), (5, 17, 513), (250, 9, 2), (2, 300, 64), (31, 129, 40),
+    ]
+
+    static let paths = KernelPath.supported
+
+    @Test(arguments: paths)
+    func productsMatchANaiveLoop(path: KernelPath) {
+        var random = SplitMix64(seed: 11)
+        for shape in Self.shapes {
+            for transposeB in [false, true] {
+                for type in [ElementType.f32, .f16, .bf16] {
+                    for accumulate in [false, true] {
+                        check(path, shape, transposeB: transposeB, type: type, accumulate: accumulate, random: &random)
+                    }
+                }
+            }
+        }
+    }
+
+    /// One product on strided views (lda, ldb, ldc wider than the matrices) against Σ in Double of
+    /// the same inputs (B's values after rounding to its element type). Tolerance: K·2⁻²³ of Σ|a·b|.
+    private func check(_ path: KernelPath, _ shape: (m: Int, n: Int, k: Int), transposeB: Bool, type: ElementType,
+                       accumulate: Bool, random: inout SplitMix64) {
+        let (m, n, k) = shape
+        let lda = k + 3, ldc = n + 5
+        let bRows = transposeB ? n : k, bColumns = transposeB ? k : n, ldb = bColumns + 2
+        let a = (0..<m * lda).map { _ in Float(random.uniform() * 2 - 1) }
+        let bValues = (0..<bRows * ldb).map { _ in Float(random.uniform() * 2 - 1) }
+        let b = StoredMatrix(bValues, as: type)
+        let alpha: Float = accumulate ? 1 : 0.375
+        let start = (0..<m * ldc).map { _ in Float(random.uniform() * 2 - 1) }
+        var c = start
+        b.withBase { base in
+            c.withUnsafeMutableBufferPointer { c in
+                product(m: m, n: n, k: k, a: a, lda: lda, b: base, ldb: ldb, elementType: type, transposeB: transposeB,
+                        c: c.baseAddress!, ldc: ldc, alpha: alpha, beta: accumulate ? 1 : 0, threads: 1, path: path)
+            }
+        }
+        var worst = 0.0
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0, magnitude = 0.0
+                for p in 0..<k {
+                    let product = Double(a[i * lda + p]) * Double(b.values[transposeB ? j * ldb + p : p * ldb + j])
+                    sum += product
+                    magnitude += abs(product)
+                }
+                let expected = accumulate ? Double(start[i * ldc + j]) + sum : Double(alpha) * sum
+                let bound = (magnitude + (accumulate ? abs(Double(start[i * ldc + j])) : 0)) * Double(k + 2) * 0x1p-23 + 1e-30
+                worst = max(worst, abs(Double(c[i * ldc + j]) - expected) / bound)
+            }
+        }
+        #expect(worst <= 1, "\(path) \(m)×\(n)×\(k) transposeB \(transposeB) \(type) accumulate \(accumulate): error \(worst) of the bound")
+        // Columns outside the product (the ldc margin) are untouched.
+        for i in 0..<m {
+            for j in n..<ldc { #expect(c[i * ldc + j] == start[i * ldc + j]) }
+        }
+    }
+
+    @Test(arguments: paths)
+    func aRowIsTheSameBitsAloneOrAnywhereInAnyBatch(path: KernelPath) {
+        var random = SplitMix64(seed: 12)
+        let k = 600, n = 150
+        for transposeB in [false, true] {
+            for type in [ElementType.f32, .f16] {
+                let b = StoredMatrix((0..<n * k).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
+                let ldb = transposeB ? k : n
+                let row = (0..<k).map { _ in Float(random.uniform() * 2 - 1) }
+                let alone = run(path, rows: [row], b: b, ldb: ldb, n: n, k: k, transposeB: transposeB, threads: 1)[0]
+                for m in [2, 5, 6, 7, 13, 64, 97] {
+                    for position in Set([0, 1, m / 2, m - 1]) {
+                        var rows = (0..<m).map { _ in (0..<k).map { _ in Float(random.uniform() * 2 - 1) } }
+                        rows[position] = row
+                        for threads in [1, 2] {
+                            let packed = run(path, rows: rows, b: b, ldb: ldb, n: n, k: k, transposeB: transposeB, threads: threads)
+                            #expect(packed[position] == alone, "\(path) \(type) transposeB \(transposeB): row \(position) of \(m), \(threads) threads")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Products of [A1 | A2] · [B1; B2] (one product over K) and A1·B1 then += A2·B2 (two, the second
+    /// accumulating) give the same bits: attention over a shared prefix relies on it.
+    @Test(arguments: paths)
+    func accumulatingContinuesTheSum(path: KernelPath) {
+        var random = SplitMix64(seed: 13)
+        let m = 9, n = 40, k1 = 300, k2 = 77, k = k1 + k2
+        let a = (0..<m * k).map { _ in Float(random.uniform() * 2 - 1) }
+        let b = (0..<k * n).map { _ in Float(random.uniform() * 2 - 1) }
+        var whole = [Float](repeating: 0, count: m * n), split = whole
+        product(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, elementType: .f32, transposeB: false,
+                c: &whole, ldc: n, alpha: 1, beta: 0, threads: 1, path: path)
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                product(m: m, n: n, k: k1, a: a.baseAddress!, lda: k, b: UnsafeRawPointer(b.baseAddress!), ldb: n,
+                        elementType: .f32, transposeB: false, c: &split, ldc: n, alpha: 1, beta: 0, threads: 1, path: path)
+                product(m: m, n: n, k: k2, a: a.baseAddress! + k1, lda: k, b: UnsafeRawPointer(b.baseAddress! + k1 * n), ldb: n,
+                        elementType: .f32, transposeB: false, c: &split, ldc: n, alpha: 1, beta: 1, threads: 1, path: path)
+            }
+        }
+        #expect(whole == split)
+    }
+
+    private func run(_ path: KernelPath, rows: [[Float]], b: StoredMatrix, ldb: Int, n: Int, k: Int, transposeB: Bool,
+                     threads: Int) -> [[Float]] {
+        let a = rows.flatMap { $0 }
+        var c = [Float](repeating: .nan, count: rows.count * n)
+        b.withBase { base in
+            c.withUnsafeMutableBufferPointer { c in
+                // Large enough (M·N·K ≥ 2¹⁸) that two threads really split the columns.
+                product(m: rows.count, n: n, k: k, a: a, lda: k, b: base, ldb: ldb, elementType: b.type, transposeB: transposeB,
+                        c: c.baseAddress!, ldc: n, alpha: 1, beta: 0, threads: threads, path: path)
+            }
+        }
+        return (0..<rows.count).map { Array(c[$0 * n..<($0 + 1) * n]) }
+    }
+
+    @Test(arguments: paths)
+    func everyF16AndBF16BitPatternConverts(path: KernelPath) {
+        let patterns = (0...UInt16.max).map { $0 }
+        var out = [Float](repeating: 0, count: patterns.count)
+        for type in [ElementType.f16, .bf16] {
+            patterns.withUnsafeBytes { bytes in
+                path.convert(bytes.baseAddress!, elementType: type, into: &out, count: patterns.count)
+            }
+            var mismatches = 0
+            for (bits, value) in zip(patterns, out) {
+                let expected = type == .f16 ? Float(Float16(bitPattern: bits)) : Float(bitPattern: UInt32(bits) << 16)
+                let same = expected.isNaN
+                    ? value.isNaN && value.sign == expected.sign && (type == .f16 || value.bitPattern == expected.bitPattern)
+                    : value.bitPattern == expected.bitPattern
+                if !same { mismatches += 1 }
+            }
+            #expect(mismatches == 0, "\(path) \(type): \(mismatches) bit patterns convert wrongly")
+        }
+        // The edges by name: the smallest subnormal, the largest subnormal, ±inf, a NaN.
+        let edges: [UInt16] = [0x0001, 0x03ff, 0x7c00, 0xfc00, 0x7e01, 0x8000]
+        var converted = [Float](repeating: 0, count: edges.count)
+        edges.withUnsafeBytes { path.convert($0.baseAddress!, elementType: .f16, into: &converted, count: edges.count) }
+        #expect(converted[0] == 0x1p-24 && converted[1] == 0x1.ff8p-15)
+        #expect(converted[2] == .infinity && converted[3] == -.infinity && converted[4].isNaN)
+        #expect(converted[5] == 0 && converted[5].sign == .minus)
+    }
+
+    @Test func aPathTheCPULacksIsRefusedByName() throws {
+        #expect(throws: KernelPathError.unknown("sse9")) { try KernelPath.select(environment: ["LMSCORE_KERNEL": "sse9"]) }
+        #expect(try KernelPath.select(environment: [:]) == KernelPath.supported[0])
+        #expect(try KernelPath.select(environment: ["LMSCORE_KERNEL": "PORTABLE"]) == .portable)
+        for path in KernelPath.allCases where !path.isSupported {
+            #expect(throws: KernelPathError.unsupported(path)) { try KernelPath.select(environment: ["LMSCORE_KERNEL": path.rawValue]) }
+            #expect("\(KernelPathError.unsupported(path))".contains("this CPU lacks \(path.rawValue)"))
+        }
+    }
+}
+
+/// A matrix stored as the kernels would find it in a checkpoint: FP32, or 16-bit (rounded to
+/// nearest), with `values` the FP32 value of each stored element.
+private struct StoredMatrix {
+    let type: ElementType
+    let values: [Float]
+    private let storage: [UInt8]
+
+    init(_ source: [Float], as type: ElementType) {
+        self.type = type
+        switch type {
+        case .f32:
+            values = source
+            storage = source.withUnsafeBytes { Array($0) }
+        case .f16:
+            let halves = source.map { Float16($0) }
+            values = halves.map { Float($0) }
+            storage = halves.map(\.bitPattern).withUnsafeBytes { Array($0) }
+        case .bf16:
+            let halves = source.map { UInt16(truncatingIfNeeded: ($0.bitPattern + 0x7fff + (($0.bitPattern >> 16) & 1)) >> 16) }
+            values = halves.map { Float(bitPattern: UInt32($0) << 16) }
+            storage = halves.withUnsafeBytes { Array($0) }
+        }
+    }
+
+    func withBase<R>(_ body: (UnsafeRawPointer) -> R) -> R { storage.withUnsafeBytes { body($0.baseAddress!) } }
+}
+
+extension SplitMix64 {
+    /// Uniform in [0, 1).
+    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
+}
