@@ -63,15 +63,16 @@ enum HTTPClientError: Error, CustomStringConvertible {
 }
 
 /// A blocking HTTP/1.1 client over one TCP connection (POSIX sockets; every wait bounded by a
-/// receive/send timeout so a hang fails the test instead of blocking it). Not thread-safe: one thread
-/// per connection at a time.
+/// receive/send timeout so a hang fails the test instead of blocking it; 60 s by default, because with
+/// the whole suite running on 2 cores, long synchronous tests can hold both of Swift's cooperative
+/// threads, and the server's tasks wait for them). Not thread-safe: one thread per connection at a time.
 final class HTTPConnection: @unchecked Sendable {
     let fd: Int32
     let port: Int
     private var buffer: [UInt8] = []
     private var isClosed = false
 
-    init(port: Int, host: String = "127.0.0.1", timeout: Double = 10) throws {
+    init(port: Int, host: String = "127.0.0.1", timeout: Double = 60) throws {
         self.port = port
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HTTPClientError.connect(errno) }
