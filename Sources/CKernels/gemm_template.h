@@ -17,8 +17,11 @@
 // products over K = K1 + K2 (the second with beta 1) give the bits of one product over K.
 //
 // Small M streams B: each block of B is read from memory once and used for every row of A, so a
-// 16-token request reads each weight once (the panel it is converted into stays in L2).
+// 16-token request reads each weight once. Up to M_IN_PLACE rows multiply a [K, N] B where it lies
+// (converted in registers, no packing pass); more rows, or B [N, K], go through the panel. With few
+// rows, the tiles of one block fetch the next block (prefetch.h), so reading B overlaps the FMAs.
 #include "panel.h"
+#include "prefetch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -124,16 +127,29 @@ INLINE void PATH(store_columns)(float *p, V v, long count) {
 }
 
 /// C[0 ..< mr, 0 ..< nr] over one K block: the sums start at +0 (`fresh`) or at what C holds, and
-/// end in C as they are, or (last block, alpha ≠ 1) times alpha.
-INLINE void PATH(tile)(const int mr, long kc, const float *a, long lda, const float *strip, float *c, long ldc, long nr,
-                       int fresh, int last, float alpha) {
+/// end in C as they are, or (last block, alpha ≠ 1) times alpha. Row kk of the tile's 2·VL columns
+/// of B is `strip` + kk · `stride` in element type `type`: a strip of the FP32 panel (stride N_NR),
+/// or B itself (stride ldb; `partial` when fewer than 2·VL columns remain). `mr`, `type` and
+/// `partial` are constants at every call, so each combination compiles to its own loop.
+/// Each k step also fetches one line of the next block of B (`prefetch`).
+INLINE void PATH(tile)(const int mr, long kc, const float *a, long lda, const void *strip, long stride,
+                       const lmk_element_type type, const int partial, float *c, long ldc, long nr, int fresh,
+                       int last, float alpha, lmk_prefetch *prefetch) {
     V acc0[N_MR], acc1[N_MR];
     for (int i = 0; i < mr; i++) {
         acc0[i] = fresh ? V_ZERO() : PATH(load_columns)(c + i * ldc, nr);
         acc1[i] = fresh ? V_ZERO() : PATH(load_columns)(c + i * ldc + VL, nr - VL);
     }
     for (long kk = 0; kk < kc; kk++) {
-        V b0 = V_LOAD(strip + kk * N_NR), b1 = V_LOAD(strip + kk * N_NR + VL);
+        V b0, b1;
+        if (!partial) {
+            b0 = PATH(load_b)(strip, kk * stride, type);
+            b1 = PATH(load_b)(strip, kk * stride + VL, type);
+        } else {
+            b0 = nr >= VL ? PATH(load_b)(strip, kk * stride, type) : PATH(load_b_partial)(strip, kk * stride, type, nr);
+            b1 = nr > VL ? PATH(load_b_partial)(strip, kk * stride + VL, type, nr - VL) : V_ZERO();
+        }
+        lmk_prefetch_step(prefetch);
         for (int i = 0; i < mr; i++) {
             V ai = V_SET1(a[i * lda + kk]);
             acc0[i] = V_FMA(ai, b0, acc0[i]);
@@ -152,37 +168,92 @@ INLINE void PATH(tile)(const int mr, long kc, const float *a, long lda, const fl
     }
 }
 
+/// Rows i0 ..< i1 of C's 2·VL columns at `c` over one K block, in tiles of N_MR rows (the last one
+/// shorter), B's rows as in `tile`.
+INLINE void PATH(column_tiles)(long i0, long i1, long kc, const float *a, long lda, const void *strip, long stride,
+                               const lmk_element_type type, const int partial, float *c, long ldc, long nr, int fresh,
+                               int last, float alpha, lmk_prefetch *prefetch) {
+    for (long i = i0; i < i1; i += N_MR) {
+        const float *ai = a + i * lda;
+        float *ci = c + i * ldc;
+#define TILE(rows) PATH(tile)(rows, kc, ai, lda, strip, stride, type, partial, ci, ldc, nr, fresh, last, alpha, prefetch)
+        switch (PATH(min)(N_MR, i1 - i)) {
+        case 6: TILE(6); break;
+        case 5: TILE(5); break;
+        case 4: TILE(4); break;
+        case 3: TILE(3); break;
+        case 2: TILE(2); break;
+        default: TILE(1); break;
+        }
+#undef TILE
+    }
+}
+
+/// The same, B read in place ([K, N] layout) in its own element type.
+static void PATH(column_tiles_in_place)(long m, long kc, const float *a, long lda, const void *strip, long ldb,
+                                        lmk_element_type type, float *c, long ldc, long nr, int fresh, int last,
+                                        float alpha, lmk_prefetch *prefetch) {
+#define TILES(type, partial) PATH(column_tiles)(0, m, kc, a, lda, strip, ldb, type, partial, c, ldc, nr, fresh, last, alpha, prefetch)
+    int partial = nr < N_NR;
+    switch (type) {
+    case LMK_F16: if (partial) TILES(LMK_F16, 1); else TILES(LMK_F16, 0); break;
+    case LMK_BF16: if (partial) TILES(LMK_BF16, 1); else TILES(LMK_BF16, 0); break;
+    default: if (partial) TILES(LMK_F32, 1); else TILES(LMK_F32, 0); break;
+    }
+#undef TILES
+}
+
 // MARK: entry points
+
+/// At most this many rows of A multiply B where it lies ([K, N] layout): a strip of B (KC_IN_PLACE
+/// × 2·VL) is read from memory by the first tile and from L1 by the others, with no packing pass.
+/// More rows pack B into the panel, whose contiguous strips then serve many tiles.
+#define M_IN_PLACE 24
+/// k per block in place: each k of a strip is a row of B on its own page, so a block spans
+/// KC_IN_PLACE pages, which must stay in the L1 TLB (64 entries on Zen 2, Skylake, Ice Lake).
+#define KC_IN_PLACE 64
 
 void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void *b, long ldb, lmk_element_type b_type,
                     int transpose_b, float *c, long ldc, float alpha, float beta) {
     if (m <= 0 || n <= 0) return;
     if (!(beta == 0.0f || (beta == 1.0f && alpha == 1.0f))) abort();   // the header's contract
     _Static_assert(KC * NC <= LMK_PANEL_FLOATS, "the panel holds a KC × NC block");
-    float *panel = lmk_thread_panel();   // [NC / N_NR, KC, N_NR]
+    const long size = PATH(element_size)(b_type);
+    const int in_place = !transpose_b && m <= M_IN_PLACE;
+    // Few rows: the tiles of one block take about as long as reading the next from memory, so they
+    // fetch it as they go. Many rows: the tiles run long enough that a fetched block would leave L2.
+    const int fetch_ahead = m <= MC;
+    float *panel = in_place ? 0 : lmk_thread_panel();   // [NC / N_NR, KC, N_NR]
+    const long kc_block = in_place ? KC_IN_PLACE : KC;
     for (long jc = 0; jc < n; jc += NC) {
         long nc = PATH(min)(NC, n - jc);
         long pc = 0;
         do {   // at least once: k == 0 still writes 0 (beta 0) or leaves C (beta 1)
-            long kc = PATH(min)(KC, k - pc);
+            long kc = PATH(min)(kc_block, k - pc);
             int fresh = pc == 0 && beta == 0.0f, last = pc + kc >= k;
-            PATH(pack_panel)(panel, b, ldb, b_type, transpose_b, pc, kc, jc, nc);
-            for (long ic = 0; ic < m; ic += MC) {
-                long i1 = PATH(min)(m, ic + MC);
+            // The next block: the next KC rows of these columns, or the first of the next columns.
+            long next_pc = last ? 0 : pc + kc, next_jc = last ? jc + NC : jc;
+            lmk_prefetch prefetch = lmk_prefetch_none();
+            if (fetch_ahead && next_jc < n && k > 0) {
+                long next_kc = PATH(min)(kc_block, k - next_pc), next_nc = PATH(min)(NC, n - next_jc);
+                prefetch = transpose_b
+                    ? lmk_prefetch_block((const char *)b + (next_jc * ldb + next_pc) * size, next_nc, next_kc * size, ldb * size)
+                    : lmk_prefetch_block((const char *)b + (next_pc * ldb + next_jc) * size, next_kc, next_nc * size, ldb * size);
+            }
+            if (in_place) {
                 for (long jr = 0; jr < nc; jr += N_NR) {
-                    const float *strip = panel + (jr / N_NR) * kc * N_NR;
-                    long nr = PATH(min)(N_NR, nc - jr);
-                    for (long i = ic; i < i1; i += N_MR) {
-                        const float *ai = a + i * lda + pc;
-                        float *ci = c + i * ldc + jc + jr;
-                        switch (PATH(min)(N_MR, i1 - i)) {
-                        case 6: PATH(tile)(6, kc, ai, lda, strip, ci, ldc, nr, fresh, last, alpha); break;
-                        case 5: PATH(tile)(5, kc, ai, lda, strip, ci, ldc, nr, fresh, last, alpha); break;
-                        case 4: PATH(tile)(4, kc, ai, lda, strip, ci, ldc, nr, fresh, last, alpha); break;
-                        case 3: PATH(tile)(3, kc, ai, lda, strip, ci, ldc, nr, fresh, last, alpha); break;
-                        case 2: PATH(tile)(2, kc, ai, lda, strip, ci, ldc, nr, fresh, last, alpha); break;
-                        default: PATH(tile)(1, kc, ai, lda, strip, ci, ldc, nr, fresh, last, alpha); break;
-                        }
+                    const void *strip = (const char *)b + (pc * ldb + jc + jr) * size;
+                    PATH(column_tiles_in_place)(m, kc, a + pc, lda, strip, ldb, b_type, c + jc + jr, ldc,
+                                                PATH(min)(N_NR, nc - jr), fresh, last, alpha, &prefetch);
+                }
+            } else {
+                PATH(pack_panel)(panel, b, ldb, b_type, transpose_b, pc, kc, jc, nc);
+                for (long ic = 0; ic < m; ic += MC) {
+                    long i1 = PATH(min)(m, ic + MC);
+                    for (long jr = 0; jr < nc; jr += N_NR) {
+                        const float *strip = panel + (jr / N_NR) * kc * N_NR;
+                        PATH(column_tiles)(ic, i1, kc, a + pc, lda, strip, N_NR, LMK_F32, 0, c + jc + jr, ldc,
+                                           PATH(min)(N_NR, nc - jr), fresh, last, alpha, &prefetch);
                     }
                 }
             }

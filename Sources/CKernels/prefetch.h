@@ -1,0 +1,38 @@
+// Software prefetch of the next block of B while the tiles of the current one run (gemm_template.h):
+// a small product is otherwise a chain of waits on memory, since B's rows lie a whole row of B apart
+// and the hardware prefetchers stop at page boundaries. Path-independent (compiler builtin).
+#ifndef LMSCORE_CKERNELS_PREFETCH_H
+#define LMSCORE_CKERNELS_PREFETCH_H
+
+/// A block of B as `rows` runs of `row_bytes` contiguous bytes, `stride` bytes apart (either layout
+/// of B), fetched one 64-byte line per step.
+typedef struct {
+    const char *line;      // the next line to fetch
+    const char *row_end;   // the end of its run
+    long row_bytes, stride, rows_left;
+} lmk_prefetch;
+
+static inline lmk_prefetch lmk_prefetch_block(const void *first, long rows, long row_bytes, long stride) {
+    const char *start = (const char *)first;
+    lmk_prefetch p = {(const char *)((unsigned long)start & ~63UL), start + row_bytes, row_bytes, stride, rows};
+    return p;
+}
+
+/// Nothing to fetch.
+static inline lmk_prefetch lmk_prefetch_none(void) {
+    lmk_prefetch p = {0, 0, 0, 0, 0};
+    return p;
+}
+
+static inline __attribute__((always_inline)) void lmk_prefetch_step(lmk_prefetch *p) {
+    if (p->rows_left <= 0) return;
+    __builtin_prefetch(p->line, 0, 3);
+    p->line += 64;
+    if (p->line >= p->row_end) {
+        p->rows_left--;
+        p->row_end += p->stride;
+        p->line = (const char *)((unsigned long)(p->row_end - p->row_bytes) & ~63UL);
+    }
+}
+
+#endif
