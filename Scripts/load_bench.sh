@@ -2,7 +2,8 @@
 # Load benchmark for `lmscore serve`: wrk posts single 16-token sequences at 1, 8, 32, 128 and 256
 # keep-alive connections; reports requests/s, scored tokens/s, p50/p99 latency, errors and the mean
 # batch size (from /metrics), the server's peak RSS (VmHWM), then the offline `lmscore bench` figure
-# for one 32×16 request.
+# for one 32×16 request. With PEER=fastapi the same wrk runs follow against Scripts/peer_fastapi.py
+# (FastAPI + transformers, one request at a time, same checkpoint and thread count) on port+1.
 # (A run must last longer than a full batch takes: at 256 connections on GPT-2 124M one batch of
 # 256 requests takes ~9 s, so use 30 s runs there.)
 #
@@ -40,6 +41,20 @@ metric() {  # metric NAME → value summed over label sets
   curl -s "http://127.0.0.1:$port/metrics" | awk -v name="$1" '$1 == name || index($1, name "{") == 1 { s += $2 } END { printf "%.0f", s }'
 }
 
+# wrk_row URL CONNECTIONS [BATCH_SIZE_SUM_BEFORE BATCH_COUNT_BEFORE] → one table row. Closed loop (as
+# fast as the server answers), 16-token /score requests: the hardening suite's wrk script.
+wrk_row() {
+  local url=$1 c=$2 out line requests duration errors
+  out=$(wrk -t1 -c"$c" -d"${seconds}s" --timeout 30s -s Scripts/hardening/wrk/paced.lua "$url" -- none 0 "$c" 1)
+  line=$(grep '^HARDEN' <<<"$out")
+  get() { if [[ " $line " == *" $1="* ]]; then sed -E "s/.*[ ]$1=([^ ]+).*/\1/" <<<"$line"; else echo 0; fi; }
+  requests=$(get requests); duration=$(get duration_s)
+  # Socket errors, plus every answer that was not a 200.
+  errors=$(( $(get connect) + $(get read) + $(get write) + $(get timeout) + requests - $(get s200) ))
+  awk -v c="$c" -v r="$requests" -v d="$duration" -v p50="$(get p50_ms)" -v p99="$(get p99_ms)" -v e="$errors" \
+      'BEGIN { printf "| %d | %.0f | %.0f | %.1f | %.1f | %d |", c, r/d, 15*r/d, p50, p99, e }'
+}
+
 echo "lmscore load benchmark: model $model, ${seconds}s per run, $(nproc) cores shared by server and wrk"
 echo "command: Scripts/load_bench.sh $model $seconds ${connections[*]}"
 echo
@@ -47,17 +62,9 @@ echo "| connections | requests/s | scored tokens/s | p50 ms | p99 ms | errors | 
 echo "|---|---|---|---|---|---|---|"
 for c in "${connections[@]}"; do
   sum0=$(metric lmscore_batch_requests_sum); count0=$(metric lmscore_batch_requests_count)
-  # Closed loop (as fast as the server answers), 16-token /score requests: the hardening suite's script.
-  out=$(wrk -t1 -c"$c" -d"${seconds}s" --timeout 30s -s Scripts/hardening/wrk/paced.lua "http://127.0.0.1:$port/score" -- none 0 "$c" 1)
+  row=$(wrk_row "http://127.0.0.1:$port/score" "$c")
   sum1=$(metric lmscore_batch_requests_sum); count1=$(metric lmscore_batch_requests_count)
-  line=$(grep '^HARDEN' <<<"$out")
-  get() { if [[ " $line " == *" $1="* ]]; then sed -E "s/.*[ ]$1=([^ ]+).*/\1/" <<<"$line"; else echo 0; fi; }
-  requests=$(get requests); duration=$(get duration_s)
-  # Socket errors, plus every answer that was not a 200.
-  errors=$(( $(get connect) + $(get read) + $(get write) + $(get timeout) + requests - $(get s200) ))
-  awk -v c="$c" -v r="$requests" -v d="$duration" -v p50="$(get p50_ms)" -v p99="$(get p99_ms)" -v e="$errors" \
-      -v bs="$((sum1 - sum0))" -v bc="$((count1 - count0))" \
-      'BEGIN { printf "| %d | %.0f | %.0f | %.1f | %.1f | %d | %.1f |\n", c, r/d, 15*r/d, p50, p99, e, (bc > 0 ? bs/bc : 0) }'
+  awk -v row="$row" -v bs="$((sum1 - sum0))" -v bc="$((count1 - count0))" 'BEGIN { printf "%s %.1f |\n", row, (bc > 0 ? bs/bc : 0) }'
 done
 
 rss_kb() { awk -v f="$1" '$1 == f ":" { print $2 }' "/proc/$server/status"; }
@@ -70,4 +77,30 @@ rm -f "$log"
 
 echo
 echo "offline reference (one 32x16 request; 32x15 = 480 scored tokens per call):"
-$bin bench --model "$model" --shapes 32x16 --seconds 5 | tail -1
+$bin bench --model "$model" --shapes 32x16 --seconds 5 --product "" | grep '^| 32x16' 
+
+if [ "${PEER:-}" = fastapi ]; then
+  venv=$(Scripts/setup_venv.sh)
+  peer_port=$((port + 1))
+  "$venv/bin/python" Scripts/peer_fastapi.py --model "$model" --port "$peer_port" --threads "$(nproc)" 2>"$log" &
+  peer=$!
+  trap 'kill $peer 2>/dev/null || true; rm -f "$log"' EXIT
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null && break
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null || { cat "$log" >&2; echo "peer did not become ready" >&2; exit 1; }
+  curl -sf -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$peer_port/score" \
+    -d '{"sequences": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]]}' >/dev/null
+  echo
+  echo "peer: FastAPI + transformers (Scripts/peer_fastapi.py, one request at a time, torch threads $(nproc)), same wrk runs:"
+  echo
+  echo "| connections | requests/s | scored tokens/s | p50 ms | p99 ms | errors |"
+  echo "|---|---|---|---|---|---|"
+  for c in "${connections[@]}"; do
+    echo "$(wrk_row "http://127.0.0.1:$peer_port/score" "$c")"
+  done
+  kill $peer 2>/dev/null || true; wait $peer 2>/dev/null || true
+  trap - EXIT
+  rm -f "$log"
+fi

@@ -3,6 +3,7 @@
 #   Scripts/make_reference.py  (regenerates Tests/Fixtures/reference/)
 #   Scripts/bench_pytorch.py   (PyTorch side of the benchmark comparison)
 #   Scripts/train_default_model.py, Scripts/model_card_sanity.py  (the default model; need tiktoken)
+#   Scripts/peer_fastapi.py    (the HTTP peer of Scripts/load_bench.sh; fastapi + uvicorn)
 # The venv lives OUTSIDE the repo: ${LMSCORE_VENV:-$HOME/.cache/lmscore-venv}.
 # Idempotent: a venv that already has the pinned versions is left alone. Progress goes to
 # stderr; the venv path is the only thing printed on stdout, so VENV=$(Scripts/setup_venv.sh).
@@ -22,14 +23,18 @@ TORCH_VERSION="2.13.0"
 TRANSFORMERS_VERSION="5.24.0"
 # tiktoken is pinned because train_default_model.py checks its r50k_base split pattern.
 TIKTOKEN_VERSION="0.14.0"
-PACKAGES=("torch==${TORCH_VERSION}" "transformers==${TRANSFORMERS_VERSION}" "tiktoken==${TIKTOKEN_VERSION}" safetensors numpy)
+# fastapi + uvicorn: the HTTP peer of Scripts/load_bench.sh (PEER=fastapi).
+FASTAPI_VERSION="0.165.0"
+UVICORN_VERSION="0.54.0"
+PACKAGES=("torch==${TORCH_VERSION}" "transformers==${TRANSFORMERS_VERSION}" "tiktoken==${TIKTOKEN_VERSION}" safetensors numpy
+          "fastapi==${FASTAPI_VERSION}" "uvicorn==${UVICORN_VERSION}")
 
 has_packages() {
-    "$VENV/bin/python" - "$TORCH_VERSION" "$TRANSFORMERS_VERSION" "$TIKTOKEN_VERSION" 2>/dev/null <<'PY'
+    "$VENV/bin/python" - "$TORCH_VERSION" "$TRANSFORMERS_VERSION" "$TIKTOKEN_VERSION" "$FASTAPI_VERSION" "$UVICORN_VERSION" 2>/dev/null <<'PY'
 import sys
-import numpy, safetensors, tiktoken, torch, transformers  # noqa: F401
+import fastapi, numpy, safetensors, tiktoken, torch, transformers, uvicorn  # noqa: F401
 ok = (torch.__version__.split("+")[0] == sys.argv[1] and transformers.__version__ == sys.argv[2]
-      and tiktoken.__version__ == sys.argv[3])
+      and tiktoken.__version__ == sys.argv[3] and fastapi.__version__ == sys.argv[4] and uvicorn.__version__ == sys.argv[5])
 sys.exit(0 if ok else 1)
 PY
 }
@@ -41,7 +46,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 
 if has_packages; then
-    echo "venv already has torch ${TORCH_VERSION}, transformers ${TRANSFORMERS_VERSION}, tiktoken ${TIKTOKEN_VERSION}, safetensors, numpy" >&2
+    echo "venv already has torch ${TORCH_VERSION}, transformers ${TRANSFORMERS_VERSION}, tiktoken ${TIKTOKEN_VERSION}, fastapi ${FASTAPI_VERSION}, uvicorn ${UVICORN_VERSION}, safetensors, numpy" >&2
 else
     if [[ -z "${PIP_FIND_LINKS:-}" ]]; then
         echo "warning: PIP_FIND_LINKS is not set; plain PyPI torch brings CUDA wheels (GBs)" >&2
