@@ -24,15 +24,20 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; ex
 [ -x .build/release/lmscore ] || swift build -c release >&2
 bin=.build/release/lmscore
 
+# wait_ready PORT TENTHS WHAT: until GET /healthz answers (at most TENTHS × 0.1 s), else the log and exit 1.
+wait_ready() {
+  for _ in $(seq 1 "$2"); do
+    curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  cat "$log" >&2; echo "$3 did not become ready" >&2; exit 1
+}
+
 log=$(mktemp)
 LMSCORE_LOG_LEVEL=warning $bin serve --model "$model" --host 127.0.0.1 --port "$port" 2>"$log" &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$log" >&2; echo "server did not become ready" >&2; exit 1; }
+wait_ready "$port" 100 server
 
 # One request first, so page faults and buffer growth are not in the first run's latency.
 curl -sf -X POST "http://127.0.0.1:$port/score" -d '{"sequences": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]]}' >/dev/null
@@ -85,11 +90,7 @@ if [ "${PEER:-}" = fastapi ]; then
   "$venv/bin/python" Scripts/peer_fastapi.py --model "$model" --port "$peer_port" --threads "$(nproc)" 2>"$log" &
   peer=$!
   trap 'kill $peer 2>/dev/null || true; rm -f "$log"' EXIT
-  for _ in $(seq 1 600); do
-    curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null && break
-    sleep 0.1
-  done
-  curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null || { cat "$log" >&2; echo "peer did not become ready" >&2; exit 1; }
+  wait_ready "$peer_port" 600 peer
   curl -sf -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$peer_port/score" \
     -d '{"sequences": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]]}' >/dev/null
   echo
