@@ -107,6 +107,26 @@ struct BatchRunnerTests {
         #expect(!FileManager.default.fileExists(atPath: scratch.path("out.jsonl.parts")))
     }
 
+    /// A run killed while it made its parts directory (`.parts.new`, no run.json yet) or while it
+    /// removed it (`.parts.old`) leaves only those: the rerun removes them and starts over. (The CI's
+    /// SIGKILL trials once hit the first window, when the directory was made in place.)
+    @Test func leftoversOfAKilledSetupOrCleanupAreRemoved() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let input = try scratch.write("in.jsonl", Self.input(count: 12))
+        let output = scratch.path("out.jsonl")
+        try FileManager.default.createDirectory(atPath: output + ".parts.new", withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: output + ".parts.old", withIntermediateDirectories: false)
+        _ = try scratch.write("out.jsonl.parts.old/000000000000-000000000003.jsonl", "stale\n")
+        #expect(try run(input, output: output).lines == 12)
+        for name in ["out.jsonl.parts", "out.jsonl.parts.new", "out.jsonl.parts.old"] {
+            #expect(!FileManager.default.fileExists(atPath: scratch.path(name)), "\(name) left behind")
+        }
+        // A parts directory without its run.json is not one this code leaves: refused, not guessed at.
+        try FileManager.default.createDirectory(atPath: scratch.path("other.jsonl.parts"), withIntermediateDirectories: false)
+        #expect(throws: BatchError.self) { try run(input, output: scratch.path("other.jsonl")) }
+    }
+
     @Test func shardsMergedEqualTheUnshardedRun() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -10,6 +10,11 @@ import Foundation
 /// input is exhausted, the chunks are joined (compressed as OUTPUT's name says) into `OUTPUT.tmp`,
 /// which is synced and renamed to OUTPUT; then the parts directory goes. `OUTPUT.parts/run.json`
 /// records the input and shard, so a rerun with other arguments is refused instead of mixing outputs.
+///
+/// The parts directory itself appears and goes atomically: it is made as `OUTPUT.parts.new` with its
+/// run.json and renamed into place, and at the end renamed to `OUTPUT.parts.old` before it is removed.
+/// So a kill at any moment leaves OUTPUT.parts with its run.json or no OUTPUT.parts at all; a leftover
+/// `.new` or `.old` (a kill while making or removing one) is removed by the next run.
 public final class CheckpointedOutput: BatchSink {
     public let path: String
     public let directory: String
@@ -38,6 +43,12 @@ public final class CheckpointedOutput: BatchSink {
                       inputBytes: InputIdentity.size(of: input), inputModified: InputIdentity.modified(input), shard: shard.description)
         let files = FileManager.default
         let manifest = directory + "/run.json"
+        let staging = directory + ".new", finished = directory + ".old"
+        for leftover in [staging, finished] where files.fileExists(atPath: leftover) {
+            do { try files.removeItem(atPath: leftover) } catch {
+                throw BatchError("cannot remove \(leftover), left by a killed run: \(error.localizedDescription)")
+            }
+        }
         if files.fileExists(atPath: directory) {
             guard let data = files.contents(atPath: manifest), let recorded = try? JSONDecoder().decode(Run.self, from: data) else {
                 throw BatchError("\(directory) exists but holds no readable run.json: remove it to start again")
@@ -52,13 +63,17 @@ public final class CheckpointedOutput: BatchSink {
                 throw BatchError("\(path) already exists (a finished run?): remove it first, or choose another output")
             }
             do {
-                try files.createDirectory(atPath: directory, withIntermediateDirectories: false)
+                try files.createDirectory(atPath: staging, withIntermediateDirectories: false)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
-                try Self.writeAtomically(try encoder.encode(run), to: manifest)
+                try Self.writeAtomically(try encoder.encode(run), to: staging + "/run.json")
             } catch let error as BatchError { throw error } catch {
-                throw BatchError("cannot create \(directory): \(error.localizedDescription)")
+                throw BatchError("cannot create \(staging): \(error.localizedDescription)")
             }
+            guard rename(staging, directory) == 0 else {
+                throw BatchError("cannot rename \(staging) to \(directory): \(String(cString: strerror(errno)))")
+            }
+            Self.syncDirectory(of: directory)
         }
         chunkStart = resumeLine
     }
@@ -114,8 +129,12 @@ public final class CheckpointedOutput: BatchSink {
         try output.finish()
         guard rename(temporary, path) == 0 else { throw BatchError("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))") }
         Self.syncDirectory(of: path)
-        do { try FileManager.default.removeItem(atPath: directory) } catch {
-            throw BatchError("wrote \(path) but cannot remove \(directory): \(error.localizedDescription)")
+        let finished = directory + ".old"
+        guard rename(directory, finished) == 0 else {
+            throw BatchError("wrote \(path) but cannot rename \(directory): \(String(cString: strerror(errno)))")
+        }
+        do { try FileManager.default.removeItem(atPath: finished) } catch {
+            throw BatchError("wrote \(path) but cannot remove \(finished): \(error.localizedDescription)")
         }
     }
 
