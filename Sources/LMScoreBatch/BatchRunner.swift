@@ -23,7 +23,8 @@ public struct BatchOptions: Sendable {
 /// decoder, the requests are packed into `Scorer.score(batch:)` calls with the server's `BatchBudget`
 /// rule (as if every line had arrived at once at `lmscore serve`), and each answer is written, in input
 /// order, as the endpoint's exact JSON inside an output line. Lines are read one at a time and written
-/// after each batch, so memory stays flat whatever the file's size.
+/// after each batch, so memory stays flat whatever the file's size (at most two groups of lines are
+/// held: the one being scored and the one being read or written).
 public final class BatchRunner {
     public let options: BatchOptions
     private let scorer: Scorer
@@ -65,7 +66,19 @@ public final class BatchRunner {
         }
     }
 
+    /// The lines of one scorer call, in input order, and the input line index before which the input
+    /// is done once they are written.
+    private struct Group {
+        var items: [Item] = []
+        var upTo = 0
+        var requests: [ScoringRequest] { items.compactMap(\.scoring) }
+    }
+
     /// Runs to the end of the input; `progress` gets updates after every batch.
+    ///
+    /// Two stages overlap: while the scorer runs group N on another thread, this thread writes the
+    /// answers of group N−1 and reads and decodes group N+1, so the scorer waits only for the moments
+    /// between two calls, not for the JSON and tokenizer work around each.
     public func run(progressMode: Progress.Mode) throws(BatchError) -> BatchSummary {
         let start = ContinuousClock.Instant.now
         let fromStandardInput = options.input == "-"
@@ -80,16 +93,61 @@ public final class BatchRunner {
         let progress = Progress(mode: progressMode, label: "batch", unit: "lines", total: total)
         let reader = try LineReader(path: options.input)
         var summary = BatchSummary()
-        var pending: [Item] = []
-        var budget = BatchBudget(maxTokens: options.maxBatchTokens)
+        /// The request that did not fit the last group: the first of the next.
+        var carried: Item?
+        var atEnd = false
 
-        /// Scores the pending requests in one scorer call, writes every pending line's answer in order,
-        /// and tells the sink that the input before line index `upTo` is done.
-        func flush(upTo lineIndex: Int) throws(BatchError) {
-            let requests = pending.compactMap(\.scoring)
-            var results = requests.isEmpty ? [] : scorer.score(batch: requests)[...]
-            if !requests.isEmpty { summary.forwardBatches += 1 }
-            for item in pending {
+        /// Reads and decodes input lines until the next group is complete: the next request would
+        /// overflow `maxBatchTokens`, `maxPendingLines` are held, or the input ends (a last, possibly
+        /// empty, group). Nil after that.
+        func nextGroup() throws(BatchError) -> Group? {
+            guard !atEnd else { return nil }
+            var group = Group()
+            var budget = BatchBudget(maxTokens: options.maxBatchTokens)
+            if let item = carried {
+                budget.add(item.scoring!.tokenCount)
+                group.items.append(item)
+                carried = nil
+            }
+            while let line = try reader.next() {
+                let index = reader.lineNumber - 1
+                guard !Self.isBlank(line) else { continue }
+                let taken = options.shard.takes(line: index)
+                if fromStandardInput && (!taken || index < sink.resumeLine), let id = BatchInputLine.customID(of: line) {
+                    try streamingCheck.record(id, line: reader.lineNumber)
+                }
+                guard taken else { continue }
+                if index < sink.resumeLine {
+                    summary.resumedLines += 1
+                    continue
+                }
+                let item = decode(line, number: reader.lineNumber)
+                if fromStandardInput, let id = item.customID { try streamingCheck.record(id, line: item.line) }
+                if let request = item.scoring {
+                    if !budget.admits(request.tokenCount) {
+                        carried = item
+                        group.upTo = index
+                        return group
+                    }
+                    budget.add(request.tokenCount)
+                }
+                group.items.append(item)
+                if group.items.count >= Self.maxPendingLines {
+                    group.upTo = index + 1
+                    return group
+                }
+            }
+            atEnd = true
+            group.upTo = reader.lineNumber
+            return group
+        }
+
+        /// Writes every line's answer of a scored group in order (`results`: one per request), and
+        /// tells the sink that the input before `group.upTo` is done.
+        func write(_ group: Group, _ results: [ScoringResult]) throws(BatchError) {
+            var results = results[...]
+            if !results.isEmpty { summary.forwardBatches += 1 }
+            for item in group.items {
                 let out: Data
                 switch item.outcome {
                 case .call(let call):
@@ -109,35 +167,24 @@ public final class BatchRunner {
                 }
                 try sink.append(out)
             }
-            summary.lines += pending.count
-            pending.removeAll(keepingCapacity: true)
-            budget = BatchBudget(maxTokens: options.maxBatchTokens)
-            try sink.linesDone(upTo: lineIndex, force: false)
+            summary.lines += group.items.count
+            try sink.linesDone(upTo: group.upTo, force: false)
             progress.update(done: summary.lines + summary.resumedLines, tokens: summary.tokens, errors: summary.errorCount)
         }
 
-        while let line = try reader.next() {
-            let index = reader.lineNumber - 1
-            guard !Self.isBlank(line) else { continue }
-            let taken = options.shard.takes(line: index)
-            if fromStandardInput && (!taken || index < sink.resumeLine), let id = BatchInputLine.customID(of: line) {
-                try streamingCheck.record(id, line: reader.lineNumber)
+        var inFlight: (group: Group, call: ScoringCall)?
+        do {
+            while let group = try nextGroup() {                  // decoded while the previous group is scored
+                let previousResults = inFlight?.call.wait()
+                let call = ScoringCall(scorer: scorer, requests: group.requests)
+                if let previous = inFlight { try write(previous.group, previousResults!) }   // while `group` is scored
+                inFlight = (group, call)
             }
-            guard taken else { continue }
-            if index < sink.resumeLine {
-                summary.resumedLines += 1
-                continue
-            }
-            let item = decode(line, number: reader.lineNumber)
-            if fromStandardInput, let id = item.customID { try streamingCheck.record(id, line: item.line) }
-            if let request = item.scoring {
-                if !budget.admits(request.tokenCount) { try flush(upTo: index) }
-                budget.add(request.tokenCount)
-            }
-            pending.append(item)
-            if pending.count >= Self.maxPendingLines { try flush(upTo: index + 1) }
+            if let last = inFlight { try write(last.group, last.call.wait()) }
+        } catch {
+            _ = inFlight?.call.wait()   // the scorer's thread is done before the error leaves
+            throw error
         }
-        try flush(upTo: reader.lineNumber)
         try sink.finish(inputLines: reader.lineNumber)
         progress.finish()
         summary.seconds = seconds(since: start)
@@ -162,5 +209,34 @@ public final class BatchRunner {
     /// A line of only spaces, tabs or carriage returns: skipped (no output), as JSONL readers do.
     static func isBlank(_ line: Data) -> Bool {
         line.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+    }
+}
+
+/// One `Scorer.score(batch:)` call running on another thread; `wait()` returns its results (none for
+/// no requests, without starting a thread).
+private final class ScoringCall: @unchecked Sendable {
+    private static let queue = DispatchQueue(label: "lmscore.batch.scoring")
+    private let done = DispatchSemaphore(value: 0)
+    /// Written on the scoring thread before `done` is signalled; read only after `wait()` took it.
+    private var results: [ScoringResult] = []
+    private var waited = false
+
+    init(scorer: Scorer, requests: [ScoringRequest]) {
+        guard !requests.isEmpty else {
+            done.signal()
+            return
+        }
+        Self.queue.async {
+            self.results = scorer.score(batch: requests)
+            self.done.signal()
+        }
+    }
+
+    func wait() -> [ScoringResult] {
+        if !waited {
+            done.wait()
+            waited = true
+        }
+        return results
     }
 }
