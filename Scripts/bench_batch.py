@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Throughput of `lmscore batch` against its two peers, measured in one run on the same machine:
 
-  1. `lmscore bench` — the offline scorer alone, one call of the typical packed shape (rows of the
-     input's mean text length, as many as fit max_batch_tokens);
+  1. `lmscore bench` — the offline scorer alone, on two shapes: rows of the input's mean text length,
+     as many as fit max_batch_tokens; and the run's average call (as many rows as batch's calls had on
+     average, their lengths spread as the input's are: a `+` shape);
   2. `lmscore batch` over an OpenAI batch file of LINES lines, each 1-5 texts of 50-300 tokens of the
      public-domain corpus (../shared/corpus), `/score`;
   3. `lmscore serve` driven by a client posting the same bodies to /score: a concurrency sweep on the
@@ -52,6 +53,30 @@ def bench_rate(model, shape, seconds, threads):
                          capture_output=True, text=True, check=True).stdout
     row = [l for l in out.splitlines() if l.startswith(f"| {shape} |")][0]
     return float(row.split("|")[4])
+
+
+def row_lengths(output):
+    """Every scored row's length in tokens, from a batch output file (scored tokens + the first)."""
+    lengths = []
+    for line in open(output):
+        body = json.loads(line)["response"]["body"]
+        lengths += [row["scored_tokens"] + 1 for row in body.get("results", [])]
+    return lengths
+
+
+def mixed_shape(lengths, calls):
+    """The average scorer call of a batch run as a `bench` shape: as many rows as the run's calls had
+    on average, their lengths the matching quantiles of all its rows' lengths (`3x61+1x75+...`)."""
+    rows = max(1, round(len(lengths) / calls))
+    ordered = sorted(lengths)
+    picked = [ordered[min(len(ordered) - 1, int((i + 0.5) * len(ordered) / rows))] for i in range(rows)]
+    terms = []
+    for length in picked:
+        if terms and terms[-1][1] == length:
+            terms[-1][0] += 1
+        else:
+            terms.append([1, length])
+    return "+".join(f"{n}x{length}" for n, length in terms)
 
 
 def batch_run(model, path, out, threads):
@@ -107,9 +132,12 @@ def main():
 
     load = open("/proc/loadavg").read().split()[:3]
     summary, peak_mb = batch_run(args.model, path, os.path.join(work, "output.jsonl"), args.threads)
-    mean_row = summary["tokens"] / sum(len(json.loads(b)["texts"]) for b in bodies)
+    lengths = row_lengths(os.path.join(work, "output.jsonl"))
+    mean_row = summary["tokens"] / len(lengths)
     shape = f"{max(1, args.max_batch_tokens // round(mean_row))}x{round(mean_row)}"
+    mixed = mixed_shape(lengths, summary["forward_batches"])
     bench = bench_rate(args.model, shape, args.bench_seconds, args.threads)
+    bench_mixed = bench_rate(args.model, mixed, args.bench_seconds, args.threads)
 
     server = subprocess.Popen([BIN, "serve", "--model", args.model, "--host", "127.0.0.1", "--port", str(args.port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -138,8 +166,11 @@ def main():
     print("|---|---|---|")
     batch = summary["tokens_per_second"]
     print(f"| lmscore batch ({summary['forward_batches']} scorer calls, peak RSS {peak_mb:.0f} MB) | {batch:.0f} | 1.00 |")
-    print(f"| lmscore bench --shapes {shape} | {bench:.0f} | {batch / bench:.2f} |")
+    print(f"| lmscore bench --shapes {shape} (rows of the mean length, the whole budget) | {bench:.0f} | {batch / bench:.2f} |")
+    print(f"| lmscore bench, the run's average call (below) | {bench_mixed:.0f} | {batch / bench_mixed:.2f} |")
     print(f"| lmscore serve, client at concurrency {best} | {serve:.0f} | {batch / serve:.2f} |")
+    print(f"the run's average call: {len(lengths) / summary['forward_batches']:.1f} rows, "
+          f"{summary['tokens'] / summary['forward_batches']:.0f} tokens; as a bench shape: {mixed}")
 
     if args.same_shape_rounds > 0:
         rows, length = map(int, shape.split("x"))

@@ -3,16 +3,16 @@ import Testing
 
 @Suite("lmscore bench")
 struct BenchCommandTests {
-    @Test("bench --shapes 1x8,2x8 --seconds 0.2 prints one table row per shape")
+    @Test("bench --shapes 1x8,2x8,2x4+1x9 --seconds 0.2 prints one table row per shape (a + call: rows of mixed lengths)")
     func shapes() throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
         try writeTinyCheckpoint(to: temp.file("model"))
-        let result = try lmscore(["bench", "--model", temp.file("model").path, "--shapes", "1x8,2x8", "--seconds", "0.2"])
+        let result = try lmscore(["bench", "--model", temp.file("model").path, "--shapes", "1x8,2x8,2x4+1x9", "--seconds", "0.2"])
         #expect(result.status == 0, "\(result)")
         let lines = result.out.split(separator: "\n")
         #expect(lines.contains { $0.hasPrefix("| shape |") }, "\(result)")
-        for (shape, tokens) in [("1x8", 8), ("2x8", 16)] {
+        for (shape, tokens) in [("1x8", 8), ("2x8", 16), ("2x4+1x9", 17)] {
             let rows = lines.filter { $0.hasPrefix("| \(shape) |") }
             try #require(rows.count == 1, "no single row for \(shape):\n\(result.out)")
             let cells = rows[0].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -36,7 +36,7 @@ struct BenchCommandTests {
         #expect(delta == 0, "the kernels are batch-invariant bit for bit")
     }
 
-    @Test("a malformed shape: non-zero exit, one line naming it", arguments: ["1x", "0x8", "2x1", "abc"])
+    @Test("a malformed shape: non-zero exit, one line naming it", arguments: ["1x", "0x8", "2x1", "abc", "2x8+", "2x8+1x1", "2x8++1x4"])
     func badShape(_ shape: String) throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }

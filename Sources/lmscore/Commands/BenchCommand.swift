@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(name: .long, help: "Comma-separated shapes ROWSxTOKENS.")
+    @Option(name: .long, help: "Comma-separated shapes ROWSxTOKENS; one call with rows of several lengths joins them with + (4x60+10x180+3x290).")
     var shapes: String = "1x16,32x16,8x128,1x1024,4x512"
 
     @Option(name: .long, help: "Time budget per shape, in seconds (at least 3 timed calls after a warm-up).")
@@ -29,11 +29,7 @@ struct BenchCommand: ParsableCommand {
     var choices: String?
 
     func run() throws {
-        let parsed = try shapes.split(separator: ",").map { spec -> (rows: Int, tokens: Int) in
-            let parts = spec.split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, parts[0] > 0, parts[1] > 1 else { throw CommandFailure("bad shape \(spec): use ROWSxTOKENS") }
-            return (parts[0], parts[1])
-        }
+        let parsed = try shapes.split(separator: ",").map(CallShape.init)
         let rssBefore = ResidentMemory.currentMB
         let loadStart = Date()
         let model = try options.load()
@@ -58,12 +54,12 @@ struct BenchCommand: ParsableCommand {
         var random = SplitMix64(seed: seed)
         for shape in parsed {
             let vocab = UInt64(model.config.vocabSize)
-            let rows = (0..<shape.rows).map { _ in (0..<shape.tokens).map { _ in Int32(random.next() % vocab) } }
+            let rows = shape.rowLengths.map { length in (0..<length).map { _ in Int32(random.next() % vocab) } }
             let request = ScoringRequest(rows: .sequences(rows))
             var last: ScoringResult?
             let median = medianSeconds { last = scorer.score(batch: [request])[0] }
-            let tokens = shape.rows * shape.tokens
-            var line = String(format: "| %dx%d | %d | %.1f | %.0f | %.1f | %.0f |", shape.rows, shape.tokens, tokens, median * 1000,
+            let tokens = shape.tokens
+            var line = String(format: "| %@ | %d | %.1f | %.0f | %.1f | %.0f |", shape.spec, tokens, median * 1000,
                               Double(tokens) / median, weightBytes / median / 1e9, ResidentMemory.peakMB)
             if invariance, let packed = last {
                 var worst = 0.0
@@ -174,5 +170,27 @@ enum ResidentMemory {
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
         return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+    }
+}
+
+/// One benchmarked call: `ROWSxTOKENS` (rows of one length), or several joined by `+` for a call
+/// whose rows differ in length, as a batch of real texts does (`4x60+10x180+3x290`).
+struct CallShape {
+    let spec: String
+    /// The length of each row of the call, in order.
+    let rowLengths: [Int]
+    var tokens: Int { rowLengths.reduce(0, +) }
+
+    init(_ spec: Substring) throws {
+        var lengths: [Int] = []
+        for term in spec.split(separator: "+", omittingEmptySubsequences: false) {
+            let parts = term.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+            guard parts.count == 2, let rows = parts[0], let length = parts[1], rows > 0, length > 1 else {
+                throw CommandFailure("bad shape \(spec): use ROWSxTOKENS, or several joined by + (4x60+10x180)")
+            }
+            lengths += Array(repeating: length, count: rows)
+        }
+        self.spec = String(spec)
+        rowLengths = lengths
     }
 }
