@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, in one command (README: "Run the tests"):
 #  1. swift test                                 — unit, reference, CLI and live-HTTP tests
+#     Scripts/check_avx512_emulated.sh           — the AVX-512 kernel path run with SIMDe standing in for its
+#                                                  intrinsics: the AVX2 path's bits on every shape
 #  2. Scripts/check_openapi.sh                   — real responses of running servers against openapi.yaml
 #     Scripts/check_examples.sh                  — the marked examples of README.md and docs/api.md, re-run
 #                                                  against a live server and the binary
@@ -21,6 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 passed=0
 swift test
+passed=$((passed + 1))
+Scripts/check_avx512_emulated.sh
 passed=$((passed + 1))
 swift build --product lmscore
 export LMSCORE_BIN=$PWD/.build/debug/lmscore

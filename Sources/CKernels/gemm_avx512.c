@@ -6,7 +6,11 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// Scripts/check_avx512_emulated.sh compiles this file with SIMDe standing in for the AVX-512
+// intrinsics (LMK_EMULATED_AVX512), to run it on a CPU without them: then nothing is built for AVX-512.
+#ifndef LMK_EMULATED_AVX512
 #pragma clang attribute push(__attribute__((target("avx512f,avx2,fma,f16c"))), apply_to = function)
+#endif
 
 #define PATH(name) name##_avx512
 #define V __m512
@@ -24,6 +28,8 @@
 #include "transpose8.h"
 #include "gemm_template.h"
 
+#ifndef LMK_EMULATED_AVX512
 #pragma clang attribute pop
+#endif
 
 #endif
