@@ -149,23 +149,39 @@ struct RunningLogSumExp {
     }
 }
 
-/// The largest value and the first index holding it.
+/// The largest value and the first index holding it, in one pass: each lane keeps its largest value
+/// and where it first saw it (a later equal value does not replace it); the first index overall is
+/// the smallest of the lanes holding the maximum. NaNs are never the maximum.
 private func maxAndFirstIndex(_ x: UnsafePointer<Float>, count: Int) -> (Float, Int) {
     var lanes = Floats(repeating: -.infinity)
+    var laneIndex = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+    var index = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
     var j = 0
     while j + 8 <= count {
         let v = load(x + j)
-        lanes.replace(with: v, where: v .> lanes)
+        let larger = v .> lanes
+        lanes.replace(with: v, where: larger)
+        laneIndex.replace(with: index, where: larger)
+        index &+= 8
         j += 8
     }
     var maximum = lanes.max()
+    var first = count
+    for lane in 0..<8 where lanes[lane] == maximum && Int(laneIndex[lane]) < count {
+        first = min(first, Int(laneIndex[lane]))
+    }
     while j < count {
-        maximum = max(maximum, x[j])
+        if x[j] > maximum {
+            maximum = x[j]
+            first = j
+        }
         j += 1
     }
-    var index = 0
-    while x[index] != maximum && index < count - 1 { index += 1 }
-    return (maximum, index)
+    if first < count && x[first] == maximum { return (maximum, first) }
+    // A NaN where a lane of -inf values began: the first index holding the maximum (as a scan finds it).
+    first = 0
+    while x[first] != maximum && first < count - 1 { first += 1 }
+    return (maximum, first)
 }
 
 /// Σ exp(x − shift), accumulated in Float lanes over 512-value stretches and in Double across them.
