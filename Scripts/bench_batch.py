@@ -134,7 +134,8 @@ def main():
     summary, peak_mb = batch_run(args.model, path, os.path.join(work, "output.jsonl"), args.threads)
     lengths = row_lengths(os.path.join(work, "output.jsonl"))
     mean_row = summary["tokens"] / len(lengths)
-    shape = f"{max(1, args.max_batch_tokens // round(mean_row))}x{round(mean_row)}"
+    rows, length = max(1, args.max_batch_tokens // round(mean_row)), round(mean_row)
+    shape = f"{rows}x{length}"
     mixed = mixed_shape(lengths, summary["forward_batches"])
     bench = bench_rate(args.model, shape, args.bench_seconds, args.threads)
     bench_mixed = bench_rate(args.model, mixed, args.bench_seconds, args.threads)
@@ -173,7 +174,6 @@ def main():
           f"{summary['tokens'] / summary['forward_batches']:.0f} tokens; as a bench shape: {mixed}")
 
     if args.same_shape_rounds > 0:
-        rows, length = map(int, shape.split("x"))
         same = os.path.join(work, "same-shape.jsonl")
         rng = random.Random(1)
         with open(same, "w") as out:

@@ -213,30 +213,20 @@ public final class BatchRunner {
 }
 
 /// One `Scorer.score(batch:)` call running on another thread; `wait()` returns its results (none for
-/// no requests, without starting a thread).
+/// no requests, without starting a thread) and may be called again.
 private final class ScoringCall: @unchecked Sendable {
     private static let queue = DispatchQueue(label: "lmscore.batch.scoring")
-    private let done = DispatchSemaphore(value: 0)
-    /// Written on the scoring thread before `done` is signalled; read only after `wait()` took it.
+    private let running = DispatchGroup()
+    /// Written on the scoring thread before it leaves `running`; read only after `wait()`.
     private var results: [ScoringResult] = []
-    private var waited = false
 
     init(scorer: Scorer, requests: [ScoringRequest]) {
-        guard !requests.isEmpty else {
-            done.signal()
-            return
-        }
-        Self.queue.async {
-            self.results = scorer.score(batch: requests)
-            self.done.signal()
-        }
+        guard !requests.isEmpty else { return }
+        Self.queue.async(group: running) { self.results = scorer.score(batch: requests) }
     }
 
     func wait() -> [ScoringResult] {
-        if !waited {
-            done.wait()
-            waited = true
-        }
+        running.wait()
         return results
     }
 }

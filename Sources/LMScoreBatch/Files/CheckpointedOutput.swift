@@ -18,6 +18,9 @@ import Foundation
 public final class CheckpointedOutput: BatchSink {
     public let path: String
     public let directory: String
+    /// Where the parts directory is made before it is renamed into place, and renamed to before removal.
+    private var staging: String { directory + ".new" }
+    private var finished: String { directory + ".old" }
     public private(set) var resumeLine = 0
     private var chunk: [UInt8] = []
     private var chunkStart = 0
@@ -43,7 +46,6 @@ public final class CheckpointedOutput: BatchSink {
                       inputBytes: InputIdentity.size(of: input), inputModified: InputIdentity.modified(input), shard: shard.description)
         let files = FileManager.default
         let manifest = directory + "/run.json"
-        let staging = directory + ".new", finished = directory + ".old"
         for leftover in [staging, finished] where files.fileExists(atPath: leftover) {
             do { try files.removeItem(atPath: leftover) } catch {
                 throw BatchError("cannot remove \(leftover), left by a killed run: \(error.localizedDescription)")
@@ -129,7 +131,6 @@ public final class CheckpointedOutput: BatchSink {
         try output.finish()
         guard rename(temporary, path) == 0 else { throw BatchError("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))") }
         Self.syncDirectory(of: path)
-        let finished = directory + ".old"
         guard rename(directory, finished) == 0 else {
             throw BatchError("wrote \(path) but cannot rename \(directory): \(String(cString: strerror(errno)))")
         }
