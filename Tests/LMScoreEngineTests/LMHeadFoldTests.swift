@@ -51,3 +51,58 @@ struct LMHeadFoldTests {
         }
     }
 }
+
+/// The fold's loops on each path give the bits of the Swift versions the portable path runs
+/// (vocab_fold_avx2.c repeats their operations in AVX2 registers): Σ exp(x − shift) over tiles of
+/// every length up to a vocabulary tile, and the maximum and its first index.
+@Suite("LM head fold: every path, the same bits")
+struct LMHeadFoldPathTests {
+    /// Logits as a model gives them (±12 around 0), with the edge values a tile can hold.
+    private func tile(count: Int, random: inout SplitMix64, edges: Bool) -> [Float] {
+        var x = (0..<count).map { _ in Float(random.uniform() * 24 - 12) }
+        guard edges else { return x }
+        let specials: [Float] = [0, -0.0, -.infinity, 100, -100, 88.7, -87.4, .leastNonzeroMagnitude, 1e-30]
+        for i in x.indices where random.uniform() < 0.08 { x[i] = specials[Int(random.uniform() * Double(specials.count))] }
+        return x
+    }
+
+    @Test("Σ exp(x − shift): the portable bits on every path", arguments: KernelPath.supported)
+    func sumOfExp(path: KernelPath) {
+        var random = SplitMix64(seed: 17)
+        var checked = 0
+        for count in [1, 7, 8, 9, 63, 64, 511, 512, 513, 520, 1000, 1031, 4096, 50257 % 4096] {
+            for trial in 0..<12 {
+                let x = tile(count: count, random: &random, edges: trial % 3 == 2)
+                let shift = trial % 4 == 0 ? x.filter(\.isFinite).max() ?? 0 : Float(random.uniform() * 8 - 4)
+                let (expected, actual) = x.withUnsafeBufferPointer {
+                    (portableSumOfExp($0.baseAddress!, count: count, shift: shift),
+                     path.sumOfExp($0.baseAddress!, count: count, shift: shift))
+                }
+                #expect(actual.bitPattern == expected.bitPattern, "count \(count) trial \(trial): \(actual) vs \(expected)")
+                checked += 1
+            }
+        }
+        #expect(checked == 14 * 12)
+    }
+
+    @Test("maximum and first index: the portable result on every path, with ±0, -inf and NaN", arguments: KernelPath.supported)
+    func maxAndFirstIndex(path: KernelPath) {
+        var random = SplitMix64(seed: 23)
+        for count in [1, 2, 7, 8, 9, 16, 17, 100, 4096] {
+            for trial in 0..<40 {
+                // Few distinct values (ties common), signed zeros, -inf, and NaN in half the trials.
+                var x = (0..<count).map { _ in Float(Int(random.uniform() * 3)) - 2 }
+                for i in x.indices {
+                    let r = random.uniform()
+                    if r < 0.15 { x[i] = -0.0 } else if r < 0.3 { x[i] = 0 } else if r < 0.4 { x[i] = -.infinity }
+                    else if r < 0.45 && trial % 2 == 0 { x[i] = .nan }
+                }
+                let (expected, actual) = x.withUnsafeBufferPointer {
+                    (portableMaxAndFirstIndex($0.baseAddress!, count: count), path.maxAndFirstIndex($0.baseAddress!, count: count))
+                }
+                #expect(actual.0.bitPattern == expected.0.bitPattern && actual.1 == expected.1,
+                        "count \(count) trial \(trial): \(actual) vs \(expected) for \(x.prefix(24))")
+            }
+        }
+    }
+}

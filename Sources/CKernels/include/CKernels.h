@@ -47,6 +47,13 @@ lmk_convert_fn lmk_convert_avx512;
 lmk_convert_fn lmk_convert_avx2;
 lmk_convert_fn lmk_convert_portable;
 
+/// The LM head's fold over a tile of logits on AVX2 (vocab_fold_avx2.c), the same bits as the Swift
+/// versions in LMHead.swift: Σ exp(x[i] − shift) (FP32 exp in 8 lanes, multiply and add rounded
+/// separately, 512-value stretches summed in double), and the first index of the largest non-NaN
+/// value (stored in *maximum).
+double lmk_sum_exp_avx2(const float *x, long count, float shift);
+long lmk_max_first_index_avx2(const float *x, long count, float *maximum);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// One candidate token and its log-probability.
@@ -113,14 +114,14 @@ struct RunningLogSumExp {
         best.reserveCapacity(topK + 1)
     }
 
-    mutating func fold(_ logits: UnsafePointer<Float>, count: Int, firstIndex: Int) {
-        let (tileMax, tileArgmax) = maxAndFirstIndex(logits, count: count)
+    mutating func fold(_ logits: UnsafePointer<Float>, count: Int, firstIndex: Int, path: KernelPath = .current) {
+        let (tileMax, tileArgmax) = path.maxAndFirstIndex(logits, count: count)
         if tileMax > maximum {
             sum *= Foundation.exp(Double(maximum) - Double(tileMax))
             maximum = tileMax
             argmax = firstIndex + tileArgmax
         }
-        sum += sumOfExp(logits, count: count, shift: maximum)
+        sum += path.sumOfExp(logits, count: count, shift: maximum)
         if target >= firstIndex && target < firstIndex + count { targetLogit = logits[target - firstIndex] }
         if topK > 0 { keepBest(logits, count: count, firstIndex: firstIndex) }
     }
@@ -149,10 +150,13 @@ struct RunningLogSumExp {
     }
 }
 
+// The fold's two loops in Swift: what the portable path runs; vocab_fold_avx2.c is the same operations
+// in AVX2 registers (Swift compiles these for baseline x86-64, two SSE halves per 8 lanes).
+
 /// The largest value and the first index holding it, in one pass: each lane keeps its largest value
 /// and where it first saw it (a later equal value does not replace it); the first index overall is
 /// the smallest of the lanes holding the maximum. NaNs are never the maximum.
-private func maxAndFirstIndex(_ x: UnsafePointer<Float>, count: Int) -> (Float, Int) {
+func portableMaxAndFirstIndex(_ x: UnsafePointer<Float>, count: Int) -> (Float, Int) {
     var lanes = Floats(repeating: -.infinity)
     var laneIndex = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
     var index = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
@@ -185,7 +189,7 @@ private func maxAndFirstIndex(_ x: UnsafePointer<Float>, count: Int) -> (Float, 
 }
 
 /// Σ exp(x − shift), accumulated in Float lanes over 512-value stretches and in Double across them.
-private func sumOfExp(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Double {
+func portableSumOfExp(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Double {
     let s = Floats(repeating: shift)
     var total = 0.0
     var j = 0
@@ -203,4 +207,33 @@ private func sumOfExp(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Do
         j += 1
     }
     return total
+}
+
+extension KernelPath {
+    /// The largest non-NaN value of a logits tile and the first index holding it.
+    func maxAndFirstIndex(_ x: UnsafePointer<Float>, count: Int) -> (Float, Int) {
+        switch self {
+        #if arch(x86_64)
+        case .avx512, .avx2:
+            var maximum: Float = 0
+            let first = lmk_max_first_index_avx2(x, count, &maximum)
+            return (maximum, first)
+        #else
+        case .avx512, .avx2: preconditionFailure("\(rawValue) exists only on x86-64")
+        #endif
+        case .portable: return portableMaxAndFirstIndex(x, count: count)
+        }
+    }
+
+    /// Σ exp(x[i] − shift) over a logits tile; the same bits on every path.
+    func sumOfExp(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Double {
+        switch self {
+        #if arch(x86_64)
+        case .avx512, .avx2: return lmk_sum_exp_avx2(x, count, shift)
+        #else
+        case .avx512, .avx2: preconditionFailure("\(rawValue) exists only on x86-64")
+        #endif
+        case .portable: return portableSumOfExp(x, count: count, shift: shift)
+        }
+    }
 }
