@@ -262,6 +262,25 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
     }
 }
 
+/// The FMA peak probe: `steps` × FMA_CHAINS independent FMAs on whole vectors, no memory traffic,
+/// enough chains in flight to cover the FMA latency on every unit. Returns the accumulators' sum,
+/// so the work cannot be optimized away (the value itself means nothing).
+#define FMA_CHAINS 12
+float PATH(lmk_fma_probe)(long steps) {
+    V acc[FMA_CHAINS];
+    for (int i = 0; i < FMA_CHAINS; i++) acc[i] = V_SET1(0.001f * (float)i);
+    const V scale = V_SET1(0.999f), offset = V_SET1(0.001f);
+    for (long s = 0; s < steps; s++)
+        for (int i = 0; i < FMA_CHAINS; i++) acc[i] = V_FMA(acc[i], scale, offset);
+    _Alignas(64) float lanes[VL];
+    float sum = 0;
+    for (int i = 0; i < FMA_CHAINS; i++) {
+        V_STORE(lanes, acc[i]);
+        for (int l = 0; l < VL; l++) sum += lanes[l];
+    }
+    return sum;
+}
+
 void PATH(lmk_convert)(const void *in, lmk_element_type type, float *out, long count) {
     long i = 0;
     for (; i + VL <= count; i += VL) V_STORE(out + i, PATH(load_b)(in, i, type));

@@ -20,6 +20,11 @@ struct BenchCommandTests {
             #expect(cells.count > 3 && Int(cells[1]) == tokens, "\(rows[0])")
             #expect(cells.count > 3 && (Double(cells[3]) ?? 0) > 0, "tokens/s in \(rows[0])")
         }
+        // The default --product: the measured FMA peak, then both B layouts as a fraction of it.
+        let peak = try #require(lines.first { $0.hasPrefix("FP32 peak, measured: ") }, "\(result.out)")
+        #expect(Double(peak.split(separator: " ")[3]).map { $0 > 0 } == true, "\(peak)")
+        let products = lines.filter { $0.hasPrefix("product 1024x768x3072 alone") && $0.hasSuffix("% of the measured peak") }
+        #expect(products.count == 2, "\(result.out)")
     }
 
     @Test("bench --invariance adds the Δ column")

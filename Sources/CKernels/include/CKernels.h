@@ -47,6 +47,14 @@ lmk_convert_fn lmk_convert_avx512;
 lmk_convert_fn lmk_convert_avx2;
 lmk_convert_fn lmk_convert_portable;
 
+/// The peak probe `lmscore bench` divides by: `steps` × 12 independent FMAs on the path's whole
+/// vectors (the portable path: multiply then add), in registers; 2 · 12 · lanes · steps FLOP.
+/// Returns a sum of the results, only so the work is not optimized away.
+typedef float lmk_fma_probe_fn(long steps);
+lmk_fma_probe_fn lmk_fma_probe_avx512;
+lmk_fma_probe_fn lmk_fma_probe_avx2;
+lmk_fma_probe_fn lmk_fma_probe_portable;
+
 /// The LM head's fold over a tile of logits on AVX2 (vocab_fold_avx2.c), the same bits as the Swift
 /// versions in LMHead.swift: Σ exp(x[i] − shift) (FP32 exp in 8 lanes, multiply and add rounded
 /// separately, 512-value stretches summed in double), and the first index of the largest non-NaN

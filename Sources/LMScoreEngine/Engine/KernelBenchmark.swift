@@ -17,6 +17,23 @@ public enum KernelBenchmark {
         return 2 * Double(m) * Double(n) * Double(k) / median / 1e9
     }
 
+    /// The FP32 peak the products are held against, measured rather than computed from a clock the
+    /// VM may not report truly (cores boost above the `cpu MHz` /proc/cpuinfo shows): every thread
+    /// runs independent FMA chains on the path's vectors with nothing to load, median of calls over
+    /// about `seconds`. GFLOP/s, an FMA counting 2.
+    public static func fmaPeakGFLOPS(seconds: Double) -> Double {
+        let path = KernelPath.current
+        let steps = 4_000_000, threads = ComputeThreads.count
+        var results = [Float](repeating: 0, count: threads)
+        let median = medianSeconds(seconds) {
+            results.withUnsafeMutableBufferPointer { results in
+                parallelFor(threads) { t in results[t] = path.fmaProbe(steps: steps) }
+            }
+        }
+        precondition(results.allSatisfy(\.isFinite))   // the chains ran
+        return Double(threads) * Double(steps) * 12 * Double(path.lanes) * 2 / median / 1e9
+    }
+
     /// Bytes per second the threads read from a 256 MB buffer (summing it, split like the products),
     /// median of calls over about `seconds`: the floor for a pass that streams weights once.
     public static func readBandwidth(seconds: Double) -> Double {

@@ -101,6 +101,28 @@ extension KernelPath {
         }
     }
 
+    /// FP32 lanes of the path's vectors.
+    public var lanes: Int {
+        switch self {
+        case .avx512: 16
+        case .avx2: 8
+        case .portable: 4
+        }
+    }
+
+    /// The FMA peak probe (CKernels.h): `steps` × 12 independent FMAs on whole vectors, single-threaded.
+    func fmaProbe(steps: Int) -> Float {
+        switch self {
+        #if arch(x86_64)
+        case .avx512: lmk_fma_probe_avx512(steps)
+        case .avx2: lmk_fma_probe_avx2(steps)
+        #else
+        case .avx512, .avx2: preconditionFailure("\(rawValue) exists only on x86-64")
+        #endif
+        case .portable: lmk_fma_probe_portable(steps)
+        }
+    }
+
     /// out[0 ..< count] = the FP32 values of `count` elements of `elementType` at `values`.
     func convert(_ values: UnsafeRawPointer, elementType: ElementType, into out: UnsafeMutablePointer<Float>, count: Int) {
         let type = elementType.kernelType

@@ -84,17 +84,20 @@ struct BenchCommand: ParsableCommand {
         let (m, k, n) = (parts[0], parts[1], parts[2])
         print("")
         let path = try KernelPath.active()
-        let lanes: Double = path == .avx512 ? 16 : path == .avx2 ? 8 : 4
-        // Peak: threads × FP32 lanes × 2 FMA units × 2 FLOP × the clock /proc/cpuinfo reports now.
+        // Peak: measured (FMA chains in registers on every thread), not threads × lanes × units × 2 ×
+        // the clock /proc/cpuinfo reports: a VM's cores boost above that figure, and the FMA units per
+        // core differ between CPUs. The clock it implies (2 FMA units per core) is printed beside it.
+        let peak = KernelBenchmark.fmaPeakGFLOPS(seconds: min(seconds, 2))
         let megahertz = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("cpu MHz") }
             .flatMap { $0.split(separator: ":").last }.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-        let peak = megahertz.map { Double(options.threads) * lanes * 2 * 2 * $0 / 1000 }
+        let impliedGHz = peak / (Double(options.threads) * Double(path.lanes) * 2 * 2)
+        print(String(format: "FP32 peak, measured: %.1f GFLOP/s (%d threads × %d lanes of FMA chains in registers; %.2f GHz if each core has 2 FMA units%@)",
+                     peak, options.threads, path.lanes, impliedGHz, megahertz.map { String(format: "; /proc/cpuinfo says %.0f MHz", $0) } ?? ""))
         for transposeB in [false, true] {
             let gflops = KernelBenchmark.productGFLOPS(m: m, k: k, n: n, transposeB: transposeB, seconds: seconds)
-            let fraction = peak.map { String(format: " = %.0f %% of %.0f GFLOP/s peak (%d threads × %.0f lanes × 2 FMA units × 2 × %.0f MHz)",
-                                              100 * gflops / $0, $0, options.threads, lanes, megahertz!) } ?? ""
-            print(String(format: "product %dx%dx%d alone, B %@: %.1f GFLOP/s", m, k, n, transposeB ? "[N, K]" : "[K, N]", gflops) + fraction)
+            print(String(format: "product %dx%dx%d alone, B %@: %.1f GFLOP/s = %.0f %% of the measured peak", m, k, n,
+                         transposeB ? "[N, K]" : "[K, N]", gflops, 100 * gflops / peak))
         }
         print(String(format: "memory read bandwidth (%d threads, 256 MB): %.1f GB/s", options.threads, KernelBenchmark.readBandwidth(seconds: seconds) / 1e9))
     }
