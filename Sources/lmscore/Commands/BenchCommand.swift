@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Also score every row alone and report the largest |Δ logprob| against the packed call.")
     var invariance = false
 
-    @Option(name: .long, help: "MxKxN of one matrix product timed alone first, on the kernels (GFLOP/s, fraction of peak), with the memory read bandwidth; empty: skip.")
+    @Option(name: .long, help: "MxKxN of one matrix product timed alone after the shapes, on the kernels (GFLOP/s, and its fraction of the FP32 peak measured on the spot), with the memory read bandwidth; empty: skip.")
     var product: String = "1024x768x3072"
 
     @Option(name: .long, help: "Instead of --shapes: multiple choice CONTEXTxCHOICESxLENGTH (e.g. 500x4x5), scored as `choices` (context read once) and as full sequences.")
