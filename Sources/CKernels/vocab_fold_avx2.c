@@ -4,7 +4,7 @@
 //
 // Same bits as the Swift versions (which the portable path keeps): the same single-precision exp
 // (Cephes, FastMath.swift) with multiply and add rounded separately (no FMA), the same 8 lanes, the
-// same 512-value stretches summed in the same order. LMHeadFoldTests compares them bit for bit.
+// same 512-value stretches summed in the same order. LMHeadFoldTests.swift compares them bit for bit.
 // The AVX-512 path uses these too (every CPU it runs on has AVX2), so both give the same bits.
 #include "CKernels.h"
 

@@ -166,6 +166,21 @@ struct KernelTests {
         #expect(converted[5] == 0 && converted[5].sign == .minus)
     }
 
+    /// The probe `lmscore bench` divides by does the work it is credited with: 12 chains of `steps`
+    /// FMAs (the portable path: multiply, then add) on every lane, the value a scalar loop computes.
+    @Test(arguments: paths)
+    func theFMAPeakProbeRunsEveryStep(path: KernelPath) {
+        let steps = 1000
+        var expected: Float = 0
+        for chain in 0..<12 {
+            var x = Float(0.001) * Float(chain)
+            for _ in 0..<steps { x = path == .portable ? x * 0.999 + 0.001 : Float(0.001).addingProduct(x, 0.999) }
+            for _ in 0..<path.lanes { expected += x }
+        }
+        #expect(path.fmaProbe(steps: steps).bitPattern == expected.bitPattern)
+        #expect(path.fmaProbe(steps: steps + 1) != expected)
+    }
+
     @Test func aPathTheCPULacksIsRefusedByName() throws {
         #expect(throws: KernelPathError.unknown("sse9")) { try KernelPath.select(environment: ["LMSCORE_KERNEL": "sse9"]) }
         #expect(try KernelPath.select(environment: [:]) == KernelPath.supported[0])

@@ -1,6 +1,8 @@
 /// Vectorized exp for the hot loops (softmax, log-sum-exp over the vocabulary, GELU).
 /// Cephes' single-precision expf: range reduction by ln 2 then a degree-6 polynomial; relative error
 /// ≈ 2 ulp over the clamped range, well inside lmscore's 2e-4 logprob tolerance.
+/// `Sources/CKernels/vocab_fold_avx2.c` repeats `exp` operation for operation for the LM head's fold:
+/// change both (LMHeadFoldTests.swift compares their bits).
 typealias Floats = SIMD8<Float>
 
 @inline(__always)
