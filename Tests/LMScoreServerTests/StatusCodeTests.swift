@@ -197,7 +197,9 @@ extension ServerTests {
             var settings = testSettings(model: TestModels.slow)
             settings.maxQueuedTokens = 100
             var generator = TokenGenerator(seed: 429)
-            let blocker = generator.rows(count: 1, length: 2000...2000, vocab: 50257)   // ~0.5 s of forward
+            // 6,000 tokens, admitted alone: ~0.5 s of forward even in a debug build (the LM head's fold
+            // runs in C there too), far beyond the 150 ms before the next request.
+            let blocker = generator.rows(count: 3, length: 2000...2000, vocab: 50257)
             let queued = generator.rows(count: 2, length: 30...30, vocab: 50257)      // 60 tokens
             let refused = generator.rows(count: 2, length: 30...30, vocab: 50257)     // 60 more: over 100
             try await withServer(settings) { server in
@@ -227,7 +229,7 @@ extension ServerTests {
             var settings = testSettings(model: TestModels.slow)
             settings.requestTimeout = 0.001
             var generator = TokenGenerator(seed: 504)
-            let blocker = generator.rows(count: 1, length: 1500...1500, vocab: 50257)
+            let blocker = generator.rows(count: 3, length: 2000...2000, vocab: 50257)   // ~0.5 s, as above
             let late = generator.rows(count: 1, length: 20...20, vocab: 50257)
             try await withServer(settings) { server in
                 async let first = server.request("POST", "/score", body: sequencesBody(blocker))
