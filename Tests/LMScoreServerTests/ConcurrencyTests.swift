@@ -245,11 +245,14 @@ extension ServerTests {
                 abandoned.reset()
                 let after = try await server.request("POST", "/score", body: #"{"sequences": [[1, 2, 3]]}"#)
                 #expect(after.status == 200, "\(after)")
+                // Both counts are made in completion callbacks, which run just after the last byte is
+                // sent (so possibly after `after`'s client has its answer): poll until both are in.
                 var metrics = PrometheusText("")
                 let start = ContinuousClock.Instant.now
                 while elapsedSeconds(since: start) < 10 {
                     metrics = server.localMetrics
-                    if metrics.value("lmscore_requests_unanswered_total") != nil { break }
+                    if metrics.value("lmscore_requests_unanswered_total") != nil
+                        && metrics.value("lmscore_requests_total", labelContains: "status=\"200\"") == 2 { break }
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 #expect(metrics.value("lmscore_requests_unanswered_total", labelContains: "reason=\"client_closed\"") == 1, "\(metrics.text)")
