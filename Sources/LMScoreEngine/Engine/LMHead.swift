@@ -78,16 +78,17 @@ final class LMHead {
             (gathered + i * C).update(from: hidden + position.hiddenRow * C, count: C)
         }
         var states = block.map { RunningLogSumExp(target: Int($0.target), topK: $0.topK) }
+        let slices = split(block.count, parts: ComputeThreads.count)   // the rows each thread folds
+        let path = KernelPath.current
         var v0 = 0
         while v0 < vocabSize {
             let width = min(Self.vocabTile, vocabSize - v0)
             // logits[rows, width] = gathered[rows, C] · W[v0 ..< v0+width, C]ᵀ
             matmul(m: rows, n: width, k: C, a: gathered, lda: C, b: weight.rowSlice(v0..<v0 + width), transposeB: true,
                    c: logits, ldc: width)
-            let slices = split(block.count, parts: ComputeThreads.count)
             states.withUnsafeMutableBufferPointer { states in
                 parallelFor(slices.count) { s in
-                    for i in slices[s] { states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0) }
+                    for i in slices[s] { states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0, path: path) }
                 }
             }
             v0 += width
