@@ -60,7 +60,7 @@ extension ServerTests {
                     ("lmscore_requests_total", "counter"), ("lmscore_tokens_scored_total", "counter"),
                     ("lmscore_request_duration_seconds", "histogram"), ("lmscore_queue_duration_seconds", "histogram"),
                     ("lmscore_forward_duration_seconds", "histogram"), ("lmscore_batch_requests", "histogram"),
-                    ("lmscore_batch_tokens", "histogram"), ("lmscore_queue_depth", "gauge"),
+                    ("lmscore_batch_tokens", "histogram"), ("lmscore_queue_depth", "gauge"), ("lmscore_forward_tokens", "gauge"),
                     ("lmscore_http_connections_open", "gauge"), ("lmscore_http_connections_refused_total", "counter"),
                     ("lmscore_http_header_timeouts_total", "counter"), ("lmscore_http_requests_in_flight", "gauge"),
                 ] {
@@ -75,6 +75,7 @@ extension ServerTests {
                 #expect(text.value("lmscore_forward_duration_seconds_count") == 1)
                 #expect(text.value("lmscore_queue_duration_seconds_count") == 1)
                 #expect(text.value("lmscore_queue_depth") == 0)
+                #expect(text.value("lmscore_forward_tokens") == 0)   // back to 0 before the answer is sent
                 #expect((text.value("lmscore_http_connections_open") ?? 0) >= 1)   // this one, at least
                 #expect(text.value("lmscore_http_connections_refused_total") == 0)
                 // waitUntilReady's /healthz plus /healthz, /v1/model, /score, HEAD /healthz here.
@@ -197,14 +198,14 @@ extension ServerTests {
             var settings = testSettings(model: TestModels.slow)
             settings.maxQueuedTokens = 100
             var generator = TokenGenerator(seed: 429)
-            // 6,000 tokens, admitted alone: ~0.5 s of forward even in a debug build (the LM head's fold
-            // runs in C there too), far beyond the 150 ms before the next request.
+            // 6,000 tokens, admitted alone: ~0.5 s of forward in a debug build, long enough for the
+            // test to see it running (lmscore_forward_tokens) and to queue two small requests behind it.
             let blocker = generator.rows(count: 3, length: 2000...2000, vocab: 50257)
             let queued = generator.rows(count: 2, length: 30...30, vocab: 50257)      // 60 tokens
             let refused = generator.rows(count: 2, length: 30...30, vocab: 50257)     // 60 more: over 100
             try await withServer(settings) { server in
                 async let first = server.request("POST", "/score", body: sequencesBody(blocker))
-                try await Task.sleep(for: .milliseconds(150))   // the blocker's batch is running
+                try await server.waitForMetric("lmscore_forward_tokens", toBe: 6000)   // the blocker's batch is running
                 async let second = server.request("POST", "/score", body: sequencesBody(queued))
                 try await server.waitForMetric("lmscore_queue_depth", toBe: 1)   // the second waits in the queue
                 let third = try await server.request("POST", "/score", body: sequencesBody(refused))
@@ -233,7 +234,7 @@ extension ServerTests {
             let late = generator.rows(count: 1, length: 20...20, vocab: 50257)
             try await withServer(settings) { server in
                 async let first = server.request("POST", "/score", body: sequencesBody(blocker))
-                try await Task.sleep(for: .milliseconds(150))
+                try await server.waitForMetric("lmscore_forward_tokens", toBe: 6000)
                 let second = try await server.request("POST", "/score", body: sequencesBody(late))
                 let a = try await first
                 #expect(a.status == 200, "an idle scheduler starts a request at once: \(a)")

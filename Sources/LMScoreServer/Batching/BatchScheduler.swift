@@ -108,10 +108,12 @@ public actor BatchScheduler {
         let scorer = self.scorer
         let metrics = self.metrics
         let requests = batch.map(\.request)
+        metrics?.forwardTokens.record(tokens)
         forwardQueue.async {
             let start = ContinuousClock.Instant.now
             let results = scorer.score(batch: requests)
             let elapsed = seconds(.now - start)
+            metrics?.forwardTokens.record(0)
             metrics?.forwardDuration.recordSeconds(elapsed)
             metrics?.batchRequests.record(batch.count)
             metrics?.batchTokens.record(tokens)

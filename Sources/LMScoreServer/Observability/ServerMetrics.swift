@@ -16,6 +16,8 @@ public final class ServerMetrics: Sendable {
     let batchRequests: CoreMetrics.Recorder
     let batchTokens: CoreMetrics.Recorder
     let queueDepth: CoreMetrics.Gauge
+    /// Tokens in the forward pass running now, 0 while the model is idle (one batch runs at a time).
+    let forwardTokens: CoreMetrics.Gauge
     /// Requests whose headers arrived and that have not ended yet (queued, scoring, or being sent).
     let requestsInFlight: CoreMetrics.Gauge
     /// Connections libmicrohttpd holds (idle keep-alive ones included); compare with `connection_limit`.
@@ -43,6 +45,9 @@ public final class ServerMetrics: Sendable {
         batchRequests = CoreMetrics.Recorder(label: "lmscore_batch_requests", aggregate: true, factory: factory)
         batchTokens = CoreMetrics.Recorder(label: "lmscore_batch_tokens", aggregate: true, factory: factory)
         queueDepth = CoreMetrics.Gauge(label: "lmscore_queue_depth", factory: factory)
+        forwardTokens = CoreMetrics.Gauge(label: "lmscore_forward_tokens", factory: factory)
+        queueDepth.record(0)
+        forwardTokens.record(0)
         requestsInFlight = CoreMetrics.Gauge(label: "lmscore_http_requests_in_flight", factory: factory)
         connectionsOpen = CoreMetrics.Gauge(label: "lmscore_http_connections_open", factory: factory)
         connectionsRefused = CoreMetrics.Counter(label: "lmscore_http_connections_refused_total", factory: factory)
