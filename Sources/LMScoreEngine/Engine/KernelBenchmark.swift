@@ -61,7 +61,9 @@ public enum KernelBenchmark {
         return Double(count * 4) / median
     }
 
-    private static func medianSeconds(_ seconds: Double, _ body: () -> Void) -> Double {
+    /// The median time of `body` in seconds: one warm-up call, then calls until at least three are
+    /// timed and `seconds` have passed. `lmscore bench` times its scoring calls with it too.
+    public static func medianSeconds(_ seconds: Double, _ body: () -> Void) -> Double {
         body()
         var times: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds

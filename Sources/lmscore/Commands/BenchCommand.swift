@@ -104,16 +104,7 @@ struct BenchCommand: ParsableCommand {
 
     /// Median seconds per call of `body`, after one warm-up call (pages in weights, sizes buffers).
     private func medianSeconds(_ body: () -> Void) -> Double {
-        body()
-        var times: [Double] = []
-        let budgetStart = Date()
-        while times.count < 3 || Date().timeIntervalSince(budgetStart) < seconds {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        times.sort()
-        return times[times.count / 2]
+        KernelBenchmark.medianSeconds(seconds, body)
     }
 
     /// One multiple-choice item scored both ways; reports the speed-up and the largest difference.
