@@ -478,7 +478,7 @@ class Checker:
             self.expect(ex, 200)
             text = ex.body.decode()
             for series in ("lmscore_requests_total", "lmscore_request_duration_seconds",
-                           "lmscore_queue_depth"):
+                           "lmscore_queue_depth", "lmscore_forward_tokens"):
                 if series not in text:
                     raise CaseFailure(f"/metrics lacks {series}\n{text[:300]}")
         self.run_case("GET /metrics -> 200 text/plain", metrics)
