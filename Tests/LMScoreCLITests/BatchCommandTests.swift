@@ -129,7 +129,9 @@ struct BatchCommandTests {
     }
 
     /// Input lines covered by the finished chunks in OUTPUT.parts (`<first>-<end>.jsonl`), 0 when
-    /// there is no parts directory (not started, or finished).
+    /// there is no parts directory (not started, or finished). Read-only on purpose: it watches a live
+    /// run, so it cannot use `CheckpointedOutput.completedLines`, which deletes `.tmp` chunks (the one
+    /// being written) and throws on a gap.
     static func linesCheckpointed(_ output: String) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: output + ".parts")) ?? []
         return names.reduce(0) { total, name in
