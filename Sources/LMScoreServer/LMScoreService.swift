@@ -42,6 +42,8 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     private let startedAt = Int(Date().timeIntervalSince1970)
     private let logger: Logger
     private let state = Locked<State>(.loading)
+    /// Where request bodies are decoded and answers encoded: off the cooperative pool, a few at a time.
+    private let bodyWorkers = BodyWorkers(width: ProcessInfo.processInfo.activeProcessorCount)
     private let boundPort = Locked<Int?>(nil)
     /// Loads the model; replaceable so tests can inject a slow or failing loader.
     private let loadModel: @Sendable (String) throws -> DecoderModel
@@ -60,7 +62,8 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         let http = HTTPServer(limits: HTTPServer.Limits(
             host: settings.host, port: settings.port, connectionLimit: settings.connectionLimit,
             connectionTimeout: settings.connectionTimeout, connectionMemory: settings.connectionMemory,
-            listenBacklog: settings.listenBacklog, maxBodyBytes: settings.maxBodyBytes, bodyTimeout: settings.bodyTimeout),
+            listenBacklog: settings.listenBacklog, maxBodyBytes: settings.maxBodyBytes,
+            maxBodyBytesInFlight: settings.maxBodyBytesInFlight, bodyTimeout: settings.bodyTimeout),
             handler: self, logger: logger, metrics: metrics)
         try http.start()
         boundPort.withLock { $0 = http.port }
@@ -143,21 +146,16 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             default: return nil
             }
         }
-        logger.info("draining: \(http.inFlight.load(ordering: .sequentiallyConsistent)) requests in flight")
+        logger.info("draining: \(http.inFlight.count) requests in flight")
         await ready?.scheduler.stopAdmitting()
-        let deadline = ContinuousClock.Instant.now + .seconds(settings.drainTimeout)
-        while http.inFlight.load(ordering: .sequentiallyConsistent) > 0 && ContinuousClock.Instant.now < deadline {
-            await pause(seconds: 0.005)
-        }
-        if http.inFlight.load(ordering: .sequentiallyConsistent) > 0 {
+        // Woken by the last request's end (or the deadline): no polling, no blocked thread.
+        let drained = await http.inFlight.waitUntilNone(deadline: .now + .seconds(settings.drainTimeout))
+        if !drained {
             logger.warning("drain_timeout reached with requests in flight; answering them 503")
             http.answerSuspended(with: .error(.draining))
-            let grace = ContinuousClock.Instant.now + .milliseconds(500)
-            while http.inFlight.load(ordering: .sequentiallyConsistent) > 0 && ContinuousClock.Instant.now < grace {
-                await pause(seconds: 0.005)
-            }
+            _ = await http.inFlight.waitUntilNone(deadline: .now + .milliseconds(500))
         }
-        http.stop()
+        await http.stop()
         state.withLock { state in if case .failed = state {} else { state = .stopped } }
         logger.info("stopped")
     }
@@ -195,21 +193,13 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         case let path where Endpoint(path: path) != nil:
             guard case .ready(let ready) = current else { return .error(.draining) }
             let endpoint = Endpoint(path: path)!
-            let body = Data(request.body)
-            request.body = []
-            Task {
-                let response: Response
-                do {
-                    response = try await self.answer(endpoint, body: body, ready: ready, request: request)
-                } catch let error as APIError {
-                    response = .error(error)
-                } catch let error as SchedulingError {
-                    response = .error(APIError(error))
-                } catch {
-                    self.logger.error("unexpected error on \(request.path): \(error)")
-                    response = .error(APIError(status: 500, type: "internal_error", code: "internal", message: "internal error"))
-                }
-                server.complete(request, with: response)
+            let body = BodyHolder(request.body)
+            request.body = Data()
+            let reservation = request.bodyReservation
+            // The task touches `request` only through `server.complete` (its answer, under the lock).
+            request.task = Task {
+                let answer = await self.answer(endpoint, body: body, reservation: reservation, ready: ready)
+                server.complete(request, with: answer)
             }
             return nil
         case "/healthz":
@@ -242,18 +232,36 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     }
 
     /// Decode, validate, queue (when there is model work), encode: everything a POST route needs, off
-    /// the loop thread, through the same `Endpoint` path `lmscore batch` takes.
-    private func answer(_ endpoint: Endpoint, body: Data, ready: Ready, request: RequestContext) async throws -> Response {
-        let call = try endpoint.decode(body, context: ready.endpointContext)
-        guard let scoring = call.scoring else { return .json(200, call.responseBody(nil)) }
-        request.rows = scoring.rowCount
-        request.tokens = scoring.tokenCount
-        let scheduled = try await ready.scheduler.submit(scoring)
-        request.queueSeconds = scheduled.queueSeconds
-        return .json(200, call.responseBody(scheduled.result))
+    /// the loop thread, through the same `Endpoint` path `lmscore batch` takes. Decoding and encoding
+    /// run on `bodyWorkers`; the body's bytes leave the `max_body_bytes_in_flight` budget once decoded.
+    /// A cancelled task (its client hung up) stops before queueing, or is taken out of the queue.
+    private func answer(_ endpoint: Endpoint, body: BodyHolder, reservation: BodyBudget.Reservation, ready: Ready) async -> Answer {
+        var work: Answer.ScoringWork?
+        do {
+            let context = ready.endpointContext
+            let call = try await bodyWorkers.run { () throws -> EndpointCall in
+                defer { reservation.release() }
+                return try endpoint.decode(body.take(), context: context)
+            }
+            guard let scoring = call.scoring else {
+                return Answer(response: .json(200, await bodyWorkers.run { call.responseBody(nil) }))
+            }
+            work = Answer.ScoringWork(rows: scoring.rowCount, tokens: scoring.tokenCount)
+            let scheduled = try await ready.scheduler.submit(scoring)
+            work?.queueSeconds = scheduled.queueSeconds
+            return Answer(response: .json(200, await bodyWorkers.run { call.responseBody(scheduled.result) }), work: work)
+        } catch let error as APIError {
+            return Answer(response: .error(error), work: work)
+        } catch let error as SchedulingError {
+            if error == .cancelled { metrics.requestsCancelled.increment() }
+            return Answer(response: .error(APIError(error)), work: work)
+        } catch {
+            logger.error("unexpected error on \(endpoint.rawValue): \(error)")
+            return Answer(response: .error(APIError(status: 500, type: "internal_error", code: "internal", message: "internal error")), work: work)
+        }
     }
 
-    func finished(_ request: RequestContext) {
+    func finished(_ request: RequestContext, answer: Answer?) {
         let total = seconds(.now - request.start)
         if let unanswered = request.unanswered {
             metrics.countUnanswered(unanswered)
@@ -265,8 +273,9 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         }
         metrics.countRequest(status: request.status)
         metrics.requestDuration.recordSeconds(total)
-        let queueMS = request.queueSeconds.map { String(format: "%.1f", $0 * 1000) } ?? "-"
-        logger.info("\(request.method) \(request.path) \(request.status) rows=\(request.rows) tokens=\(request.tokens) queue_ms=\(queueMS) total_ms=\(String(format: "%.1f", total * 1000))")
+        let work = answer?.work
+        let queueMS = work?.queueSeconds.map { String(format: "%.1f", $0 * 1000) } ?? "-"
+        logger.info("\(request.method) \(request.path) \(request.status) rows=\(work?.rows ?? 0) tokens=\(work?.tokens ?? 0) queue_ms=\(queueMS) total_ms=\(String(format: "%.1f", total * 1000))")
     }
 
     private func modelDescription(_ ready: Ready) -> [String: Any] {

@@ -175,6 +175,46 @@ extension ServerTests {
             if ProcessInfo.processInfo.environment["LMSCORE_TEST_DEBUG"] != nil { print(server.log()) }
             print("[timing] drain_timeout 0.3 s: exited \(String(format: "%.2f", exitSeconds)) s after SIGTERM; statuses \(statuses)")
         }
+
+        @Test("Drain deadline under load, in-process: requests still scoring when drain_timeout passes get 503, their late results are dropped, the service stops (run under Scripts/sanitize.sh thread)")
+        func drainDeadlineUnderLoad() async throws {
+            // 24 requests of 1,000 tokens on the slow model, two a batch: ~2 s of work, cut by a
+            // 0.25 s drain_timeout, so some are answered 200, the rest 503 while their tasks still run —
+            // the tasks then finish and hand in answers nobody may read (the races this guards against:
+            // a task writing the request's fields while the loop thread reads them, a late answer
+            // writing to a closed eventfd).
+            var settings = testSettings(model: TestModels.slow)
+            settings.maxBatchTokens = 2000
+            settings.drainTimeout = 0.25
+            var generator = TokenGenerator(seed: 25)
+            let requests = (0..<24).map { _ in generator.rows(count: 1, length: 1000...1000, vocab: 50257) }
+            let server = try await TestServer.start(settings)
+            let port = server.port
+            let barrier = Barrier(requests.count + 1)
+            async let answers = onThreads(requests.count) { i -> HTTPResponse in
+                let c = try HTTPConnection(port: port, timeout: 20)
+                defer { c.close() }
+                try c.sendRequest("POST", "/score", body: sequencesBody(requests[i]))
+                barrier.wait()
+                return try c.readResponse()
+            }
+            try await blocking { barrier.wait() }
+            // All in: the first batch runs, the rest (at least 20) wait.
+            try await server.waitForMetric("lmscore_queue_depth", timeout: 20) { $0 >= 20 }
+            let seconds = try await server.stop(timeout: 10)
+            var statuses: [Int: Int] = [:]
+            for (i, result) in await answers.enumerated() {
+                let response = try result.get()
+                statuses[response.status, default: 0] += 1
+                if response.status != 200 {
+                    #expect(response.status == 503, "request \(i): \(response)")
+                    #expect(try errorObject(response)["code"] as? String == "draining")
+                }
+            }
+            #expect(statuses[503, default: 0] > 0, "every request finished before the deadline: the test proves nothing (\(statuses))")
+            #expect(seconds < 2, "stopping took \(seconds) s with drain_timeout 0.25 s")
+            print("[timing] drain deadline in-process: \(statuses) in \(String(format: "%.2f", seconds)) s")
+        }
     }
 
     @Suite("Several servers in one process")

@@ -102,14 +102,20 @@ extension TestServer {
     /// Waits until the server's metric `name` (read in-process, not over a socket that would itself
     /// count) shows `value`.
     func waitForMetric(_ name: String, toBe value: Double, timeout: Double = 10) async throws {
+        try await waitForMetric(name, timeout: timeout, describing: "\(value)") { $0 == value }
+    }
+
+    /// Waits until the server's metric `name` satisfies `condition`.
+    func waitForMetric(_ name: String, timeout: Double = 10, describing expected: String = "as expected",
+                       _ condition: (Double) -> Bool) async throws {
         let start = ContinuousClock.Instant.now
         var seen: Double?
         while elapsedSeconds(since: start) < timeout {
             seen = localMetrics.value(name)
-            if seen == value { return }
+            if let seen, condition(seen) { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw TimeoutError(description: "\(name) is \(seen.map { "\($0)" } ?? "absent"), not \(value), after \(timeout) s")
+        throw TimeoutError(description: "\(name) is \(seen.map { "\($0)" } ?? "absent"), not \(expected), after \(timeout) s")
     }
 
     func waitForOpenConnections(_ count: Int) async throws {

@@ -41,6 +41,9 @@ struct ServerSettingsTests {
         #expect(settings.maxBatchTokens == 4096)
         #expect(settings.maxQueuedTokens == 65_536)
         #expect(settings.maxBodyBytes == 8 * 1_048_576)
+        // 512 MiB, or 1/16 of a smaller machine's (or container's) memory, at least 64 MiB.
+        let memory = min(Int(ProcessInfo.processInfo.physicalMemory), ServerSettings.containerMemoryLimit() ?? .max)
+        #expect(settings.maxBodyBytesInFlight == min(512 << 20, max(64 << 20, memory / 16)))
         #expect(settings.requestTimeout == 30)
         #expect(settings.connectionLimit == 8192)
         #expect(settings.connectionTimeout == 30)
@@ -52,7 +55,7 @@ struct ServerSettingsTests {
         #expect(settings.tokenizer == nil)
         #expect(ServerSettings.keys == [
             "host", "port", "model", "tokenizer", "threads", "context_length", "max_batch_tokens", "max_queued_tokens",
-            "max_body_bytes", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
+            "max_body_bytes", "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
             "body_timeout", "drain_timeout", "log_level",
         ])
         // An empty file and no environment change nothing. (An explicit path: the working directory

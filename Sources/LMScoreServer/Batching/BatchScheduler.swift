@@ -10,6 +10,9 @@ public enum SchedulingError: Error, Equatable {
     case draining
     /// The request waited longer than `request_timeout` for its batch (504).
     case timedOut(waited: Double)
+    /// The request's task was cancelled (its client hung up) before its forward pass began: its rows
+    /// were taken out of the queue, or never entered it.
+    case cancelled
 }
 
 /// What a scored request learns about how it was served.
@@ -26,8 +29,11 @@ public struct ScheduledResult: Sendable {
 /// wait, and when the batch ends the queued requests — up to `maxBatchTokens` — form the next one.
 /// An idle scheduler starts a batch at once (no fixed delay, like Triton's default dynamic batcher).
 /// Every submitted request is answered exactly once: with its result or with a `SchedulingError`.
+/// A request whose task is cancelled while it waits leaves the queue at once and is never scored; once
+/// its forward pass has begun, the pass runs to the end (the other rows of the batch need it).
 public actor BatchScheduler {
     private struct Pending {
+        let id: UInt64
         let request: ScoringRequest
         let tokens: Int
         let arrival: ContinuousClock.Instant
@@ -44,6 +50,7 @@ public actor BatchScheduler {
     private let forwardQueue = DispatchQueue(label: "lmscore.forward", qos: .userInitiated)
 
     private var queue: [Pending] = []
+    private var nextID: UInt64 = 0
     private var queuedTokens = 0
     private var running = false
     private var draining = false
@@ -58,9 +65,11 @@ public actor BatchScheduler {
         self.metrics = metrics
     }
 
-    /// Queues a validated request and waits for its batch.
+    /// Queues a validated request and waits for its batch. Throws `.cancelled` when the calling task
+    /// is cancelled before the batch begins.
     public func submit(_ request: ScoringRequest) async throws -> ScheduledResult {
         guard !draining else { throw SchedulingError.draining }
+        guard !Task.isCancelled else { throw SchedulingError.cancelled }
         let tokens = request.tokenCount
         // A request larger than the whole queue is still admitted when the queue is empty, so any
         // request that passed validation can be served.
@@ -69,13 +78,31 @@ public actor BatchScheduler {
             throw SchedulingError.overloaded(retryAfter: max(1, Int(wait.rounded(.up))))
         }
         let handoff = Handoff<ScheduledResult>()
-        try await withCheckedThrowingContinuation { continuation in
-            queue.append(Pending(request: request, tokens: tokens, arrival: .now, handoff: handoff, continuation: continuation))
-            queuedTokens += tokens
-            metrics?.queueDepth.record(queue.count)
-            startNextBatchIfIdle()
+        nextID += 1
+        let id = nextID
+        // The cancellation handler may run on any thread, before or after the request is queued; the
+        // withdrawal it sends is an actor call, so it is handled after the append below either way.
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                queue.append(Pending(id: id, request: request, tokens: tokens, arrival: .now, handoff: handoff, continuation: continuation))
+                queuedTokens += tokens
+                metrics?.queueDepth.record(queue.count)
+                startNextBatchIfIdle()
+            }
+        } onCancel: {
+            Task { await self.withdraw(id) }
         }
         return handoff.take()
+    }
+
+    /// Takes a request out of the queue if it is still there (its batch has not begun) and answers
+    /// it `.cancelled`.
+    private func withdraw(_ id: UInt64) {
+        guard let index = queue.firstIndex(where: { $0.id == id }) else { return }
+        let pending = queue.remove(at: index)
+        queuedTokens -= pending.tokens
+        metrics?.queueDepth.record(queue.count)
+        pending.continuation.resume(throwing: SchedulingError.cancelled)
     }
 
     /// Stops admitting requests (they get `.draining`); queued and running ones are still scored.

@@ -11,6 +11,8 @@ extension APIError {
             self.retryAfter = retryAfter
         case .draining:
             self = .draining
+        case .cancelled:
+            self = .clientClosed
         case .timedOut(let waited):
             self.init(status: 504, type: "timeout_error", code: "request_timeout",
                       message: String(format: "the request waited %.1f s for a batch, longer than request_timeout", waited))
@@ -19,6 +21,18 @@ extension APIError {
 
     static let draining = APIError(status: 503, type: "unavailable_error", code: "draining", message: "the server is shutting down")
     static let loading = APIError(status: 503, type: "unavailable_error", code: "loading", message: "the model is still loading")
+    /// The client closed its connection before its answer (nginx's 499). Never delivered: it only
+    /// resumes the connection so that MHD sees the close.
+    static let clientClosed = APIError(status: 499, type: "client_closed", code: "client_closed",
+                                       message: "the client closed the connection before the answer")
+
+    /// 429 before a body is read: the bodies already held fill `max_body_bytes_in_flight`.
+    static func bodiesInFlight(limit: Int) -> APIError {
+        var error = APIError(status: 429, type: "overloaded_error", code: "body_budget_full",
+                             message: "the request bodies being received and decoded fill max_body_bytes_in_flight (\(limit) bytes); retry after 1 s")
+        error.retryAfter = 1
+        return error
+    }
 
     static func notFound(_ path: String) -> APIError {
         APIError(status: 404, type: "invalid_request_error", code: "not_found", message: "no route for \(path)")

@@ -2,9 +2,10 @@ import CMicroHTTPD
 import Foundation
 import Glibc
 
-/// MHD's request callbacks, all on the loop thread: headers (answer early or wait for the body), body
-/// chunks (capped at `max_body_bytes`, cut after `body_timeout`), the complete body (hand it to the
-/// handler and suspend), the resumed call (queue the stored answer), and MHD's completion report.
+/// MHD's request callbacks, all on the loop thread: headers (answer early, refuse a body the
+/// `max_body_bytes_in_flight` budget cannot hold, or wait for the body), body chunks (capped at
+/// `max_body_bytes`, cut after `body_timeout`), the complete body (hand it to the handler, suspend and
+/// watch for a hang-up), the resumed call (queue the stored answer), and MHD's completion report.
 extension HTTPServer {
     func handle(
         connection: OpaquePointer, url: String, method: String, upload: UnsafePointer<CChar>?,
@@ -13,13 +14,20 @@ extension HTTPServer {
         guard let existing = slot.pointee else {
             // First call: headers only.
             connections[connection]?.waitingSince = nil
-            let request = RequestContext(method: method, path: url, connection: connection)
+            let request = RequestContext(method: method, path: url, connection: connection, bodyReservation: bodyBudget.reservation())
             slot.pointee = Unmanaged.passRetained(request).toOpaque()
-            let count = inFlight.add(1, ordering: .sequentiallyConsistent).newValue
-            metrics?.requestsInFlight.record(count)
+            metrics?.requestsInFlight.record(inFlight.enter())
             let length = header(connection, "Content-Length").flatMap { Int($0) }
             if let response = handler.respondEarly(request, contentLength: length) {
                 return queue(response, for: request)
+            }
+            // Reserve the body's bytes before reading any: a chunked body's size is unknown, so it
+            // reserves the most it may be.
+            let chunked = header(connection, "Transfer-Encoding")?.lowercased().contains("chunked") ?? false
+            let bodyBytes = chunked ? limits.maxBodyBytes : min(length ?? 0, limits.maxBodyBytes)
+            if bodyBytes > 0 && !request.bodyReservation.grow(to: bodyBytes) {
+                metrics?.bodiesRefused.increment()
+                return queue(.error(.bodiesInFlight(limit: bodyBudget.limit)), for: request)
             }
             return .YES
         }
@@ -28,10 +36,10 @@ extension HTTPServer {
             let size = uploadSize.pointee
             request.receivedBytes += size
             if request.body.count + size <= limits.maxBodyBytes, let upload {
-                request.body.append(contentsOf: UnsafeRawBufferPointer(start: upload, count: size))
+                request.body.append(UnsafeRawPointer(upload).assumingMemoryBound(to: UInt8.self), count: size)
             } else {
                 request.bodyTooLarge = true
-                request.body = []
+                request.body = Data()
                 // A chunked body far past the limit: stop reading, close the connection.
                 if request.receivedBytes > 2 * limits.maxBodyBytes {
                     request.unanswered = .bodyOverLimit
@@ -47,10 +55,11 @@ extension HTTPServer {
             return .YES
         }
         // The body is complete, or the connection was resumed with its answer.
-        if let response = lock.withLock({ _ in request.readyResponse }) {
-            return queue(response, for: request)
+        if let answer = answer(of: request) {
+            return queue(answer.response, for: request)
         }
         if request.suspended { return .YES }
+        request.bodyReservation.shrink(to: request.body.count)
         if let response = handler.respondToBody(request, server: self) {
             return queue(response, for: request)
         }
@@ -59,6 +68,7 @@ extension HTTPServer {
         request.suspended = true
         lock.withLock { $0.suspended[ObjectIdentifier(request)] = request }
         MHD_suspend_connection(connection)
+        watch(request)
         return .YES
     }
 
@@ -82,12 +92,13 @@ extension HTTPServer {
         guard let pointer = slot.pointee else { return }
         slot.pointee = nil
         let request = Unmanaged<RequestContext>.fromOpaque(pointer).takeRetainedValue()
+        request.bodyReservation.release()
+        request.task = nil
         if termination.rawValue != 0 /* MHD_REQUEST_TERMINATED_COMPLETED_OK */ && request.unanswered == nil {
             request.unanswered = termination.rawValue == 3 /* …_DAEMON_SHUTDOWN */ ? .shutdown : .clientClosed
         }
-        let count = inFlight.subtract(1, ordering: .sequentiallyConsistent).newValue
-        metrics?.requestsInFlight.record(count)
-        handler.finished(request)
+        handler.finished(request, answer: answer(of: request))
+        metrics?.requestsInFlight.record(inFlight.leave())
     }
 
     private func header(_ connection: OpaquePointer, _ name: String) -> String? {

@@ -12,7 +12,15 @@ import Synchronization
 /// wake-up channel: a finished request is queued under `lock` and the eventfd written; the loop thread
 /// resumes its connection, MHD calls the handler again, and the response is queued there.
 ///
-/// Handlers never wait on the model: a `/score` request is suspended while its batch runs.
+/// Handlers never wait on the model: a `/score` request is suspended while its batch runs. MHD does not
+/// watch a suspended connection, so the loop watches its socket itself (`EPOLLRDHUP`): a client that
+/// hangs up while its request waits has the request's task cancelled (its queued rows are dropped) and
+/// the connection resumed, so MHD sees the close and frees it.
+///
+/// Shutdown is ordered on the loop thread: `stop()` asks the loop to end; the loop, once out, marks
+/// the server stopped and closes the eventfd under `lock` — the same lock `complete()` writes the
+/// eventfd under, so no late answer can write to a closed or reused descriptor — then resumes what is
+/// left, stops MHD and signals `stop()`'s awaiting task (no thread is blocked waiting).
 ///
 /// Files: this one (lifecycle, the loop, handing answers back), `HTTPServer+Requests.swift` (MHD's
 /// request callbacks: headers, body, suspend, queue the response, completion),
@@ -33,8 +41,8 @@ final class HTTPServer: @unchecked Sendable {
         func respondEarly(_ request: RequestContext, contentLength: Int?) -> Response?
         /// The body is complete: answer now, or return nil after arranging `server.complete(...)`.
         func respondToBody(_ request: RequestContext, server: HTTPServer) -> Response?
-        /// MHD is done with the request (answered or the client went away).
-        func finished(_ request: RequestContext)
+        /// MHD is done with the request (answered or the client went away); `answer` is the one stored.
+        func finished(_ request: RequestContext, answer: Answer?)
         /// Responses carry `Connection: close` while this is true (draining).
         var closesConnections: Bool { get }
     }
@@ -47,6 +55,7 @@ final class HTTPServer: @unchecked Sendable {
         var connectionMemory: Int
         var listenBacklog: Int
         var maxBodyBytes: Int
+        var maxBodyBytesInFlight: Int
         var bodyTimeout: Double
     }
 
@@ -70,14 +79,15 @@ final class HTTPServer: @unchecked Sendable {
     struct Parked {
         var ready: [RequestContext] = []
         var suspended: [ObjectIdentifier: RequestContext] = [:]
-        /// After stop(), late answers are dropped (the eventfd is closed).
+        /// Set (under the lock) when the eventfd is closed: late answers are dropped.
         var stopped = false
     }
     /// This daemon's log destination, alive until the daemon stops.
     private let logTarget = UnsafeMutablePointer<lmscore_mhd_logger>.allocate(capacity: 1)
     let lock = Locked(Parked())
     private let stopRequested = Atomic<Bool>(false)
-    private let loopFinished = DispatchSemaphore(value: 0)
+    /// The loop thread has stopped MHD and closed its descriptors.
+    private let loopFinished = OneTimeEvent()
     /// The connections MHD holds: their socket and, while they wait for a request's headers, since when.
     /// Touched only inside MHD's callbacks, i.e. on the loop thread (or in stop(), after the loop ended).
     struct OpenConnection {
@@ -88,14 +98,21 @@ final class HTTPServer: @unchecked Sendable {
     var nextHeaderSweep = ContinuousClock.Instant.now
     let refusalLogBudget = LogBudget(perSecond: 1)
     /// Requests whose headers arrived and whose completion MHD has not yet reported.
-    let inFlight = Atomic<Int>(0)
+    let inFlight = InFlightRequests()
+    /// Bytes of request bodies held (`max_body_bytes_in_flight`).
+    let bodyBudget: BodyBudget
+    /// Suspended requests by the socket watched for their client hanging up (loop thread only).
+    var watched: [Int32: RequestContext] = [:]
     private(set) var port = 0
+    /// start() succeeded (set and read by the owner's task only).
+    private var started = false
 
     init(limits: Limits, handler: any Handler, logger: Logger, metrics: ServerMetrics? = nil) {
         self.limits = limits
         self.handler = handler
         self.logger = logger
         self.metrics = metrics
+        self.bodyBudget = BodyBudget(limit: limits.maxBodyBytesInFlight) { metrics?.bodyBytesInFlight.record($0) }
     }
 
     /// Opens the port and starts the loop thread.
@@ -131,35 +148,42 @@ final class HTTPServer: @unchecked Sendable {
         }
         let thread = Thread { [self] in runLoop() }
         thread.name = "lmscore-http"
+        started = true
         thread.start()
     }
 
-    /// Stops the loop and the daemon. Call only when nothing is suspended (after draining): MHD
-    /// aborts on stop with a suspended connection.
-    func stop() {
-        guard daemon != nil else { return }
-        stopRequested.store(true, ordering: .sequentiallyConsistent)
-        wake()
-        loopFinished.wait()
-        // The loop is gone; resume anything still suspended (MHD aborts when stopping with a
-        // suspended connection) and let MHD finish with it.
+    /// Stops the loop and the daemon, and returns once both are gone. Call only when nothing is
+    /// suspended (after draining); anything still suspended is answered 503 first (MHD aborts on stop
+    /// with a suspended connection).
+    func stop() async {
+        guard started else { return }
+        if !stopRequested.exchange(true, ordering: .sequentiallyConsistent) {
+            lock.withLock { parked in if !parked.stopped { wake() } }
+        }
+        await loopFinished.wait()
+    }
+
+    /// The loop thread's last act: close the wake-up channel (under the lock, so no `complete()` can
+    /// be writing to it), answer and resume whatever is still suspended, stop MHD.
+    private func shutDown() {
         let leftovers = lock.withLock { parked in
             parked.stopped = true
+            close(wakeFD)
             parked.ready.removeAll()
             defer { parked.suspended.removeAll() }
-            for request in parked.suspended.values where request.readyResponse == nil {
-                request.readyResponse = .error(.draining)
+            for request in parked.suspended.values where request.answer == nil {
+                request.answer = Answer(response: .error(.draining))
             }
             return Array(parked.suspended.values)
         }
         for request in leftovers where request.suspended {
+            unwatch(request)
             request.suspended = false
             MHD_resume_connection(request.connection)
         }
         if !leftovers.isEmpty { MHD_run(daemon) }
         MHD_stop_daemon(daemon)
         daemon = nil
-        close(wakeFD)
         close(loopFD)
     }
 
@@ -169,22 +193,27 @@ final class HTTPServer: @unchecked Sendable {
     /// `stop()` never finds a suspended connection. Safe from any thread.
     func answerSuspended(with response: Response) {
         let suspended = lock.withLock { Array($0.suspended.values) }
-        for request in suspended { complete(request, with: response) }
+        for request in suspended { complete(request, with: Answer(response: response)) }
     }
 
     /// Hands a suspended request its response; safe from any thread. The first answer wins: a later
     /// one (a result arriving after the drain deadline answered 503) is dropped.
-    func complete(_ request: RequestContext, with response: Response) {
-        let accepted = lock.withLock { parked in
-            guard !parked.stopped, request.readyResponse == nil else { return false }
-            request.readyResponse = response
+    func complete(_ request: RequestContext, with answer: Answer) {
+        lock.withLock { parked in
+            guard !parked.stopped, request.answer == nil else { return }
+            request.answer = answer
             parked.ready.append(request)
-            return true
+            wake()
         }
-        if accepted { wake() }
     }
 
+    /// The answer stored for `request`, if any (it is written under the lock, by any thread).
+    func answer(of request: RequestContext) -> Answer? {
+        lock.withLock { _ in request.answer }
+    }
 
+    /// Writes the eventfd. Call only under `lock` with `stopped` false: the loop closes the eventfd
+    /// under the lock, after setting `stopped`.
     private func wake() {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
@@ -195,7 +224,10 @@ final class HTTPServer: @unchecked Sendable {
         while !stopRequested.load(ordering: .sequentiallyConsistent) {
             // At most 500 ms, so that the header deadline is enforced on time.
             let timeout = lmscore_mhd_timeout_ms(daemon)
-            _ = epoll_wait(loopFD, &events, Int32(events.count), timeout < 0 ? 500 : min(timeout, 500))
+            let count = epoll_wait(loopFD, &events, Int32(events.count), timeout < 0 ? 500 : min(timeout, 500))
+            for event in events.prefix(Int(max(count, 0))) where watched[event.data.fd] != nil {
+                clientHungUp(socket: event.data.fd)
+            }
             var counter: UInt64 = 0
             _ = read(wakeFD, &counter, 8)
             let ready = lock.withLock { parked in
@@ -204,13 +236,50 @@ final class HTTPServer: @unchecked Sendable {
                 return parked.ready
             }
             for request in ready where request.suspended {
+                unwatch(request)
                 request.suspended = false
                 MHD_resume_connection(request.connection)
             }
             MHD_run(daemon)
             closeConnectionsPastHeaderDeadline()
         }
+        shutDown()
         loopFinished.signal()
+    }
+
+    // MARK: - Clients that hang up while their request is suspended (loop thread)
+
+    /// Watches a suspended request's socket for the client closing or resetting it.
+    func watch(_ request: RequestContext) {
+        guard let fd = connections[request.connection]?.fd, fd >= 0 else { return }
+        var event = epoll_event()
+        event.events = EPOLLRDHUP.rawValue
+        event.data.fd = fd
+        guard epoll_ctl(loopFD, EPOLL_CTL_ADD, fd, &event) == 0 else { return }
+        request.watchedSocket = fd
+        watched[fd] = request
+    }
+
+    /// Stops watching; done before the connection is resumed, after which MHD may close the socket
+    /// and the descriptor be reused.
+    func unwatch(_ request: RequestContext) {
+        guard request.watchedSocket >= 0 else { return }
+        epoll_ctl(loopFD, EPOLL_CTL_DEL, request.watchedSocket, nil)
+        watched[request.watchedSocket] = nil
+        request.watchedSocket = -1
+    }
+
+    /// The client of a suspended request closed its connection: cancel the request's task (queued
+    /// rows are dropped, never scored) and answer it now, so the connection is resumed and MHD, finding
+    /// the socket closed, ends the request (counted as `client_closed`). As nginx does (its 499), a
+    /// client that only shuts down its sending side is taken to have gone.
+    private func clientHungUp(socket: Int32) {
+        guard let request = watched[socket] else { return }
+        unwatch(request)
+        // Counted as client_closed even if MHD's one write to the half-closed socket succeeds.
+        request.unanswered = .clientClosed
+        request.task?.cancel()
+        complete(request, with: Answer(response: .error(.clientClosed)))
     }
 
     /// MHD's connection limit is useless if the process runs out of file descriptors first.

@@ -26,6 +26,12 @@ public final class ServerMetrics: Sendable {
     let connectionsRefused: CoreMetrics.Counter
     /// Connections closed because their request headers were incomplete after `connection_timeout`.
     let headerTimeouts: CoreMetrics.Counter
+    /// Bodies refused (429) before being read because `max_body_bytes_in_flight` was full.
+    let bodiesRefused: CoreMetrics.Counter
+    /// Bytes of request bodies held now (received, or received and not yet decoded).
+    let bodyBytesInFlight: CoreMetrics.Gauge
+    /// Requests whose client closed the connection before their forward pass: dropped, never scored.
+    let requestsCancelled: CoreMetrics.Counter
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -52,6 +58,10 @@ public final class ServerMetrics: Sendable {
         connectionsOpen = CoreMetrics.Gauge(label: "lmscore_http_connections_open", factory: factory)
         connectionsRefused = CoreMetrics.Counter(label: "lmscore_http_connections_refused_total", factory: factory)
         headerTimeouts = CoreMetrics.Counter(label: "lmscore_http_header_timeouts_total", factory: factory)
+        bodiesRefused = CoreMetrics.Counter(label: "lmscore_http_bodies_refused_total", factory: factory)
+        bodyBytesInFlight = CoreMetrics.Gauge(label: "lmscore_http_body_bytes_in_flight", factory: factory)
+        bodyBytesInFlight.record(0)
+        requestsCancelled = CoreMetrics.Counter(label: "lmscore_requests_cancelled_total", factory: factory)
     }
 
     /// `lmscore_build_info{kernel}` = 1: which matrix-kernel path this process runs (avx512, avx2, portable).

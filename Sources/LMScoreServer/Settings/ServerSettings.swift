@@ -18,6 +18,10 @@ public struct ServerSettings: Sendable, Equatable {
     /// Most tokens waiting in the queue; beyond it new requests get 429.
     public var maxQueuedTokens = 65_536
     public var maxBodyBytes = 8 * 1_048_576
+    /// Most bytes of request bodies held at once (received, or received and not yet decoded); past it
+    /// a new body is refused with 429 before it is read. Default: 512 MiB, or 1/16 of the memory
+    /// (the container's limit when there is one) on a smaller machine, at least 64 MiB.
+    public var maxBodyBytesInFlight = ServerSettings.defaultBodyBytesInFlight
     /// A request that waited longer than this for its batch gets 504.
     public var requestTimeout = 30.0
     public var connectionLimit = 8192
@@ -37,7 +41,7 @@ public struct ServerSettings: Sendable, Equatable {
     /// The keys, as written in the JSON file; the environment variable is `LMSCORE_` + the key uppercased.
     public static let keys = [
         "host", "port", "model", "tokenizer", "threads", "context_length", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
-        "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
+        "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
         "body_timeout", "drain_timeout", "log_level",
     ]
 
@@ -112,6 +116,7 @@ public struct ServerSettings: Sendable, Equatable {
         case "max_batch_tokens": maxBatchTokens = try integer(1...1 << 20)
         case "max_queued_tokens": maxQueuedTokens = try integer(1...1 << 26)
         case "max_body_bytes": maxBodyBytes = try integer(1024...1 << 30)
+        case "max_body_bytes_in_flight": maxBodyBytesInFlight = try integer(1024...1 << 40)
         case "request_timeout": requestTimeout = try seconds()
         case "connection_limit": connectionLimit = try integer(1...1 << 20)
         case "connection_timeout": connectionTimeout = try integer(1...86_400)
@@ -126,5 +131,22 @@ public struct ServerSettings: Sendable, Equatable {
         default:
             throw Invalid(description: "\(source): unknown setting \"\(key)\"")
         }
+    }
+
+    static let defaultBodyBytesInFlight: Int = {
+        let memory = min(Int(clamping: ProcessInfo.processInfo.physicalMemory), containerMemoryLimit() ?? .max)
+        return min(512 << 20, max(64 << 20, memory / 16))
+    }()
+
+    /// The cgroup v2 (`memory.max`) or v1 (`memory.limit_in_bytes`) limit of this process's
+    /// container, if one is set.
+    public static func containerMemoryLimit() -> Int? {
+        for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+                  let bytes = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes > 0 else { continue }
+            // cgroup v1 writes "no limit" as a huge page-rounded number.
+            return bytes < 1 << 50 ? bytes : nil
+        }
+        return nil
     }
 }
