@@ -181,6 +181,49 @@ struct KernelTests {
         #expect(path.fmaProbe(steps: steps + 1) != expected)
     }
 
+    /// The promise that lets a replica move between CPUs: the AVX-512 path computes the AVX2 path's FMA
+    /// chains, so both give the same bits — run natively here on a CPU that has both (elsewhere
+    /// `Scripts/check_avx512_emulated.sh` runs the AVX-512 code through SIMDe). Odd shapes, the in-place
+    /// path (M ≤ 24) and the packing-panel path (M > 24), both B layouts, every element type,
+    /// accumulate or not, one and two threads.
+    @Test(.enabled(if: KernelPath.avx512.isSupported && KernelPath.avx2.isSupported, "needs a CPU with AVX-512 and AVX2"))
+    func avx512AndAVX2GiveTheSameBits() {
+        var random = SplitMix64(seed: 512)
+        let shapes = Self.shapes + [(24, 200, 700), (25, 300, 513), (100, 77, 1030), (64, 512, 768)]
+        var compared = 0, differing = 0
+        for (m, n, k) in shapes {
+            for transposeB in [false, true] {
+                for type in [ElementType.f32, .f16, .bf16] {
+                    let ldb = transposeB ? k : n
+                    let a = (0..<m * k).map { _ in Float(random.uniform() * 2 - 1) }
+                    let b = StoredMatrix((0..<(transposeB ? n : k) * ldb).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
+                    let start = (0..<m * n).map { _ in Float(random.uniform() * 2 - 1) }
+                    for accumulate in [false, true] {
+                        for threads in [1, 2] {
+                            let outputs = [KernelPath.avx512, .avx2].map { path -> [Float] in
+                                var c = start
+                                b.withBase { base in
+                                    c.withUnsafeMutableBufferPointer { c in
+                                        product(m: m, n: n, k: k, a: a, lda: k, b: base, ldb: ldb, elementType: type, transposeB: transposeB,
+                                                c: c.baseAddress!, ldc: n, alpha: accumulate ? 1 : 0.375, beta: accumulate ? 1 : 0,
+                                                threads: threads, path: path)
+                                    }
+                                }
+                                return c
+                            }
+                            compared += 1
+                            if outputs[0].map(\.bitPattern) != outputs[1].map(\.bitPattern) {
+                                differing += 1
+                                Issue.record("\(m)×\(n)×\(k) transposeB \(transposeB) \(type) accumulate \(accumulate) threads \(threads): avx512 ≠ avx2")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(compared == shapes.count * 24 && differing == 0)
+    }
+
     @Test func aPathTheCPULacksIsRefusedByName() throws {
         #expect(throws: KernelPathError.unknown("sse9")) { try KernelPath.select(environment: ["LMSCORE_KERNEL": "sse9"]) }
         #expect(try KernelPath.select(environment: [:]) == KernelPath.supported[0])
