@@ -478,7 +478,8 @@ class Checker:
             self.expect(ex, 200)
             text = ex.body.decode()
             for series in ("lmscore_requests_total", "lmscore_request_duration_seconds",
-                           "lmscore_queue_depth", "lmscore_forward_tokens"):
+                           "lmscore_queue_depth", "lmscore_forward_tokens", "lmscore_http_body_bytes_in_flight",
+                           "lmscore_http_bodies_refused_total", "lmscore_requests_cancelled_total"):
                 if series not in text:
                     raise CaseFailure(f"/metrics lacks {series}\n{text[:300]}")
         self.run_case("GET /metrics -> 200 text/plain", metrics)

@@ -502,6 +502,114 @@ class Sampler(threading.Thread):
 
 
 # ----------------------------------------------------------------------------------------------------
+# Section: bodies (max_body_bytes_in_flight)
+
+
+def upload_expecting_continue(port, path, body, timeout=120):
+    """POST `body` as curl does for a large upload: headers with `Expect: 100-continue` first, the body
+    only after `100 Continue`. A server that refuses from the headers answers at once and the body is
+    never sent. Returns the final response."""
+    c = Conn(port, timeout=timeout)
+    try:
+        c.send(request_bytes("POST", path, None, headers=[("Content-Type", "application/json"),
+                                                          ("Content-Length", str(len(body))), ("Expect", "100-continue")]))
+        while b"\r\n\r\n" not in c.buf:
+            c._fill()
+        if int(c.buf.split(b" ", 2)[1]) == 100:
+            c.buf = c.buf.split(b"\r\n\r\n", 1)[1]
+            c.send(body)
+        return c.read_response()
+    finally:
+        c.close()
+
+
+def section_bodies(ctx):
+    """256 clients upload an 8 MiB body each at once (2 GiB offered): the server holds at most
+    max_body_bytes_in_flight of them, refuses the rest with 429 before reading them, stays within
+    model + budget + 200 MB of memory, and keeps answering /healthz quickly."""
+    S = "bodies"
+    budget_mb, clients, size = 512, 256, 8 << 20
+    server = Server(ctx, "bodies", max_body_bytes=size, max_body_bytes_in_flight=budget_mb << 20)
+    port = server.port
+    try:
+        body = b'{"sequences": [[464, 3797, 3332, 319]]}'.ljust(size, b" ")  # tiny once parsed
+        for _ in range(3):
+            one_request(port, "POST", "/score", body)   # warm-up: the model's pages and the decoder's buffers
+        base_rss = server.rss_mb()
+        statuses, failures, lock = {}, [], threading.Lock()
+        # The /healthz probe runs in a process of its own: in this one, 256 uploading threads would make
+        # it wait for the GIL, and it would time Python rather than the server.
+        stop_file = os.path.join(ctx.workdir, "bodies-probe.stop")
+        probe_code = (
+            "import json, os, socket, sys, time\n"
+            "port, stop = int(sys.argv[1]), sys.argv[2]\n"
+            "out = []\n"
+            "while not os.path.exists(stop):\n"
+            "    t = time.monotonic()\n"
+            "    try:\n"
+            "        s = socket.create_connection(('127.0.0.1', port), timeout=5)\n"
+            "        s.sendall(b'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
+            "        data = b''\n"
+            "        while True:\n"
+            "            chunk = s.recv(4096)\n"
+            "            if not chunk: break\n"
+            "            data += chunk\n"
+            "        s.close()\n"
+            "        status = int(data.split(b' ', 2)[1])\n"
+            "    except Exception as e:\n"
+            "        status = repr(e)\n"
+            "    out.append((time.monotonic() - t, status))\n"
+            "    time.sleep(0.02)\n"
+            "json.dump(out, sys.stdout)\n")
+        prober = subprocess.Popen([sys.executable, "-c", probe_code, str(port), stop_file], stdout=subprocess.PIPE)
+        time.sleep(0.3)  # the probe's first answers come before the uploads
+
+        barrier = threading.Barrier(clients)
+
+        def client():
+            try:
+                barrier.wait(30)
+                r = upload_expecting_continue(port, "/score", body)
+                ok = r.status == 200 and "results" in r.json() or r.status == 429 and r.header("retry-after")
+                with lock:
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                    if not ok:
+                        failures.append(repr(r)[:200])
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    failures.append(repr(e))
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        time.sleep(0.2)
+        open(stop_file, "w").close()
+        health = [tuple(x) for x in json.loads(prober.communicate(timeout=30)[0])]
+        peak = server.hwm_mb()
+        metrics = server.metrics()
+        held = metrics.get("lmscore_http_body_bytes_in_flight")
+        refused = metrics.get("lmscore_http_bodies_refused_total", 0)
+        check(S, "every-client-200-or-429",
+              not failures and sum(statuses.values()) == clients and statuses.get(429, 0) > 0 and refused == statuses.get(429, 0),
+              f"{clients} clients x {size >> 20} MiB at once in {elapsed:.1f} s: statuses {statuses}, failures {failures[:3]}; "
+              f"server counted {refused:.0f} refused bodies; bytes held afterwards {held}")
+        limit = base_rss + budget_mb + 200
+        check(S, "peak-rss-within-budget", peak <= limit,
+              f"peak RSS {peak:.0f} MB <= model and runtime {base_rss:.0f} MB + budget {budget_mb} MB + 200 MB = {limit:.0f} MB")
+        lat = [x for x, st in health if st == 200]
+        bad = [st for _, st in health if st != 200]
+        check(S, "healthz-under-100ms", lat and max(lat) < 0.1 and not bad,
+              f"{len(health)} /healthz probes during the uploads: max {ms(max(lat) if lat else float('nan'))}, "
+              f"p50 {ms(pct(lat, 50) if lat else float('nan'))}, failures {bad[:3]}")
+    finally:
+        server.stop()
+
+
+# ----------------------------------------------------------------------------------------------------
 # Section: overload
 
 
@@ -1518,7 +1626,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--mode", choices=["ci", "full"], default="ci")
-    ap.add_argument("--only", default="overload,hostile,soak,shutdown")
+    ap.add_argument("--only", default="overload,hostile,bodies,soak,shutdown")
     ap.add_argument("--workdir")
     ap.add_argument("--soak-seconds", type=int, help="override the soak's duration")
     args = ap.parse_args()
@@ -1540,7 +1648,8 @@ def main():
     print(f"lmscore hardening ({args.mode}): {ctx.bin}, model {ctx.model}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}, logs in {ctx.workdir}", flush=True)
     started = time.monotonic()
-    sections = {"overload": section_overload, "hostile": section_hostile, "soak": section_soak, "shutdown": section_shutdown}
+    sections = {"overload": section_overload, "hostile": section_hostile, "bodies": section_bodies, "soak": section_soak,
+                "shutdown": section_shutdown}
     for name in args.only.split(","):
         t = time.monotonic()
         print(f"--- {name}", flush=True)

@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 mode=ci
-only=overload,hostile,soak,shutdown
+only=overload,hostile,bodies,soak,shutdown
 while [ $# -gt 0 ]; do
   case "$1" in
     --ci) mode=ci ;;

@@ -310,10 +310,3 @@ func runOnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async 
         slot.withLock { $0.take() }?.resume(returning: nil)
     }
 }
-
-/// Sleeps without regard to task cancellation (the drain must keep its timing when its task is cancelled).
-func pause(seconds: Double) async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { continuation.resume() }
-    }
-}
