@@ -213,6 +213,14 @@ extension ServerTests {
             }
             #expect(statuses[503, default: 0] > 0, "every request finished before the deadline: the test proves nothing (\(statuses))")
             #expect(seconds < 2, "stopping took \(seconds) s with drain_timeout 0.25 s")
+            // The batch running at the deadline still ends, and its tasks hand in answers after the
+            // server stopped (dropped); the queued rest were withdrawn, not scored. Wait for both, so that
+            // the late hand-ins happen inside the test (and under ThreadSanitizer).
+            try await server.waitForMetric("lmscore_queue_depth", toBe: 0, timeout: 60)
+            try await server.waitForMetric("lmscore_forward_tokens", toBe: 0, timeout: 60)
+            let scored = server.localMetrics.value("lmscore_tokens_scored_total") ?? 0
+            #expect(scored < Double(requests.count * 999), "the queued requests were scored after the deadline answered them 503")
+            try await Task.sleep(for: .milliseconds(200))
             print("[timing] drain deadline in-process: \(statuses) in \(String(format: "%.2f", seconds)) s")
         }
     }

@@ -110,6 +110,16 @@ public actor BatchScheduler {
         draining = true
     }
 
+    /// Answers every queued request `.draining` and empties the queue (the drain's deadline passed: they
+    /// were answered 503 already, so scoring them would be work nobody reads). A running batch ends as usual.
+    public func dropQueued() {
+        let dropped = queue
+        queue.removeAll()
+        queuedTokens = 0
+        metrics?.queueDepth.record(0)
+        for pending in dropped { pending.continuation.resume(throwing: SchedulingError.draining) }
+    }
+
     public var queueLength: Int { queue.count }
 
     private func startNextBatchIfIdle() {
