@@ -789,7 +789,7 @@ class Checker:
             ("2 target rows for 1 input row", {"inputs": [[1, 2]], "targets": [[2, 3], [4, 5]]}, "invalid_value", "targets", None),
             ("target row shorter than its input row", {"inputs": [[1, 2, 3]], "targets": [[2, 3]]}, "invalid_value", "targets[0]", None),
             (f"inputs row of n_positions+1={N + 1}", {"inputs": [[1] * (N + 1)], "targets": [[2] * (N + 1)]},
-             "invalid_value", "inputs[0]", None),
+             "context_length_exceeded", "inputs[0]", None),
             # forms and options that belong to other forms
             ("choices and sequences", {"sequences": [[1]], "choices": [{"context": [1], "continuations": [[2]]}]},
              "invalid_value", "sequences", False),
@@ -827,7 +827,7 @@ class Checker:
              "invalid_value", "choices[0].context[1]", None),
             (f"context + continuation of n_positions+1={N + 1}",
              {"choices": [{"context": [1] * (N // 2), "continuations": [[2], [3] * (N - N // 2 + 1)]}]},
-             "invalid_value", "choices[0].continuations[1]", None),
+             "context_length_exceeded", "choices[0].continuations[1]", None),
         ]
         for what, payload, code, param, valid in cases:
             e(f"POST /score {what} -> 422 {code} param={param}", 422, code, payload=payload, param=param,

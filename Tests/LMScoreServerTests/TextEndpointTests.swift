@@ -234,15 +234,66 @@ extension ServerTests {
             }
         }
 
-        @Test("/v1/completions: prompt + max_tokens longer than n_positions is context_length_exceeded")
+        @Test("/v1/completions: prompt + max_tokens longer than n_positions is context_length_exceeded, in every prompt form")
         func completionsContextLength() async throws {
             try await withServer(testSettings(model: bundledModel)) { server in
-                let full = Array(repeating: 464, count: 256)
-                let ok = try await server.request("POST", "/v1/completions", body: json(["prompt": full, "echo": true, "max_tokens": 0]))
-                #expect(ok.status == 200, "\(ok)")
-                let over = try await server.request("POST", "/v1/completions", body: json(["prompt": full, "echo": true, "max_tokens": 1]))
-                #expect(over.status == 422)
-                #expect((try over.json()["error"] as? [String: Any])?["code"] as? String == "context_length_exceeded")
+                let full = Array(repeating: 464, count: 256)   // n_positions of the bundled model
+                // " the" is one token: 256 of them are 256 tokens, 255 leave room for the appended one.
+                let fullText = String(repeating: " the", count: 256), shortText = String(repeating: " the", count: 255)
+                for (prompt, maxTokens, status, param) in [
+                    (full as Any, 0, 200, nil), (full, 1, 422, "prompt"), (Array(full.dropLast()), 1, 200, nil),
+                    (fullText, 0, 200, nil), (fullText, 1, 422, "prompt"), (shortText, 1, 200, nil),
+                    ([[464, 3797], full], 0, 200, nil), ([[464, 3797], full], 1, 422, "prompt[1]"),
+                    ([full + [464], [464]], 0, 422, "prompt[0]"),
+                    (["Hello", fullText], 1, 422, "prompt[1]"), (["Hello", fullText + " the"], 0, 422, "prompt[1]"),
+                    (["Hello", shortText], 1, 200, nil),
+                ] as [(Any, Int, Int, String?)] {
+                    let response = try await server.request("POST", "/v1/completions", body: json([
+                        "prompt": prompt, "echo": true, "logprobs": 1, "max_tokens": maxTokens]))
+                    let what = "\(String(describing: prompt).prefix(40))… max_tokens \(maxTokens)"
+                    #expect(response.status == status, "\(what): \(response)")
+                    guard status == 422 else {
+                        // Scored in full: every prompt token has its logprob (none cut off).
+                        let choices = try #require(try response.json()["choices"] as? [[String: Any]])
+                        let usage = try #require(try response.json()["usage"] as? [String: Any])
+                        #expect(choices.count == ((prompt as? [Any])?.first is String || (prompt as? [Any])?.first is [Any] ? 2 : 1))
+                        #expect(usage["completion_tokens"] as? Int == maxTokens * choices.count)
+                        continue
+                    }
+                    let error = try errorObject(response)
+                    #expect(error["code"] as? String == "context_length_exceeded", "\(what)")
+                    #expect(error["param"] as? String == param, "\(what)")
+                    #expect((error["message"] as? String)?.contains("maximum context length is 256 tokens") == true, "\(what): \(error)")
+                }
+            }
+        }
+
+        @Test("/score: rows no sliding window splits are context_length_exceeded at n_positions; texts and sequences take windows")
+        func scoreContextLength() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let over = Array(repeating: 464, count: 257)
+                for (body, param) in [
+                    (json(["inputs": [[464], over], "targets": [[464], over]]), "inputs[1]"),
+                    (json(["choices": [["context": Array(repeating: 464, count: 250), "continuations": [[1], Array(repeating: 2, count: 7)]]]]),
+                     "choices[0].continuations[1]"),
+                ] {
+                    let response = try await server.request("POST", "/score", body: body)
+                    #expect(response.status == 422, "\(response)")
+                    let error = try errorObject(response)
+                    #expect(error["code"] as? String == "context_length_exceeded")
+                    #expect(error["param"] as? String == param)
+                    #expect((error["message"] as? String)?.contains("n_positions (256)") == true, "\(error)")
+                }
+                // At the limit: accepted.
+                let atLimit = try await server.request("POST", "/score", body: json([
+                    "choices": [["context": Array(repeating: 464, count: 250), "continuations": [Array(repeating: 2, count: 6)]]]]))
+                #expect(atLimit.status == 200, "\(atLimit)")
+                // A text of 600 tokens: every token after the first scored, in windows (documented), none dropped.
+                let long = try await server.request("POST", "/score", body: json(["texts": [String(repeating: " the", count: 600)]]))
+                #expect(long.status == 200, "\(long)")
+                let row = try #require((try long.json()["results"] as? [[String: Any]])?.first)
+                #expect(row["scored_tokens"] as? Int == 599)
+                #expect((row["windows"] as? Int ?? 0) >= 3)
             }
         }
 
