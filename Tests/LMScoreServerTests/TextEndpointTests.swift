@@ -51,6 +51,77 @@ extension ServerTests {
             }
         }
 
+        /// lm-eval's `RemoteTokenizer` (lm_eval/utils.py): `encode` posts `{"prompt", "add_special_tokens": false}`
+        /// and reads `tokens`; `decode` posts `{"tokens"}` and reads `prompt`; the eos id is `encode(eos_token)[0]`.
+        @Test("/tokenize and /detokenize with vLLM's field names, as lm-eval's remote tokenizer sends them")
+        func tokenizeVLLMNames() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let test = try await server.request("POST", "/tokenize", body: json(["prompt": "test", "add_special_tokens": false]))
+                #expect(test.status == 200, "\(test)")
+                let body = try test.json()
+                #expect(body["tokens"] as? [Int] == [9288])
+                #expect(body["count"] as? Int == 1)
+                #expect(body["max_model_len"] as? Int == 256)
+                let eos = try await server.request("POST", "/tokenize", body: json(["prompt": "<|endoftext|>", "add_special_tokens": false]))
+                #expect(try eos.json()["tokens"] as? [Int] == [50256])
+                // GPT-2's tokenizer adds nothing, so add_special_tokens true changes nothing; the model may be named.
+                let special = try await server.request("POST", "/tokenize", body: json([
+                    "model": "lmscore-gpt2-small-en", "prompt": "Hello world", "add_special_tokens": true]))
+                #expect(try special.json()["tokens"] as? [Int] == [15496, 995])
+                let back = try await server.request("POST", "/detokenize", body: json(["model": "lmscore-gpt2-small-en", "tokens": [15496, 995]]))
+                #expect(back.status == 200, "\(back)")
+                #expect(try back.json()["prompt"] as? String == "Hello world")
+                #expect(try back.json()["text"] as? String == "Hello world")
+                let several = try await server.request("POST", "/detokenize", body: json(["tokens": [[15496], [995]]]))
+                #expect(try several.json().keys.sorted() == ["texts"])
+
+                for (path, body, status, param, code) in [
+                    ("/tokenize", json(["text": "a", "prompt": "b"]), 422, "text", "invalid_value"),
+                    ("/tokenize", json(["texts": ["a"], "prompt": "b"]), 422, "texts", "invalid_value"),
+                    ("/tokenize", json(["prompt": ["a"]]), 422, "prompt", "invalid_type"),
+                    ("/tokenize", json(["prompt": "a", "add_bos": false, "add_special_tokens": false]), 422, "add_special_tokens", "invalid_value"),
+                    ("/tokenize", json(["prompt": "a", "add_special_tokens": "no"]), 422, "add_special_tokens", "invalid_type"),
+                    ("/tokenize", json(["prompt": "a", "model": "gpt2"]), 404, "model", "model_not_found"),
+                    ("/tokenize", json(["prompt": "a", "model": 5]), 422, "model", "invalid_type"),
+                    ("/detokenize", json(["tokens": [1], "model": "gpt2"]), 404, "model", "model_not_found"),
+                ] {
+                    let response = try await server.request("POST", path, body: body)
+                    #expect(response.status == status, "\(body): \(response)")
+                    let error = try errorObject(response)
+                    #expect(error["param"] as? String == param, "\(body)")
+                    #expect(error["code"] as? String == code, "\(body)")
+                }
+            }
+        }
+
+        /// What lm-eval's `check_remote_tokenizer_support` and `RemoteTokenizer` read, and the round trip it
+        /// relies on: `eos_token_id = encode(eos_token)[0]` through `/tokenize` must be the EOS id itself.
+        @Test("GET /tokenizer_info: GPT-2's special tokens, and the eos text tokenizes back to 50256")
+        func tokenizerInfo() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let response = try await server.request("GET", "/tokenizer_info")
+                #expect(response.status == 200, "\(response)")
+                #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
+                let info = try response.json()
+                #expect(Set(info.keys) == ["model", "tokenizer_format", "vocab_size", "model_max_length", "add_bos_token",
+                                           "bos_token", "bos_token_id", "eos_token", "eos_token_id", "pad_token", "chat_template"])
+                #expect(info["eos_token"] as? String == "<|endoftext|>")
+                #expect(info["eos_token_id"] as? Int == 50256)
+                #expect(info["bos_token"] is NSNull && info["bos_token_id"] is NSNull)   // GPT-2 has no BOS of its own
+                #expect(info["pad_token"] is NSNull && info["chat_template"] is NSNull)
+                #expect(info["add_bos_token"] as? Bool == false)
+                #expect(info["vocab_size"] as? Int == 50257)
+                #expect(info["model_max_length"] as? Int == 256)
+                #expect(info["tokenizer_format"] as? String == "gpt2")
+                #expect(info["model"] as? String == "lmscore-gpt2-small-en")
+                let eos = try #require(info["eos_token"] as? String)
+                let encoded = try await server.request("POST", "/tokenize", body: json(["prompt": eos, "add_special_tokens": false]))
+                #expect(try encoded.json()["tokens"] as? [Int] == [50256])
+                let head = try await server.request("HEAD", "/tokenizer_info")
+                #expect(head.status == 200 && head.body.isEmpty)
+            }
+        }
+
         @Test("/tokenize and /detokenize errors name the field", arguments: [
             ("/tokenize", #"{}"#, "text", "missing_field"),
             ("/tokenize", #"{"text": "a", "texts": ["b"]}"#, "text", "invalid_value"),
@@ -334,6 +405,10 @@ extension ServerTests {
                 }
                 let ids = try await server.request("POST", "/score", body: #"{"sequences": [[1, 2, 3]]}"#)
                 #expect(ids.status == 200)
+                // No tokenizer to describe: lm-eval's remote-tokenizer check needs a 200, so it falls back.
+                let info = try await server.request("GET", "/tokenizer_info")
+                #expect(info.status == 404, "\(info)")
+                #expect(try errorObject(info)["code"] as? String == "tokenizer_unavailable")
             }
         }
     }
