@@ -45,6 +45,7 @@ import http.client
 import json
 import math
 import os
+import re
 import signal
 import socket
 import sys
@@ -1038,6 +1039,36 @@ class Checker:
 
     # /score with texts, return_tokens and choices on a model with a tokenizer
 
+    @staticmethod
+    def check_text_metrics(texts: list[str], response: dict) -> None:
+        """lm-eval's wikitext metrics as the spec defines them: per row from sum_logprob and the text's
+        bytes and words (len(re.split(r"\s+", text))), and in `batch` over the rows that score a token."""
+        def close(a: Optional[float], b: Optional[float]) -> bool:
+            return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(b)))
+        problems, total, nbytes, nwords = [], 0.0, 0, 0
+        for r, (text, row) in enumerate(zip(texts, response["results"])):
+            b, w = len(text.encode("utf-8")), len(re.split(r"\s+", text))
+            if row.get("bytes") != b or row.get("words") != w:
+                problems.append(f"results[{r}] bytes/words {row.get('bytes')}/{row.get('words')}, expected {b}/{w}")
+                continue
+            s = row["sum_logprob"]
+            scored = row["scored_tokens"] > 0
+            if scored:
+                total, nbytes, nwords = total + s, nbytes + b, nwords + w
+            for key, want in (("bits_per_byte", -s / (math.log(2) * b) if scored else None),
+                              ("byte_perplexity", math.exp(-s / b) if scored else None),
+                              ("word_perplexity", math.exp(-s / w) if scored else None)):
+                if not close(row.get(key), want):
+                    problems.append(f"results[{r}].{key} {row.get(key)!r}, expected {want!r}")
+        batch = response["batch"]
+        for key, want in (("bits_per_byte", -total / (math.log(2) * nbytes) if nbytes else None),
+                          ("byte_perplexity", math.exp(-total / nbytes) if nbytes else None),
+                          ("word_perplexity", math.exp(-total / nwords) if nwords else None)):
+            if not close(batch.get(key), want):
+                problems.append(f"batch.{key} {batch.get(key)!r}, expected {want!r}")
+        if problems:
+            raise CaseFailure("per-text metrics contradict their definition:\n" + "\n".join(problems[:10]))
+
     def phase_texts(self) -> None:
         c = self.client
         def texts_ok(name: str, payload: dict, compare: bool = False,
@@ -1049,6 +1080,7 @@ class Checker:
                 self.expect(ex, 200)
                 self.check_semantics(payload, ex.json(), ids)
                 rows = ex.json()["results"]
+                self.check_text_metrics(payload["texts"], ex.json())
                 if payload.get("return_tokens"):
                     for r, row in enumerate(rows):
                         if row["tokens"] != strings[r] or row["text_offset"] != offsets[r]:
