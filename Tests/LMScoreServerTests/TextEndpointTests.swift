@@ -368,6 +368,66 @@ extension ServerTests {
             }
         }
 
+        /// lm-eval's loglikelihood request (`local-completions`, lm_eval/models/openai_completions.py): a list
+        /// of id lists (`tokenized_requests=True`) or of strings (`False`), `echo`, `max_tokens: 1`, `logprobs: 1`;
+        /// its `parse_logprobs` sums `token_logprobs[ctxlen:-1]` and sets is_greedy when every
+        /// `token_logprobs[i] == max(top_logprobs[i].values())` there. Both must equal /score's numbers.
+        @Test("/v1/completions as lm-eval's loglikelihood sends it: parse_logprobs' sum and is_greedy equal /score's")
+        func lmEvalLoglikelihood() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let context = [464, 3139, 286, 4881, 318]   // "The capital of France is"; its argmax next is " the" (262)
+                let continuations = [[262], [6342], [262, 3139], [6342, 13]]
+                let prompts = continuations.map { context + $0 }
+                func lmEval(_ prompt: Any) async throws -> [(sum: Double, greedy: Bool, last: (Double, [String: Double], String))] {
+                    let response = try await server.request("POST", "/v1/completions", body: json([
+                        "model": "lmscore-gpt2-small-en", "prompt": prompt, "echo": true, "max_tokens": 1, "logprobs": 1,
+                        "temperature": 0, "seed": 1234]))
+                    #expect(response.status == 200, "\(response)")
+                    let choices = try #require(try response.json()["choices"] as? [[String: Any]])
+                        .sorted { ($0["index"] as? Int ?? 0) < ($1["index"] as? Int ?? 0) }
+                    return try zip(choices, prompts).map { choice, ids in
+                        let logprobs = try #require(choice["logprobs"] as? [String: Any])
+                        let tokenLogprobs = doubles(logprobs["token_logprobs"])
+                        let top = try #require(logprobs["top_logprobs"] as? [Any])
+                        let tokens = try #require(logprobs["tokens"] as? [String])
+                        // prompt length + 1: the appended greedy token is the extra last entry lm-eval slices off.
+                        #expect(tokenLogprobs.count == ids.count + 1 && top.count == ids.count + 1)
+                        #expect(tokenLogprobs.first! == nil && top.first is NSNull)
+                        var sum = 0.0, greedy = true
+                        for i in context.count ..< ids.count {
+                            let best = try #require((top[i] as? [String: Double])?.values.max())
+                            let lp = try #require(tokenLogprobs[i])
+                            sum += lp
+                            if lp != best { greedy = false }   // exact float equality, as lm-eval compares
+                        }
+                        let lastTop = try #require(top.last as? [String: Double])
+                        return (sum, greedy, (try #require(tokenLogprobs.last!), lastTop, tokens.last!))
+                    }
+                }
+                let byIDs = try await lmEval(prompts)
+                // tokenized_requests=False: lm-eval sends the decoded text of the same ids.
+                let decoded = try await server.request("POST", "/detokenize", body: json(["tokens": prompts]))
+                let texts = try #require(try decoded.json()["texts"] as? [String])
+                let byText = try await lmEval(texts)
+
+                let scored = try await server.request("POST", "/score", body: json(["sequences": prompts]))
+                let rows = try #require(try scored.json()["results"] as? [[String: Any]])
+                for (r, row) in rows.enumerated() {
+                    let logprobs = doubles(row["logprobs"]).suffix(from: context.count).map { $0! }
+                    let greedy = (row["greedy"] as? [Any] ?? []).suffix(from: context.count).allSatisfy { $0 as? Bool == true }
+                    for got in [byIDs[r], byText[r]] {
+                        #expect(abs(got.sum - logprobs.reduce(0, +)) <= 1e-9 * max(1, abs(got.sum)), "prompt \(r)")
+                        #expect(got.greedy == greedy, "prompt \(r)")
+                        // The extra last entry is the argmax: its logprob is the one top entry's, under its text.
+                        #expect(got.last.1 == [got.last.2: got.last.0], "prompt \(r)")
+                    }
+                }
+                // Both outcomes occur: " the" after the context is the argmax, " Paris" is not.
+                #expect(byIDs.map(\.greedy) == [true, false, false, false])
+                #expect(byIDs.map(\.greedy) == byText.map(\.greedy))
+            }
+        }
+
         @Test("/v1/models lists the served model")
         func models() async throws {
             try await withServer(testSettings(model: bundledModel)) { server in
