@@ -45,6 +45,7 @@ import http.client
 import json
 import math
 import os
+import re
 import signal
 import socket
 import sys
@@ -735,7 +736,8 @@ class Checker:
                                     ("PUT", "/score", "POST"), ("POST", "/healthz", "GET, HEAD"),
                                     ("POST", "/metrics", "GET, HEAD"), ("DELETE", "/v1/model", "GET, HEAD"),
                                     ("GET", "/tokenize", "POST"), ("PUT", "/detokenize", "POST"),
-                                    ("GET", "/v1/completions", "POST"), ("POST", "/v1/models", "GET, HEAD")):
+                                    ("GET", "/v1/completions", "POST"), ("POST", "/v1/models", "GET, HEAD"),
+                                    ("POST", "/tokenizer_info", "GET, HEAD")):
             e(f"{method} {path} -> 405 method_not_allowed, Allow: {allow}", 405, "method_not_allowed",
               method=method, path=path, body=b"{}" if method in ("POST", "PUT") else None,
               request_valid=None, extra=(path, method, "MethodNotAllowed"), allow=allow)
@@ -790,7 +792,7 @@ class Checker:
             ("2 target rows for 1 input row", {"inputs": [[1, 2]], "targets": [[2, 3], [4, 5]]}, "invalid_value", "targets", None),
             ("target row shorter than its input row", {"inputs": [[1, 2, 3]], "targets": [[2, 3]]}, "invalid_value", "targets[0]", None),
             (f"inputs row of n_positions+1={N + 1}", {"inputs": [[1] * (N + 1)], "targets": [[2] * (N + 1)]},
-             "invalid_value", "inputs[0]", None),
+             "context_length_exceeded", "inputs[0]", None),
             # forms and options that belong to other forms
             ("choices and sequences", {"sequences": [[1]], "choices": [{"context": [1], "continuations": [[2]]}]},
              "invalid_value", "sequences", False),
@@ -828,7 +830,7 @@ class Checker:
              "invalid_value", "choices[0].context[1]", None),
             (f"context + continuation of n_positions+1={N + 1}",
              {"choices": [{"context": [1] * (N // 2), "continuations": [[2], [3] * (N - N // 2 + 1)]}]},
-             "invalid_value", "choices[0].continuations[1]", None),
+             "context_length_exceeded", "choices[0].continuations[1]", None),
         ]
         for what, payload, code, param, valid in cases:
             e(f"POST /score {what} -> 422 {code} param={param}", 422, code, payload=payload, param=param,
@@ -852,6 +854,8 @@ class Checker:
                 ("/v1/completions", {"prompt": "Hello", "max_tokens": 1}, "prompt")):
             e(f"[no tokenizer] POST {path} {json.dumps(body)} -> 422 tokenizer_unavailable param={param}", 422,
               "tokenizer_unavailable", path=path, payload=body, param=param, request_valid=None)
+        e("[no tokenizer] GET /tokenizer_info -> 404 tokenizer_unavailable", 404, "tokenizer_unavailable",
+          method="GET", path="/tokenizer_info", param=None, request_valid=True)
         # Checked after the body is parsed: a body that is not JSON is 400, another model 404.
         for path in ("/tokenize", "/v1/completions"):
             e(f"[no tokenizer] POST {path} with a body that is not JSON -> 400 malformed_json", 400,
@@ -941,7 +945,7 @@ class Checker:
             back = c.post_json("/detokenize", {"tokens": got["tokens"]})
             self.validate(back, request_valid=True)
             self.expect(back, 200)
-            if back.json() != {"text": self.SAMPLE}:
+            if back.json() != {"text": self.SAMPLE, "prompt": self.SAMPLE}:
                 raise CaseFailure(f"/detokenize of the ids gave {back.json()!r}")
         ok("POST /tokenize text + token_strings + offsets (emoji split across tokens) -> 200; "
            "/detokenize of the ids gives the text back", "/tokenize",
@@ -960,13 +964,39 @@ class Checker:
         ok("POST /tokenize text \"<|endoftext|>\" + allow_special=false -> 200, 7 ordinary tokens", "/tokenize",
            {"text": "<|endoftext|>", "allow_special": False, "token_strings": True}, ordinary)
         ok("POST /tokenize empty text -> 200 {count: 0, tokens: []}", "/tokenize", {"text": ""},
-           equal({"count": 0, "tokens": []}))
+           equal({"count": 0, "tokens": [], "max_model_len": self.npos}))
         payload = {"texts": ["naïve 🎉", "a"], "offsets": True, "byte_offsets": True}
         ok("POST /tokenize texts + offsets only -> 200", "/tokenize", payload,
            lambda got: self.check_tokenize(payload, got))
         ok("POST /detokenize lists of ids (12520 alone: a space and U+FFFD) -> 200 texts", "/detokenize",
            {"tokens": [[15496, 995], [50256], [12520]]}, equal({"texts": ["Hello world", "<|endoftext|>", " \ufffd"]}))
-        ok("POST /detokenize [] -> 200 {\"text\": \"\"}", "/detokenize", {"tokens": []}, equal({"text": ""}))
+        ok("POST /detokenize [] -> 200 {\"text\": \"\"}", "/detokenize", {"tokens": []}, equal({"text": "", "prompt": ""}))
+        # lm-eval's remote tokenizer (lm_eval/utils.py RemoteTokenizer): vLLM's field names.
+        ok("POST /tokenize {prompt: \"test\", add_special_tokens: false} (lm-eval's support check) -> 200", "/tokenize",
+           {"prompt": "test", "add_special_tokens": False}, equal({"count": 1, "tokens": [9288], "max_model_len": self.npos}))
+        ok("POST /tokenize {prompt: \"<|endoftext|>\", add_special_tokens: false, model} -> 200 [50256]", "/tokenize",
+           {"prompt": "<|endoftext|>", "add_special_tokens": False, "model": self.model_name},
+           equal({"count": 1, "tokens": [50256], "max_model_len": self.npos}))
+        ok("POST /tokenize {prompt, add_special_tokens: true} (GPT-2 adds nothing) -> 200", "/tokenize",
+           {"prompt": "Hello world", "add_special_tokens": True},
+           equal({"count": 2, "tokens": [15496, 995], "max_model_len": self.npos}))
+        ok("POST /detokenize {tokens, model} -> 200 {text, prompt} (lm-eval reads prompt)", "/detokenize",
+           {"tokens": [15496, 995], "model": self.model_name}, equal({"text": "Hello world", "prompt": "Hello world"}))
+        def info() -> None:
+            ex = c.request("GET", "/tokenizer_info")
+            self.validate(ex, request_valid=True)
+            self.expect(ex, 200)
+            got = ex.json()
+            want = {"model": self.model_name, "tokenizer_format": "gpt2", "vocab_size": 50257, "model_max_length": self.npos,
+                    "add_bos_token": False, "bos_token": None, "bos_token_id": None, "eos_token": "<|endoftext|>",
+                    "eos_token_id": 50256, "pad_token": None, "chat_template": None}
+            if got != want:
+                raise CaseFailure(f"expected {want!r}, got {got!r}")
+            back = c.post_json("/tokenize", {"prompt": got["eos_token"], "add_special_tokens": False})
+            self.validate(back, request_valid=True)
+            if back.json()["tokens"][:1] != [got["eos_token_id"]]:
+                raise CaseFailure(f"encode(eos_token)[0] is {back.json()['tokens'][:1]}, not eos_token_id")
+        self.run_case("GET /tokenizer_info -> 200; encode(eos_token)[0] == eos_token_id, as lm-eval computes it", info)
         ok("POST /detokenize [[]] -> 200 {\"texts\": [\"\"]}", "/detokenize", {"tokens": [[]]}, equal({"texts": [""]}))
 
         e = self.error_case
@@ -986,6 +1016,12 @@ class Checker:
             ("/tokenize", "allow_special 1", {"text": "a", "allow_special": 1}, "invalid_type", "allow_special", False),
             ("/tokenize", "token_strings \"yes\"", {"text": "a", "token_strings": "yes"}, "invalid_type",
              "token_strings", False),
+            ("/tokenize", "text and prompt", {"text": "a", "prompt": "b"}, "invalid_value", "text", False),
+            ("/tokenize", "prompt a list", {"prompt": ["a"]}, "invalid_type", "prompt", False),
+            ("/tokenize", "add_bos and add_special_tokens", {"prompt": "a", "add_bos": False, "add_special_tokens": False},
+             "invalid_value", "add_special_tokens", False),
+            ("/tokenize", "add_special_tokens \"no\"", {"prompt": "a", "add_special_tokens": "no"}, "invalid_type",
+             "add_special_tokens", False),
             ("/detokenize", "{}", {}, "missing_field", "tokens", False),
             ("/detokenize", "id 50257", {"tokens": [1, 50257]}, "invalid_value", "tokens[1]", None),
             ("/detokenize", "id -1 in a nested list", {"tokens": [[1], [2, -1]]}, "invalid_value", "tokens[1][1]", False),
@@ -998,8 +1034,41 @@ class Checker:
         for path, what, body, code, param, valid in cases:
             e(f"POST {path} {what} -> 422 {code} param={param}", 422, code, path=path, payload=body, param=param,
               request_valid=valid)
+        for path, body in (("/tokenize", {"prompt": "a", "model": "gpt2"}), ("/detokenize", {"tokens": [1], "model": "gpt2"})):
+            e(f"POST {path} model names another model -> 404 model_not_found param=model", 404, "model_not_found",
+              path=path, payload=body, param="model", request_valid=True)
 
     # /score with texts, return_tokens and choices on a model with a tokenizer
+
+    @staticmethod
+    def check_text_metrics(texts: list[str], response: dict) -> None:
+        """lm-eval's wikitext metrics as the spec defines them: per row from sum_logprob and the text's
+        bytes and words (len(re.split(r"\s+", text))), and in `batch` over the rows that score a token."""
+        def close(a: Optional[float], b: Optional[float]) -> bool:
+            return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(b)))
+        problems, total, nbytes, nwords = [], 0.0, 0, 0
+        for r, (text, row) in enumerate(zip(texts, response["results"])):
+            b, w = len(text.encode("utf-8")), len(re.split(r"\s+", text))
+            if row.get("bytes") != b or row.get("words") != w:
+                problems.append(f"results[{r}] bytes/words {row.get('bytes')}/{row.get('words')}, expected {b}/{w}")
+                continue
+            s = row["sum_logprob"]
+            scored = row["scored_tokens"] > 0
+            if scored:
+                total, nbytes, nwords = total + s, nbytes + b, nwords + w
+            for key, want in (("bits_per_byte", -s / (math.log(2) * b) if scored else None),
+                              ("byte_perplexity", math.exp(-s / b) if scored else None),
+                              ("word_perplexity", math.exp(-s / w) if scored else None)):
+                if not close(row.get(key), want):
+                    problems.append(f"results[{r}].{key} {row.get(key)!r}, expected {want!r}")
+        batch = response["batch"]
+        for key, want in (("bits_per_byte", -total / (math.log(2) * nbytes) if nbytes else None),
+                          ("byte_perplexity", math.exp(-total / nbytes) if nbytes else None),
+                          ("word_perplexity", math.exp(-total / nwords) if nwords else None)):
+            if not close(batch.get(key), want):
+                problems.append(f"batch.{key} {batch.get(key)!r}, expected {want!r}")
+        if problems:
+            raise CaseFailure("per-text metrics contradict their definition:\n" + "\n".join(problems[:10]))
 
     def phase_texts(self) -> None:
         c = self.client
@@ -1012,6 +1081,7 @@ class Checker:
                 self.expect(ex, 200)
                 self.check_semantics(payload, ex.json(), ids)
                 rows = ex.json()["results"]
+                self.check_text_metrics(payload["texts"], ex.json())
                 if payload.get("return_tokens"):
                     for r, row in enumerate(rows):
                         if row["tokens"] != strings[r] or row["text_offset"] != offsets[r]:
@@ -1391,6 +1461,8 @@ class Checker:
                                 param=None, request_valid=True)
             self.error_case("[loading] GET /v1/models -> 503 loading", 503, "loading", method="GET",
                             path="/v1/models", param=None, request_valid=True)
+            self.error_case("[loading] GET /tokenizer_info -> 503 loading", 503, "loading", method="GET",
+                            path="/tokenizer_info", param=None, request_valid=True)
             self.error_case("[loading] GET /v1/completions -> 405", 405, "method_not_allowed", method="GET",
                             path="/v1/completions", request_valid=None,
                             extra=("/v1/completions", "GET", "MethodNotAllowed"), allow="POST")

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Acceptance run of lm-eval's `local-completions` against a running lmscore, then a re-score of every
-# logged request with lmscore's own POST /score (check_lm_eval.py).
+# Acceptance run of lm-eval's `local-completions` against a running lmscore, once per
+# tokenized_requests setting (ids and strings), each followed by a re-score of every logged request with
+# lmscore's own POST /score (check_lm_eval.py); then the same tasks with `lm-eval --model hf` on the same
+# model directory in transformers, and a comparison of the numbers (compare_lm_eval_runs.py: acc and
+# acc_norm equal per task, every request's log-likelihood within 2e-4, is_greedy equal).
 #
 #   Scripts/openai_compat/run_lm_eval.sh [BASE_URL]          (default http://127.0.0.1:8080)
 #
 # Fully offline: the tokenizer lm-eval needs is a Hugging Face GPT-2 tokenizer directory generated
 # into a temporary folder from Models/lmscore-gpt2-small-en/gpt2.tiktoken (gpt2_tokenizer.py), the
 # data set is tasks/lmscore_mc.jsonl. Environment knobs:
-#   VENV=/work/venv          python venv with requirements.txt installed
+#   VENV=DIR                 python venv with requirements.txt installed (default: Scripts/setup_venv.sh's,
+#                            $LMSCORE_VENV or ~/.cache/lmscore-venv)
 #   TASKS=lmscore_mc,lmscore_mc_noctx,lmscore_mc_greedy
 #   OUT=DIR                  lm-eval --output_path (default: a fresh temporary folder, kept)
 #   MODEL=ID                 model id for the payload (default: first id of GET /v1/models)
@@ -18,14 +22,20 @@
 #   RANKS=FILE               tiktoken ranks file (default the default model's)
 #   WAIT_SECONDS=60          how long to wait for GET /healthz to say "ok" first
 #   TOKENIZER_BACKEND=huggingface  or tiktoken: lm-eval's own tiktoken backend, offline through a seeded
-#                            TIKTOKEN_CACHE_DIR; it forces model=gpt2 in the requests (encoding_for_model)
+#                            TIKTOKEN_CACHE_DIR; it forces model=gpt2 in the requests (encoding_for_model),
+#                            so the server must serve a model named gpt2 (a directory, or symlink, of that name);
+#                            or remote: the server's /tokenizer_info, /tokenize, /detokenize (needs an
+#                            lm-eval newer than 0.4.13: give its venv as VENV)
+#   TOKENIZED_REQUESTS="True False"  lm-eval's tokenized_requests values to run (ids, then strings)
+#   HF_MODEL=DIR             the transformers reference run's model (default Models/lmscore-gpt2-small-en);
+#                            HF_MODEL=none skips the reference run and the comparison
 set -euo pipefail
 
 BASE_URL="${1:-${LMSCORE_URL:-http://127.0.0.1:8080}}"
 BASE_URL="${BASE_URL%/}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-VENV="${VENV:-/work/venv}"
+VENV="${VENV:-${LMSCORE_VENV:-$HOME/.cache/lmscore-venv}}"
 PY="$VENV/bin/python"
 LM_EVAL="$VENV/bin/lm-eval"
 TASKS="${TASKS:-lmscore_mc,lmscore_mc_noctx,lmscore_mc_greedy}"
@@ -82,19 +92,45 @@ case "$TOKENIZER_BACKEND" in
         export TIKTOKEN_CACHE_DIR="$TOKDIR"
         MODEL=gpt2
         TOKENIZER_ARGS="tokenizer_backend=tiktoken" ;;
-    *) echo "run_lm_eval: TOKENIZER_BACKEND must be huggingface or tiktoken" >&2; exit 2 ;;
+    remote)
+        # lm-eval asks the server: GET /tokenizer_info, POST /tokenize and /detokenize (vLLM's field names)
+        TOKENIZER_ARGS="tokenizer_backend=remote" ;;
+    *) echo "run_lm_eval: TOKENIZER_BACKEND must be huggingface, tiktoken or remote" >&2; exit 2 ;;
 esac
 OUT="${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/lmscore-lm-eval.XXXXXX")}"
+TOKENIZED_REQUESTS="${TOKENIZED_REQUESTS:-True False}"
+HF_MODEL="${HF_MODEL:-$REPO/Models/lmscore-gpt2-small-en}"
 
-echo "run_lm_eval: model=$MODEL base_url=$BASE_URL/v1/completions max_length=$MAX_LENGTH tasks=$TASKS tokenizer=$TOKENIZER_BACKEND out=$OUT" >&2
+RUNS=()
+for tokenized in $TOKENIZED_REQUESTS; do
+    run_out="$OUT/lmscore-$TOKENIZER_BACKEND-tokenized-$tokenized"
+    echo "run_lm_eval: model=$MODEL base_url=$BASE_URL/v1/completions max_length=$MAX_LENGTH tasks=$TASKS tokenizer=$TOKENIZER_BACKEND tokenized_requests=$tokenized out=$run_out" >&2
+    "$LM_EVAL" run \
+        --model local-completions \
+        --model_args "model=$MODEL,base_url=$BASE_URL/v1/completions,$TOKENIZER_ARGS,tokenized_requests=$tokenized,num_concurrent=$NUM_CONCURRENT,max_retries=$MAX_RETRIES,max_length=$MAX_LENGTH,timeout=120" \
+        --batch_size "$BATCH_SIZE" \
+        --tasks "$TASKS" \
+        --include_path "$HERE/tasks" \
+        --log_samples \
+        --output_path "$run_out"
+
+    "$PY" "$HERE/check_lm_eval.py" --base-url "$BASE_URL" --output-path "$run_out" --tasks "$TASKS" \
+        --max-length "$MAX_LENGTH" --ranks "$RANKS"
+    RUNS+=(--run "$TOKENIZER_BACKEND-tokenized-$tokenized=$run_out")
+done
+
+[[ "$HF_MODEL" == none ]] && exit 0
+# The reference: the same model directory in transformers (FP32), the same tasks, with the HF tokenizer
+# generated from the model's ranks (the tokenizer backend does not matter to it).
+"$PY" "$HERE/gpt2_tokenizer.py" write "$TOKDIR/hf" --ranks "$RANKS" >/dev/null
+echo "run_lm_eval: reference run lm-eval --model hf pretrained=$HF_MODEL out=$OUT/hf" >&2
 "$LM_EVAL" run \
-    --model local-completions \
-    --model_args "model=$MODEL,base_url=$BASE_URL/v1/completions,$TOKENIZER_ARGS,tokenized_requests=True,num_concurrent=$NUM_CONCURRENT,max_retries=$MAX_RETRIES,max_length=$MAX_LENGTH,timeout=120" \
+    --model hf \
+    --model_args "pretrained=$HF_MODEL,tokenizer=$TOKDIR/hf,dtype=float32,max_length=$MAX_LENGTH" \
+    --device cpu \
     --batch_size "$BATCH_SIZE" \
     --tasks "$TASKS" \
     --include_path "$HERE/tasks" \
     --log_samples \
-    --output_path "$OUT"
-
-"$PY" "$HERE/check_lm_eval.py" --base-url "$BASE_URL" --output-path "$OUT" --tasks "$TASKS" \
-    --max-length "$MAX_LENGTH" --ranks "$RANKS"
+    --output_path "$OUT/hf"
+"$PY" "$HERE/compare_lm_eval_runs.py" --tasks "$TASKS" --reference "hf=$OUT/hf" "${RUNS[@]}"

@@ -38,7 +38,10 @@ public struct APIError: Error, Equatable, CustomStringConvertible {
     }
 
     public init(_ error: ValidationError) {
-        self = .invalid(error.parameter, error.message)
+        switch error.kind {
+        case .invalidValue: self = .invalid(error.parameter, error.message)
+        case .contextLengthExceeded: self = .invalid(error.parameter, error.message, code: "context_length_exceeded")
+        }
     }
 
     public var jsonBody: Data {

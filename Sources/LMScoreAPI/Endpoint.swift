@@ -52,12 +52,12 @@ public enum Endpoint: String, CaseIterable, Sendable {
                                            id: id, created: created).jsonData()
             }
         case .tokenize:
-            let call = try TokenizeCall.decode(body)
+            let call = try TokenizeCall.decode(body, servedModel: context.modelName)
             guard let tokenizer else { throw .noTokenizer(call.single ? "text" : "texts") }
-            let answer = try call.respond(tokenizer: tokenizer)
+            let answer = try call.respond(tokenizer: tokenizer, contextLength: context.config.nPositions)
             return EndpointCall(scoring: nil) { _ in answer }
         case .detokenize:
-            let call = try DetokenizeCall.decode(body, vocabSize: context.config.vocabSize)
+            let call = try DetokenizeCall.decode(body, vocabSize: context.config.vocabSize, servedModel: context.modelName)
             guard let tokenizer else { throw .noTokenizer("tokens") }
             let answer = try call.respond(tokenizer: tokenizer)
             return EndpointCall(scoring: nil) { _ in answer }

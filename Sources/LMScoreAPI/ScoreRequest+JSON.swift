@@ -13,12 +13,17 @@ public struct ScoreCall: Sendable, Equatable {
     /// The rows came as `texts`: each result row then says which ids were scored (`token_ids`, a BOS
     /// included), since the client never saw them.
     public var fromTexts: Bool
+    /// For rows from `texts`: each text's bytes and words, for lm-eval's per-text metrics
+    /// (`bits_per_byte`, `byte_perplexity`, `word_perplexity`); empty otherwise.
+    public var textSizes: [TextSize]
 
-    public init(request: ScoringRequest, includeProbabilities: Bool = false, returnTokens: Bool = false, fromTexts: Bool = false) {
+    public init(request: ScoringRequest, includeProbabilities: Bool = false, returnTokens: Bool = false, fromTexts: Bool = false,
+                textSizes: [TextSize] = []) {
         self.request = request
         self.includeProbabilities = includeProbabilities
         self.returnTokens = returnTokens
         self.fromTexts = fromTexts
+        self.textSizes = textSizes
     }
 }
 
@@ -81,8 +86,10 @@ extension ScoreCall {
 
         let request = ScoringRequest(rows: rows, topK: topK, stride: stride)
         do { try request.validate(for: config) } catch { throw APIError(error) }
+        // The texts were read (and checked to be strings) with the rows.
+        let texts = (present("texts") as? [Any])?.compactMap { $0 as? String } ?? []
         return ScoreCall(request: request, includeProbabilities: includeProbabilities, returnTokens: returnTokens,
-                         fromTexts: present("texts") != nil)
+                         fromTexts: present("texts") != nil, textSizes: texts.map(TextSize.init))
     }
 
     /// The one form the body uses: `sequences`, `texts`, `inputs` + `targets` or `choices`.

@@ -17,6 +17,9 @@ public struct ScoreResponse: Encodable {
         if call.fromTexts, case .sequences(let sequences) = call.request.rows {
             for (r, sequence) in sequences.enumerated() { rows[r].tokenIDs = sequence }
         }
+        for (r, size) in call.textSizes.enumerated() where r < rows.count {
+            rows[r].textSize = size
+        }
         if call.returnTokens, let tokenizer, case .sequences(let sequences) = call.request.rows {
             for (r, sequence) in sequences.enumerated() {
                 let bytes = sequence.map { tokenizer.tokenBytes($0) ?? [] }
@@ -32,7 +35,7 @@ public struct ScoreResponse: Encodable {
         } else {
             results = rows.map { .row($0) }
         }
-        batch = Batch(result.batch)
+        batch = Batch(result.batch, texts: call.textSizes.isEmpty ? nil : zip(result.rows, call.textSizes).map { ($0, $1) })
     }
 
     public enum Result: Encodable {
@@ -92,6 +95,8 @@ public struct ScoreResponse: Encodable {
         var tokens: (strings: [String], offsets: [Int])?
         /// The ids scored, for rows given as text (BOS included).
         var tokenIDs: [Int32]?
+        /// The text's bytes and words, for rows given as text: adds lm-eval's per-text metrics.
+        var textSize: TextSize?
 
         init(_ row: RowScore, topK: Int, probabilities: Bool) {
             positions = row.positions
@@ -107,6 +112,7 @@ public struct ScoreResponse: Encodable {
 
         enum CodingKeys: String, CodingKey {
             case token_ids, logprobs, greedy, top, probs, scored_tokens, sum_logprob, loss, perplexity, is_greedy, windows, tokens, text_offset
+            case bytes, words, bits_per_byte, byte_perplexity, word_perplexity
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -125,6 +131,14 @@ public struct ScoreResponse: Encodable {
             if let tokens {
                 try c.encode(tokens.strings, forKey: .tokens)
                 try c.encode(tokens.offsets, forKey: .text_offset)
+            }
+            if let textSize {
+                try c.encode(textSize.bytes, forKey: .bytes)
+                try c.encode(textSize.words, forKey: .words)
+                let metrics = TextMetrics(sumLogprob: sumLogprob, scoredTokens: scoredTokens, size: textSize)
+                try c.encode(metrics?.bitsPerByte, forKey: .bits_per_byte)
+                try c.encode(metrics?.bytePerplexity, forKey: .byte_perplexity)
+                try c.encode(metrics?.wordPerplexity, forKey: .word_perplexity)
             }
         }
     }
@@ -145,15 +159,30 @@ public struct ScoreResponse: Encodable {
         let loss: Double?
         let perplexity: Double?
         let meanPerplexity: Double?
+        /// For `texts`: lm-eval's corpus-level metrics (Σ log p and bytes/words summed over the rows that
+        /// score a token, as lm-eval's weighted aggregation sums over documents); nil in the tuple when
+        /// no row scores one.
+        let textMetrics: TextMetrics??
 
-        init(_ batch: BatchScore) {
+        /// `texts`: each row with its text's size (nil when the rows are not texts).
+        init(_ batch: BatchScore, texts: [(RowScore, TextSize)]? = nil) {
             scoredTokens = batch.scoredTokens
             loss = batch.loss
             perplexity = batch.perplexity
             meanPerplexity = batch.meanPerplexity
+            textMetrics = texts.map { texts in
+                let scored = texts.filter { $0.0.scoredTokens > 0 }
+                // Summed in Double in row order, like the rows' own sums.
+                let sum = scored.reduce(0.0) { $0 + $1.0.sumLogprob }
+                let size = (bytes: scored.reduce(0) { $0 + $1.1.bytes }, words: scored.reduce(0) { $0 + $1.1.words })
+                return TextMetrics(sumLogprob: sum, scoredTokens: scored.reduce(0) { $0 + $1.0.scoredTokens },
+                                   size: TextSize(bytes: size.bytes, words: size.words))
+            }
         }
 
-        enum CodingKeys: String, CodingKey { case scored_tokens, loss, perplexity, mean_perplexity }
+        enum CodingKeys: String, CodingKey {
+            case scored_tokens, loss, perplexity, mean_perplexity, bits_per_byte, byte_perplexity, word_perplexity
+        }
 
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -161,6 +190,11 @@ public struct ScoreResponse: Encodable {
             try c.encode(loss, forKey: .loss)
             try c.encode(perplexity, forKey: .perplexity)
             try c.encode(meanPerplexity, forKey: .mean_perplexity)
+            if let textMetrics {
+                try c.encode(textMetrics?.bitsPerByte, forKey: .bits_per_byte)
+                try c.encode(textMetrics?.bytePerplexity, forKey: .byte_perplexity)
+                try c.encode(textMetrics?.wordPerplexity, forKey: .word_perplexity)
+            }
         }
     }
 }

@@ -227,6 +227,16 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             case .loading, .failed: return .error(.loading)
             case .draining, .stopped: return .error(.draining)
             }
+        case "/tokenizer_info":
+            // lm-eval's remote tokenizer (tokenizer_backend=remote) and vLLM clients; the body: LMScoreAPI's TokenizerInfo.
+            guard request.method == "GET" || request.method == "HEAD" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET, HEAD")) }
+            switch current {
+            case .ready(let ready):
+                guard let tokenizer = ready.tokenizer else { return .error(TokenizerInfo.unavailable) }
+                return .json(200, TokenizerInfo.jsonData(tokenizer: tokenizer, modelName: ready.model.name, contextLength: ready.model.config.nPositions))
+            case .loading, .failed: return .error(.loading)
+            case .draining, .stopped: return .error(.draining)
+            }
         default:
             return .error(.notFound(request.path))
         }

@@ -82,6 +82,41 @@ struct HFTokenizerAPITests {
         #expect(text["text"] as? String == "Hi there")
     }
 
+    /// lm-eval's remote tokenizer on a tokenizer with a BOS: `/tokenizer_info` names `<s>` and `</s>`, each
+    /// of which `/tokenize` with `add_special_tokens: false` reads back as its id alone; `add_special_tokens`
+    /// true adds the BOS as HF's tokenizer would (the config's `add_bos_token`), false adds nothing.
+    @Test func tokenizerInfoAndVLLMFieldNamesWithABOS() throws {
+        let tokenizer = try Self.tokenizer(config: ["add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>"])
+        let info = try #require(try JSONSerialization.jsonObject(with: TokenizerInfo.jsonData(
+            tokenizer: tokenizer, modelName: "tiny", contextLength: 64)) as? [String: Any])
+        #expect(info["bos_token"] as? String == "<s>" && info["bos_token_id"] as? Int == 1)
+        #expect(info["eos_token"] as? String == "</s>" && info["eos_token_id"] as? Int == 2)
+        #expect(info["add_bos_token"] as? Bool == true)
+        #expect(info["vocab_size"] as? Int == 1000 && info["model_max_length"] as? Int == 64)
+        #expect(info["tokenizer_format"] as? String == "tokenizer.json")
+
+        func tokenize(_ body: String) throws -> [Int]? {
+            let call = try TokenizeCall.decode(Data(body.utf8), servedModel: "tiny")
+            let object = try JSONSerialization.jsonObject(with: try call.respond(tokenizer: tokenizer, contextLength: 64)) as? [String: Any]
+            #expect(object?["max_model_len"] as? Int == 64)
+            return object?["tokens"] as? [Int]
+        }
+        for special in ["<s>", "</s>"] {
+            #expect(try tokenize(#"{"prompt": "\#(special)", "add_special_tokens": false}"#) == [info[special == "<s>" ? "bos_token_id" : "eos_token_id"] as! Int])
+        }
+        let ids = tokenizer.encode("Hi there", allowSpecial: true).map(Int.init)
+        #expect(try tokenize(#"{"prompt": "Hi there", "add_special_tokens": false}"#) == ids)
+        #expect(try tokenize(#"{"prompt": "Hi there", "add_special_tokens": true}"#) == [1] + ids)
+        #expect(try tokenize(#"{"prompt": "Hi there", "model": "tiny"}"#) == [1] + ids)   // vLLM's default: true
+
+        // Without a tokenizer_config.json this tokenizer.json names no BOS and adds none.
+        let bare = try Self.tokenizer(config: nil)
+        let bareInfo = try #require(try JSONSerialization.jsonObject(with: TokenizerInfo.jsonData(
+            tokenizer: bare, modelName: "tiny", contextLength: 64)) as? [String: Any])
+        #expect(bareInfo["bos_token"] is NSNull && bareInfo["add_bos_token"] as? Bool == false)
+        #expect(bareInfo["eos_token"] as? String == "</s>")   // the special added token found by name
+    }
+
     @Test func completionsTextPromptsGetTheDefaultBOS() throws {
         let tokenizer = try Self.tokenizer(config: ["add_bos_token": true, "bos_token": "<s>", "eos_token": "</s>"])
         let call = try CompletionsCall.decode(Data(#"{"prompt": "Hi there", "max_tokens": 0, "echo": true, "logprobs": 1}"#.utf8),

@@ -78,7 +78,7 @@ private let rejected: [RejectedRequest] = [
     RejectedRequest("target out of range", #"{"inputs": [[1,2,3]], "targets": [[2,3,1000]]}"#, param: "targets[0][2]"),
     RejectedRequest("row count mismatch", #"{"inputs": [[1,2],[3,4]], "targets": [[2,3]]}"#, param: "targets"),
     RejectedRequest("row length mismatch", #"{"inputs": [[1,2],[3,4]], "targets": [[2,3],[4]]}"#, param: "targets[1]"),
-    RejectedRequest("inputs row longer than n_positions", tooLongInputs, param: "inputs[0]"),
+    RejectedRequest("inputs row longer than n_positions", tooLongInputs, param: "inputs[0]", code: "context_length_exceeded"),
     RejectedRequest("window with inputs/targets", #"{"inputs": [[1,2]], "targets": [[2,3]], "window": {"stride": 4}}"#,
                     param: "window"),
 
@@ -102,7 +102,7 @@ private let rejected: [RejectedRequest] = [
                     param: "choices[0].context[1]", code: "invalid_type"),
     RejectedRequest("context + continuation longer than n_positions",
                     #"{"choices": [{"context": \#(jsonRows([tokenRow(60, seed: 1)]).dropFirst().dropLast()), "continuations": [[1,2,3,4,5]]}]}"#,
-                    param: "choices[0].continuations[0]"),
+                    param: "choices[0].continuations[0]", code: "context_length_exceeded"),
     RejectedRequest("window with choices", #"{"choices": [{"context": [1], "continuations": [[2]]}], "window": {"stride": 4}}"#,
                     param: "window"),
 

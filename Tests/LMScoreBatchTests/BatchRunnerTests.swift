@@ -150,6 +150,47 @@ struct BatchRunnerTests {
         #expect(throws: BatchError.self) { try BatchMerge.merge([parts[0], parts[0]], into: scratch.path("bad.jsonl")) }
     }
 
+    /// Lines longer than the tiny model's context (n_positions 64): where no sliding window applies the
+    /// line gets its 422 `context_length_exceeded` naming n_positions and the run goes on; a long
+    /// `sequences` row is scored in windows, every token after the first.
+    @Test func linesLongerThanTheContextAreRefusedNotTruncated() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        func line(_ id: String, _ url: String, _ body: String) -> String {
+            #"{"custom_id":"\#(id)","method":"POST","url":"\#(url)","body":\#(body)}"#
+        }
+        let lines = [
+            line("inputs", "/score", #"{"inputs":[\#(Self.row(65, seed: 1))],"targets":[\#(Self.row(65, seed: 2))]}"#),
+            line("choices", "/score", #"{"choices":[{"context":\#(Self.row(60, seed: 3)),"continuations":[[1],\#(Self.row(5, seed: 4))]}]}"#),
+            line("prompt", "/v1/completions", #"{"prompt":\#(Self.row(64, seed: 5)),"echo":true,"max_tokens":1}"#),
+            line("prompts", "/v1/completions", #"{"prompt":[[1,2],\#(Self.row(65, seed: 6))],"echo":true,"max_tokens":0}"#),
+            line("windows", "/score", #"{"sequences":[\#(Self.row(150, seed: 7))]}"#),
+        ]
+        let input = try scratch.write("in.jsonl", lines.joined(separator: "\n") + "\n")
+        let summary = try run(input, output: scratch.path("out.jsonl"))
+        #expect(summary.errors == ["context_length_exceeded": 4])
+        let outputs = try jsonLines(try Data(contentsOf: URL(fileURLWithPath: scratch.path("out.jsonl"))))
+        #expect(outputs.count == 5)
+        let params = ["inputs": "inputs[0]", "choices": "choices[0].continuations[1]", "prompt": "prompt", "prompts": "prompt[1]"]
+        for output in outputs {
+            let id = try #require(output["custom_id"] as? String)
+            let response = try #require(output["response"] as? [String: Any])
+            let body = try #require(response["body"] as? [String: Any])
+            if id == "windows" {
+                #expect(response["status_code"] as? Int == 200)
+                let row = try #require((body["results"] as? [[String: Any]])?.first)
+                #expect(row["scored_tokens"] as? Int == 149)
+                #expect((row["windows"] as? Int ?? 0) > 1)
+                continue
+            }
+            #expect(response["status_code"] as? Int == 422, "\(id)")
+            let error = try #require(body["error"] as? [String: Any])
+            #expect(error["code"] as? String == "context_length_exceeded", "\(id)")
+            #expect(error["param"] as? String == params[id], "\(id)")
+            #expect((error["message"] as? String)?.contains("64") == true, "\(id): \(error)")
+        }
+    }
+
     @Test func shardSpecification() throws {
         #expect(try Shard(parsing: "2/4") == Shard(index: 2, count: 4))
         for bad in ["4/4", "-1/4", "1", "a/b", "1/0", "1/2/3"] {

@@ -246,7 +246,7 @@ extension ServerTests {
             }
         }
 
-        @Test("503 while the model loads (/healthz, /score, /v1/model), 200 once it is ready")
+        @Test("503 while the model loads (/healthz, /score, /v1/model, /tokenizer_info), 200 once it is ready")
         func loading() async throws {
             let gate = Gate()
             let loader: @Sendable (String) throws -> DecoderModel = { path in
@@ -265,9 +265,11 @@ extension ServerTests {
                 #expect(error["code"] as? String == "loading")
                 #expect(error["type"] as? String == "unavailable_error")
 
-                let model = try await server.request("GET", "/v1/model")
-                #expect(model.status == 503, "\(model)")
-                #expect(try errorObject(model)["code"] as? String == "loading")
+                for path in ["/v1/model", "/tokenizer_info"] {
+                    let model = try await server.request("GET", path)
+                    #expect(model.status == 503, "\(path): \(model)")
+                    #expect(try errorObject(model)["code"] as? String == "loading", "\(path)")
+                }
 
                 let metrics = try await server.request("GET", "/metrics")
                 #expect(metrics.status == 200, "metrics are served while loading: \(metrics)")
@@ -328,6 +330,7 @@ extension ServerTests {
                     ("GET", "/score", nil, "POST"), ("PUT", "/score", nil, "POST"), ("POST", "/healthz", "{}", "GET, HEAD"),
                     ("DELETE", "/metrics", nil, "GET, HEAD"), ("POST", "/v1/model", "{}", "GET, HEAD"),
                     ("GET", "/v1/completions", nil, "POST"), ("GET", "/tokenize", nil, "POST"), ("PUT", "/detokenize", nil, "POST"),
+                    ("POST", "/tokenizer_info", "{}", "GET, HEAD"),
                 ]
                 for (method, path, body, allow) in cases {
                     let response = try await server.request(method, path, body: body)

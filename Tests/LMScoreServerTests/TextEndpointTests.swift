@@ -51,6 +51,77 @@ extension ServerTests {
             }
         }
 
+        /// lm-eval's `RemoteTokenizer` (lm_eval/utils.py): `encode` posts `{"prompt", "add_special_tokens": false}`
+        /// and reads `tokens`; `decode` posts `{"tokens"}` and reads `prompt`; the eos id is `encode(eos_token)[0]`.
+        @Test("/tokenize and /detokenize with vLLM's field names, as lm-eval's remote tokenizer sends them")
+        func tokenizeVLLMNames() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let test = try await server.request("POST", "/tokenize", body: json(["prompt": "test", "add_special_tokens": false]))
+                #expect(test.status == 200, "\(test)")
+                let body = try test.json()
+                #expect(body["tokens"] as? [Int] == [9288])
+                #expect(body["count"] as? Int == 1)
+                #expect(body["max_model_len"] as? Int == 256)
+                let eos = try await server.request("POST", "/tokenize", body: json(["prompt": "<|endoftext|>", "add_special_tokens": false]))
+                #expect(try eos.json()["tokens"] as? [Int] == [50256])
+                // GPT-2's tokenizer adds nothing, so add_special_tokens true changes nothing; the model may be named.
+                let special = try await server.request("POST", "/tokenize", body: json([
+                    "model": "lmscore-gpt2-small-en", "prompt": "Hello world", "add_special_tokens": true]))
+                #expect(try special.json()["tokens"] as? [Int] == [15496, 995])
+                let back = try await server.request("POST", "/detokenize", body: json(["model": "lmscore-gpt2-small-en", "tokens": [15496, 995]]))
+                #expect(back.status == 200, "\(back)")
+                #expect(try back.json()["prompt"] as? String == "Hello world")
+                #expect(try back.json()["text"] as? String == "Hello world")
+                let several = try await server.request("POST", "/detokenize", body: json(["tokens": [[15496], [995]]]))
+                #expect(try several.json().keys.sorted() == ["texts"])
+
+                for (path, body, status, param, code) in [
+                    ("/tokenize", json(["text": "a", "prompt": "b"]), 422, "text", "invalid_value"),
+                    ("/tokenize", json(["texts": ["a"], "prompt": "b"]), 422, "texts", "invalid_value"),
+                    ("/tokenize", json(["prompt": ["a"]]), 422, "prompt", "invalid_type"),
+                    ("/tokenize", json(["prompt": "a", "add_bos": false, "add_special_tokens": false]), 422, "add_special_tokens", "invalid_value"),
+                    ("/tokenize", json(["prompt": "a", "add_special_tokens": "no"]), 422, "add_special_tokens", "invalid_type"),
+                    ("/tokenize", json(["prompt": "a", "model": "gpt2"]), 404, "model", "model_not_found"),
+                    ("/tokenize", json(["prompt": "a", "model": 5]), 422, "model", "invalid_type"),
+                    ("/detokenize", json(["tokens": [1], "model": "gpt2"]), 404, "model", "model_not_found"),
+                ] {
+                    let response = try await server.request("POST", path, body: body)
+                    #expect(response.status == status, "\(body): \(response)")
+                    let error = try errorObject(response)
+                    #expect(error["param"] as? String == param, "\(body)")
+                    #expect(error["code"] as? String == code, "\(body)")
+                }
+            }
+        }
+
+        /// What lm-eval's `check_remote_tokenizer_support` and `RemoteTokenizer` read, and the round trip it
+        /// relies on: `eos_token_id = encode(eos_token)[0]` through `/tokenize` must be the EOS id itself.
+        @Test("GET /tokenizer_info: GPT-2's special tokens, and the eos text tokenizes back to 50256")
+        func tokenizerInfo() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let response = try await server.request("GET", "/tokenizer_info")
+                #expect(response.status == 200, "\(response)")
+                #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
+                let info = try response.json()
+                #expect(Set(info.keys) == ["model", "tokenizer_format", "vocab_size", "model_max_length", "add_bos_token",
+                                           "bos_token", "bos_token_id", "eos_token", "eos_token_id", "pad_token", "chat_template"])
+                #expect(info["eos_token"] as? String == "<|endoftext|>")
+                #expect(info["eos_token_id"] as? Int == 50256)
+                #expect(info["bos_token"] is NSNull && info["bos_token_id"] is NSNull)   // GPT-2 has no BOS of its own
+                #expect(info["pad_token"] is NSNull && info["chat_template"] is NSNull)
+                #expect(info["add_bos_token"] as? Bool == false)
+                #expect(info["vocab_size"] as? Int == 50257)
+                #expect(info["model_max_length"] as? Int == 256)
+                #expect(info["tokenizer_format"] as? String == "gpt2")
+                #expect(info["model"] as? String == "lmscore-gpt2-small-en")
+                let eos = try #require(info["eos_token"] as? String)
+                let encoded = try await server.request("POST", "/tokenize", body: json(["prompt": eos, "add_special_tokens": false]))
+                #expect(try encoded.json()["tokens"] as? [Int] == [50256])
+                let head = try await server.request("HEAD", "/tokenizer_info")
+                #expect(head.status == 200 && head.body.isEmpty)
+            }
+        }
+
         @Test("/tokenize and /detokenize errors name the field", arguments: [
             ("/tokenize", #"{}"#, "text", "missing_field"),
             ("/tokenize", #"{"text": "a", "texts": ["b"]}"#, "text", "invalid_value"),
@@ -234,15 +305,126 @@ extension ServerTests {
             }
         }
 
-        @Test("/v1/completions: prompt + max_tokens longer than n_positions is context_length_exceeded")
+        @Test("/v1/completions: prompt + max_tokens longer than n_positions is context_length_exceeded, in every prompt form")
         func completionsContextLength() async throws {
             try await withServer(testSettings(model: bundledModel)) { server in
-                let full = Array(repeating: 464, count: 256)
-                let ok = try await server.request("POST", "/v1/completions", body: json(["prompt": full, "echo": true, "max_tokens": 0]))
-                #expect(ok.status == 200, "\(ok)")
-                let over = try await server.request("POST", "/v1/completions", body: json(["prompt": full, "echo": true, "max_tokens": 1]))
-                #expect(over.status == 422)
-                #expect((try over.json()["error"] as? [String: Any])?["code"] as? String == "context_length_exceeded")
+                let full = Array(repeating: 464, count: 256)   // n_positions of the bundled model
+                // " the" is one token: 256 of them are 256 tokens, 255 leave room for the appended one.
+                let fullText = String(repeating: " the", count: 256), shortText = String(repeating: " the", count: 255)
+                for (prompt, maxTokens, status, param) in [
+                    (full as Any, 0, 200, nil), (full, 1, 422, "prompt"), (Array(full.dropLast()), 1, 200, nil),
+                    (fullText, 0, 200, nil), (fullText, 1, 422, "prompt"), (shortText, 1, 200, nil),
+                    ([[464, 3797], full], 0, 200, nil), ([[464, 3797], full], 1, 422, "prompt[1]"),
+                    ([full + [464], [464]], 0, 422, "prompt[0]"),
+                    (["Hello", fullText], 1, 422, "prompt[1]"), (["Hello", fullText + " the"], 0, 422, "prompt[1]"),
+                    (["Hello", shortText], 1, 200, nil),
+                ] as [(Any, Int, Int, String?)] {
+                    let response = try await server.request("POST", "/v1/completions", body: json([
+                        "prompt": prompt, "echo": true, "logprobs": 1, "max_tokens": maxTokens]))
+                    let what = "\(String(describing: prompt).prefix(40))… max_tokens \(maxTokens)"
+                    #expect(response.status == status, "\(what): \(response)")
+                    guard status == 422 else {
+                        // Scored in full: every prompt token has its logprob (none cut off).
+                        let choices = try #require(try response.json()["choices"] as? [[String: Any]])
+                        let usage = try #require(try response.json()["usage"] as? [String: Any])
+                        #expect(choices.count == ((prompt as? [Any])?.first is String || (prompt as? [Any])?.first is [Any] ? 2 : 1))
+                        #expect(usage["completion_tokens"] as? Int == maxTokens * choices.count)
+                        continue
+                    }
+                    let error = try errorObject(response)
+                    #expect(error["code"] as? String == "context_length_exceeded", "\(what)")
+                    #expect(error["param"] as? String == param, "\(what)")
+                    #expect((error["message"] as? String)?.contains("maximum context length is 256 tokens") == true, "\(what): \(error)")
+                }
+            }
+        }
+
+        @Test("/score: rows no sliding window splits are context_length_exceeded at n_positions; texts and sequences take windows")
+        func scoreContextLength() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let over = Array(repeating: 464, count: 257)
+                for (body, param) in [
+                    (json(["inputs": [[464], over], "targets": [[464], over]]), "inputs[1]"),
+                    (json(["choices": [["context": Array(repeating: 464, count: 250), "continuations": [[1], Array(repeating: 2, count: 7)]]]]),
+                     "choices[0].continuations[1]"),
+                ] {
+                    let response = try await server.request("POST", "/score", body: body)
+                    #expect(response.status == 422, "\(response)")
+                    let error = try errorObject(response)
+                    #expect(error["code"] as? String == "context_length_exceeded")
+                    #expect(error["param"] as? String == param)
+                    #expect((error["message"] as? String)?.contains("n_positions (256)") == true, "\(error)")
+                }
+                // At the limit: accepted.
+                let atLimit = try await server.request("POST", "/score", body: json([
+                    "choices": [["context": Array(repeating: 464, count: 250), "continuations": [Array(repeating: 2, count: 6)]]]]))
+                #expect(atLimit.status == 200, "\(atLimit)")
+                // A text of 600 tokens: every token after the first scored, in windows (documented), none dropped.
+                let long = try await server.request("POST", "/score", body: json(["texts": [String(repeating: " the", count: 600)]]))
+                #expect(long.status == 200, "\(long)")
+                let row = try #require((try long.json()["results"] as? [[String: Any]])?.first)
+                #expect(row["scored_tokens"] as? Int == 599)
+                #expect((row["windows"] as? Int ?? 0) >= 3)
+            }
+        }
+
+        /// lm-eval's loglikelihood request (`local-completions`, lm_eval/models/openai_completions.py): a list
+        /// of id lists (`tokenized_requests=True`) or of strings (`False`), `echo`, `max_tokens: 1`, `logprobs: 1`;
+        /// its `parse_logprobs` sums `token_logprobs[ctxlen:-1]` and sets is_greedy when every
+        /// `token_logprobs[i] == max(top_logprobs[i].values())` there. Both must equal /score's numbers.
+        @Test("/v1/completions as lm-eval's loglikelihood sends it: parse_logprobs' sum and is_greedy equal /score's")
+        func lmEvalLoglikelihood() async throws {
+            try await withServer(testSettings(model: bundledModel)) { server in
+                let context = [464, 3139, 286, 4881, 318]   // "The capital of France is"; its argmax next is " the" (262)
+                let continuations = [[262], [6342], [262, 3139], [6342, 13]]
+                let prompts = continuations.map { context + $0 }
+                func lmEval(_ prompt: Any) async throws -> [(sum: Double, greedy: Bool, last: (Double, [String: Double], String))] {
+                    let response = try await server.request("POST", "/v1/completions", body: json([
+                        "model": "lmscore-gpt2-small-en", "prompt": prompt, "echo": true, "max_tokens": 1, "logprobs": 1,
+                        "temperature": 0, "seed": 1234]))
+                    #expect(response.status == 200, "\(response)")
+                    let choices = try #require(try response.json()["choices"] as? [[String: Any]])
+                        .sorted { ($0["index"] as? Int ?? 0) < ($1["index"] as? Int ?? 0) }
+                    return try zip(choices, prompts).map { choice, ids in
+                        let logprobs = try #require(choice["logprobs"] as? [String: Any])
+                        let tokenLogprobs = doubles(logprobs["token_logprobs"])
+                        let top = try #require(logprobs["top_logprobs"] as? [Any])
+                        let tokens = try #require(logprobs["tokens"] as? [String])
+                        // prompt length + 1: the appended greedy token is the extra last entry lm-eval slices off.
+                        #expect(tokenLogprobs.count == ids.count + 1 && top.count == ids.count + 1)
+                        #expect(tokenLogprobs.first! == nil && top.first is NSNull)
+                        var sum = 0.0, greedy = true
+                        for i in context.count ..< ids.count {
+                            let best = try #require((top[i] as? [String: Double])?.values.max())
+                            let lp = try #require(tokenLogprobs[i])
+                            sum += lp
+                            if lp != best { greedy = false }   // exact float equality, as lm-eval compares
+                        }
+                        let lastTop = try #require(top.last as? [String: Double])
+                        return (sum, greedy, (try #require(tokenLogprobs.last!), lastTop, tokens.last!))
+                    }
+                }
+                let byIDs = try await lmEval(prompts)
+                // tokenized_requests=False: lm-eval sends the decoded text of the same ids.
+                let decoded = try await server.request("POST", "/detokenize", body: json(["tokens": prompts]))
+                let texts = try #require(try decoded.json()["texts"] as? [String])
+                let byText = try await lmEval(texts)
+
+                let scored = try await server.request("POST", "/score", body: json(["sequences": prompts]))
+                let rows = try #require(try scored.json()["results"] as? [[String: Any]])
+                for (r, row) in rows.enumerated() {
+                    let logprobs = doubles(row["logprobs"]).suffix(from: context.count).map { $0! }
+                    let greedy = (row["greedy"] as? [Any] ?? []).suffix(from: context.count).allSatisfy { $0 as? Bool == true }
+                    for got in [byIDs[r], byText[r]] {
+                        #expect(abs(got.sum - logprobs.reduce(0, +)) <= 1e-9 * max(1, abs(got.sum)), "prompt \(r)")
+                        #expect(got.greedy == greedy, "prompt \(r)")
+                        // The extra last entry is the argmax: its logprob is the one top entry's, under its text.
+                        #expect(got.last.1 == [got.last.2: got.last.0], "prompt \(r)")
+                    }
+                }
+                // Both outcomes occur: " the" after the context is the argmax, " Paris" is not.
+                #expect(byIDs.map(\.greedy) == [true, false, false, false])
+                #expect(byIDs.map(\.greedy) == byText.map(\.greedy))
             }
         }
 
@@ -283,6 +465,10 @@ extension ServerTests {
                 }
                 let ids = try await server.request("POST", "/score", body: #"{"sequences": [[1, 2, 3]]}"#)
                 #expect(ids.status == 200)
+                // No tokenizer to describe: lm-eval's remote-tokenizer check needs a 200, so it falls back.
+                let info = try await server.request("GET", "/tokenizer_info")
+                #expect(info.status == 404, "\(info)")
+                #expect(try errorObject(info)["code"] as? String == "tokenizer_unavailable")
             }
         }
     }

@@ -47,13 +47,7 @@ public struct CompletionsCall: Sendable {
             .invalid(param, message + " (lmscore scores text; it does not generate it)", code: "unsupported_value")
         }
 
-        if let value = present("model") {
-            let name = try JSONReader.string(value, at: "model")
-            guard name == modelName else {
-                throw APIError(status: 404, type: "invalid_request_error", code: "model_not_found",
-                               message: "the model `\(name)` does not exist; this server serves `\(modelName)`", param: "model")
-            }
-        }
+        try ServedModel.check(present("model"), served: modelName)
         guard let promptValue = present("prompt") else {
             throw .invalid("prompt", "`prompt` is required: a string, an array of strings, an array of token ids or an array of such arrays",
                            code: "missing_field")

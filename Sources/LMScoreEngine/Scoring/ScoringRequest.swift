@@ -69,12 +69,22 @@ public struct ChoiceGroup: Sendable, Equatable {
 /// A request the model cannot score as given. `parameter` is the JSON path of the offending value,
 /// e.g. `sequences[3][17]`.
 public struct ValidationError: Error, Equatable, CustomStringConvertible {
+    /// What is wrong, so the API can give each its own error code.
+    public enum Kind: Sendable, Equatable {
+        /// A value out of its range or inconsistent with another.
+        case invalidValue
+        /// A row that must fit the model's context (no sliding window applies) is longer.
+        case contextLengthExceeded
+    }
+
     public let parameter: String
     public let message: String
+    public let kind: Kind
 
-    public init(parameter: String, message: String) {
+    public init(parameter: String, message: String, kind: Kind = .invalidValue) {
         self.parameter = parameter
         self.message = message
+        self.kind = kind
     }
 
     public var description: String { "\(parameter): \(message)" }
@@ -87,6 +97,9 @@ extension ScoringRequest {
         let context = config.nPositions
         func fail(_ parameter: String, _ message: String) -> ValidationError {
             ValidationError(parameter: parameter, message: message)
+        }
+        func tooLong(_ parameter: String, _ message: String) -> ValidationError {
+            ValidationError(parameter: parameter, message: message, kind: .contextLengthExceeded)
         }
         func checkIDs(_ row: [Int32], _ path: String, allowIgnored: Bool) throws(ValidationError) {
             for (t, id) in row.enumerated() where id < 0 || Int(id) >= vocab {
@@ -120,7 +133,7 @@ extension ScoringRequest {
                     throw fail("targets[\(r)]", "\(target.count) targets for \(input.count) inputs; they must be equal")
                 }
                 guard input.count <= context else {
-                    throw fail("inputs[\(r)]", "\(input.count) tokens exceed n_positions (\(context)); "
+                    throw tooLong("inputs[\(r)]", "\(input.count) tokens exceed the context length, n_positions (\(context)); "
                         + "use `sequences` for sliding-window scoring of long texts")
                 }
                 try checkIDs(input, "inputs[\(r)]", allowIgnored: false)
@@ -142,8 +155,8 @@ extension ScoringRequest {
                     let path = "choices[\(g)].continuations[\(c)]"
                     guard !continuation.isEmpty else { throw fail(path, "a continuation must hold at least one token") }
                     guard group.context.count + continuation.count <= context else {
-                        throw fail(path, "context (\(group.context.count) tokens) + continuation (\(continuation.count)) "
-                            + "exceed n_positions (\(context))")
+                        throw tooLong(path, "context (\(group.context.count) tokens) + continuation (\(continuation.count)) "
+                            + "exceed the context length, n_positions (\(context))")
                     }
                     try checkIDs(continuation, path, allowIgnored: false)
                 }
