@@ -12,7 +12,7 @@ The marking convention (docs/development.md, "Checked examples"):
 
 Commands run in bash from the repository root: "localhost:8080" is rewritten to the checker's server,
 ".build/release/lmscore" and "lmscore" run the binary under test. Numbers compare within 1e-9 relative;
-JSON lines compare as JSON with "created" and "cmpl-…" ids masked. --update rewrites the expected output
+JSON lines compare as JSON with "created", "kernel" and "cmpl-…" ids masked. --update rewrites the expected output
 of every example that differs (after a kernel change moves the last digits). It also checks that the
 README's set-up command installs what .ci/run installs, and that every relative link of README.md and
 docs/*.md leads to an existing file and heading. Standard library only.
@@ -38,7 +38,9 @@ MARK = re.compile(r"^<!-- example( fresh-server)? -->\s*$")
 OUTPUT_MARK = "<!-- output -->"
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 COMPLETION_ID = re.compile(r"^cmpl-[0-9a-f]+$")
-MASKED_KEYS = {"created"}
+# "created" is a clock reading; "kernel" names the CPU's matrix-kernel path (avx512, avx2 or portable),
+# which depends on the machine the check runs on.
+MASKED_KEYS = {"created", "kernel"}
 
 
 @dataclass
