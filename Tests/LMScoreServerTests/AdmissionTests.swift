@@ -27,7 +27,14 @@ extension ServerTests {
                 // A holds 6 MiB of the 10: its headers, then 1 KiB of its body, then nothing for now.
                 let a = try await blocking { try HTTPConnection(port: port, timeout: 20) }
                 try await blocking { try a.send(Self.head("/score", [("Content-Length", "\(big.count)")]) + big.prefix(1024)) }
-                try await server.waitForMetric("lmscore_http_body_bytes_in_flight", toBe: Double(big.count))
+                // A hang guard, not a speed check (the whole suite shares the 2 cores).
+                do {
+                    try await server.waitForMetric("lmscore_http_body_bytes_in_flight", toBe: Double(big.count), timeout: 60)
+                } catch {
+                    let m = server.localMetrics
+                    Issue.record("A's body was not reserved: in flight \(m.value("lmscore_http_requests_in_flight") ?? -1), refused \(m.value("lmscore_http_bodies_refused_total") ?? -1), unanswered \(m.value("lmscore_requests_unanswered_total") ?? -1), answered \(m.value("lmscore_requests_total") ?? -1)")
+                    throw error
+                }
 
                 // B announces another 6 MiB: refused from its headers alone (its body is never sent).
                 let refused = try await blocking { () -> (HTTPResponse, Bool) in
