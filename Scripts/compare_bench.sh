@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lmscore vs PyTorch on the same checkpoint, same shapes, same thread count, one after the other.
+# lmscore vs PyTorch and CTranslate2 on the same checkpoint, same shapes, same thread count, one after the other.
 #
 #   Scripts/compare_bench.sh [MODEL_DIR] [SECONDS] [SHAPES]
 #
@@ -9,8 +9,9 @@
 #   PRESET=smollm2-135m Scripts/compare_bench.sh /tmp/lmscore-bench/smollm2-135m 5 1x16,8x128
 #   PRESET=qwen2.5-0.5b DTYPE=BF16 Scripts/compare_bench.sh /tmp/lmscore-bench/qwen2.5-0.5b-bf16 5 1x16,8x128
 # An F16 copy of the same preset and seed (MODEL_DIR-f16) is scored too (1x16, and peak RSS at 4096
-# tokens). Both sides first time one product alone (1024x768x3072). PyTorch runs from the venv of Scripts/setup_venv.sh
-# (LMSCORE_VENV to override). Both sides do the full scoring work: forward, log-softmax, gather.
+# tokens). lmscore and PyTorch first time one product alone (1024x768x3072). PyTorch and CTranslate2 run from the
+# venv of Scripts/setup_venv.sh (LMSCORE_VENV to override). All do the full scoring work: forward, log-softmax over
+# the vocabulary, gather of the targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-/tmp/lmscore-bench/gpt2-random}
@@ -33,6 +34,10 @@ echo "== lmscore"
 echo
 echo "== PyTorch"
 "$venv/bin/python" Scripts/bench_pytorch.py --model "$model" --threads "$threads" --seconds "$seconds" --shapes "$shapes"
+echo
+echo "== CTranslate2 (Generator.score_batch; float32, or CT2_QUANTIZATION)"
+"$venv/bin/python" Scripts/bench_ctranslate2.py --model "$model" --threads "$threads" --seconds "$seconds" --shapes "$shapes" \
+  --quantization "${CT2_QUANTIZATION:-float32}"
 echo
 echo "== peak RSS with 4096 tokens in one call (4x1024, a fresh process)"
 .build/release/lmscore bench --model "$model" --threads "$threads" --seconds 1 --product "" --shapes 4x1024 | tail -1

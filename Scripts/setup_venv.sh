@@ -4,6 +4,7 @@
 #   Scripts/bench_pytorch.py   (PyTorch side of the benchmark comparison)
 #   Scripts/train_default_model.py, Scripts/model_card_sanity.py  (the default model; need tiktoken)
 #   Scripts/peer_fastapi.py    (the HTTP peer of Scripts/load_bench.sh; fastapi + uvicorn)
+#   Scripts/bench_ctranslate2.py (the CTranslate2 side of Scripts/compare_bench.sh)
 # The venv lives OUTSIDE the repo: ${LMSCORE_VENV:-$HOME/.cache/lmscore-venv}.
 # Idempotent: a venv that already has the pinned versions is left alone. Progress goes to
 # stderr; the venv path is the only thing printed on stdout, so VENV=$(Scripts/setup_venv.sh).
@@ -26,15 +27,18 @@ TIKTOKEN_VERSION="0.14.0"
 # fastapi + uvicorn: the HTTP peer of Scripts/load_bench.sh (PEER=fastapi).
 FASTAPI_VERSION="0.165.0"
 UVICORN_VERSION="0.54.0"
+# CTranslate2: the fastest CPU scorer a user could pick instead (Generator.score_batch); compare_bench.sh's peer.
+CTRANSLATE2_VERSION="4.8.5"
 PACKAGES=("torch==${TORCH_VERSION}" "transformers==${TRANSFORMERS_VERSION}" "tiktoken==${TIKTOKEN_VERSION}" safetensors numpy
-          "fastapi==${FASTAPI_VERSION}" "uvicorn==${UVICORN_VERSION}")
+          "fastapi==${FASTAPI_VERSION}" "uvicorn==${UVICORN_VERSION}" "ctranslate2==${CTRANSLATE2_VERSION}")
 
 has_packages() {
-    "$VENV/bin/python" - "$TORCH_VERSION" "$TRANSFORMERS_VERSION" "$TIKTOKEN_VERSION" "$FASTAPI_VERSION" "$UVICORN_VERSION" 2>/dev/null <<'PY'
+    "$VENV/bin/python" - "$TORCH_VERSION" "$TRANSFORMERS_VERSION" "$TIKTOKEN_VERSION" "$FASTAPI_VERSION" "$UVICORN_VERSION" "$CTRANSLATE2_VERSION" 2>/dev/null <<'PY'
 import sys
-import fastapi, numpy, safetensors, tiktoken, torch, transformers, uvicorn  # noqa: F401
+import ctranslate2, fastapi, numpy, safetensors, tiktoken, torch, transformers, uvicorn  # noqa: F401
 ok = (torch.__version__.split("+")[0] == sys.argv[1] and transformers.__version__ == sys.argv[2]
-      and tiktoken.__version__ == sys.argv[3] and fastapi.__version__ == sys.argv[4] and uvicorn.__version__ == sys.argv[5])
+      and tiktoken.__version__ == sys.argv[3] and fastapi.__version__ == sys.argv[4] and uvicorn.__version__ == sys.argv[5]
+      and ctranslate2.__version__ == sys.argv[6])
 sys.exit(0 if ok else 1)
 PY
 }
@@ -46,7 +50,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 
 if has_packages; then
-    echo "venv already has torch ${TORCH_VERSION}, transformers ${TRANSFORMERS_VERSION}, tiktoken ${TIKTOKEN_VERSION}, fastapi ${FASTAPI_VERSION}, uvicorn ${UVICORN_VERSION}, safetensors, numpy" >&2
+    echo "venv already has torch ${TORCH_VERSION}, transformers ${TRANSFORMERS_VERSION}, tiktoken ${TIKTOKEN_VERSION}, fastapi ${FASTAPI_VERSION}, uvicorn ${UVICORN_VERSION}, ctranslate2 ${CTRANSLATE2_VERSION}, safetensors, numpy" >&2
 else
     if [[ -z "${PIP_FIND_LINKS:-}" ]]; then
         echo "warning: PIP_FIND_LINKS is not set; plain PyPI torch brings CUDA wheels (GBs)" >&2
