@@ -28,6 +28,9 @@ let package = Package(
         // zlib (Debian zlib1g-dev) and zstd (libzstd-dev): `.gz` and `.zst` batch files.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // GGUF files (llama.cpp's format): the container — metadata, tensor descriptions, mapped data —
+        // read for the engine (weights) and the tokenizer (its vocabulary). No dependencies.
+        .target(name: "LMScoreGGUF"),
         // The model and the loss: checkpoints in, scores out. No JSON, no HTTP.
         .target(
             name: "LMScoreEngine",
@@ -105,6 +108,7 @@ let package = Package(
         // the CLI and drain tests start, the HF sliding-window count.
         .target(name: "LMScoreTestSupport", dependencies: ["LMScoreEngine"], path: "Tests/LMScoreTestSupport"),
         .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
+        .testTarget(name: "LMScoreGGUFTests", dependencies: ["LMScoreGGUF"]),
         .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreCLITests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
