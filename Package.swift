@@ -44,13 +44,13 @@ let package = Package(
         // The JSON request/response schema shared by `lmscore score` and HTTP `POST /score`.
         .target(
             name: "LMScoreAPI",
-            dependencies: ["LMScoreEngine", "LMScoreTokenizer"]
+            dependencies: ["LMScoreEngine", "LMScoreTokenizer", "LMScoreGGUF"]
         ),
         // GPT-2 byte-level BPE (tiktoken r50k_base): text → token ids → text. SHA-256 of the ranks file
         // from swift-crypto; optimized even in debug like the engine, so `swift test` runs at real speed.
         .target(
             name: "LMScoreTokenizer",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["LMScoreGGUF", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
         // libmicrohttpd (Debian libmicrohttpd-dev): one header and one .c of forwards for what Swift
@@ -109,7 +109,7 @@ let package = Package(
         .target(name: "LMScoreTestSupport", dependencies: ["LMScoreEngine"], path: "Tests/LMScoreTestSupport"),
         .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreGGUFTests", dependencies: ["LMScoreGGUF"]),
-        .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer", "LMScoreTestSupport"]),
+        .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer", "LMScoreGGUF", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreCLITests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreBatchTests", dependencies: ["LMScoreBatch", "LMScoreAPI", "LMScoreEngine", "LMScoreTestSupport"]),

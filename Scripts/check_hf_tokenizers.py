@@ -11,7 +11,11 @@ llama.cpp ships, for each vocabulary it supports, a GGUF file holding only the t
      `tokenizers` (add_special_tokens=False, as llama.cpp's test-tokenizer-0.py), and compares both with
      the .out ids;
   3. encodes the corpus (../shared/corpus, in chunks of lines) with both, and decodes every id list
-     with both (`--decode`).
+     with both (`--decode`);
+  4. encodes the same texts with lmscore reading the .gguf file itself (`--tokenizer FILE.gguf`: the
+     vocabulary from GGUF metadata, as for a GGUF model) and compares with the .out ids and with
+     lmscore's ids from the tokenizer.json; and for vocabularies this script does not convert
+     (GGUF_ONLY), the .gguf file against the .out ids alone.
 Prints each mismatch, and a line per vocabulary; exit status 0 only with zero mismatches between
 lmscore and `tokenizers` and between lmscore and the .out files. Where the .out files disagree with
 `tokenizers` itself, that is reported as such (it is a fact about the reference, not about lmscore).
@@ -28,6 +32,9 @@ import struct
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 VOCABULARIES = ["llama-bpe", "qwen2", "llama-spm", "gpt-2", "starcoder"]
+# Read by lmscore from the .gguf file only (Phi-3's SentencePiece, MPT's GPT-2 split, Refact's and
+# Command-R's StarCoder split): checked against llama.cpp's .out files.
+GGUF_ONLY = ["phi-3", "mpt", "refact", "command-r"]
 SEPARATOR = "\n__ggml_vocab_test__\n"
 
 LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -172,6 +179,7 @@ def main():
     parser.add_argument("--corpus-files", default="all", help="comma-separated file names in --corpus, or all")
     parser.add_argument("--lines-per-text", type=int, default=8)
     parser.add_argument("--vocabularies", default=",".join(VOCABULARIES))
+    parser.add_argument("--gguf-only", default=",".join(GGUF_ONLY), help="vocabularies checked from the .gguf file alone")
     args = parser.parse_args()
 
     failures = 0
@@ -218,6 +226,32 @@ def main():
               f"{out_vs_theirs} .out ≠ tokenizers), {len(texts)} texts / {tokens} tokens: "
               f"{encode_mismatches} encode and {decode_mismatches} decode mismatches with tokenizers", flush=True)
         failures += out_vs_ours + encode_mismatches + decode_mismatches
+
+        gguf_all = lmscore_jsonl(args.lmscore, gguf_path, texts)
+        gguf_vs_out = sum(1 for i in range(len(inputs)) if gguf_all[i] != expected[i])
+        gguf_vs_json = 0
+        for i, text in enumerate(texts):
+            if gguf_all[i] != ours_all[i]:
+                gguf_vs_json += 1
+                if gguf_vs_json <= 10:
+                    print(f"{name} text {i} {text[:200]!r}: lmscore from .gguf {gguf_all[i][:40]} from tokenizer.json {ours_all[i][:40]}")
+        print(f"check_hf_tokenizers: {name}.gguf read directly: {gguf_vs_out} ≠ .out of {len(inputs)}, "
+              f"{gguf_vs_json} ≠ its tokenizer.json of {len(texts)} texts", flush=True)
+        failures += gguf_vs_out + gguf_vs_json
+
+    for name in (args.gguf_only.split(",") if args.gguf_only else []):
+        gguf_path = Path(args.models) / f"ggml-vocab-{name}.gguf"
+        inputs = Path(f"{gguf_path}.inp").read_text(encoding="utf-8").split(SEPARATOR)
+        expected = [[int(x) for x in line.split()] for line in Path(f"{gguf_path}.out").read_text(encoding="utf-8").split("\n")]
+        inputs = inputs[:len(expected)] if len(expected) < len(inputs) else inputs
+        ours = lmscore_jsonl(args.lmscore, gguf_path, inputs)
+        mismatches = 0
+        for i, text in enumerate(inputs):
+            if ours[i] != expected[i]:
+                mismatches += 1
+                print(f"{name} .inp[{i}] {text!r}: lmscore from .gguf {ours[i]} .out {expected[i]}")
+        print(f"check_hf_tokenizers: {name}.gguf read directly: {mismatches} ≠ .out of {len(inputs)}", flush=True)
+        failures += mismatches
     print(f"check_hf_tokenizers: {failures} mismatches")
     return 0 if failures == 0 else 1
 

@@ -2,9 +2,9 @@ import Foundation
 
 /// Writes a GGUF v3 file: metadata (typed as given), tensors with their raw bytes at the alignment.
 /// For tests and small fixtures; what the values mean is the caller's.
-public struct GGUFWriter {
+public struct GGUFWriter: Sendable {
     /// A value with the GGUF type it is written as.
-    public enum Typed {
+    public enum Typed: Sendable {
         case u8(UInt8), i8(Int8), u16(UInt16), i16(Int16), u32(UInt32), i32(Int32), f32(Float), bool(Bool)
         case string(String), u64(UInt64), i64(Int64), f64(Double)
         /// Items of one type (the type code of the first item; an empty array is written as u8 items).

@@ -1,4 +1,5 @@
 import Foundation
+import LMScoreGGUF
 import LMScoreTokenizer
 
 /// Which tokenizer serves a model, looked for in this order:
@@ -31,9 +32,15 @@ public enum TokenizerLookup {
         return tokenizer
     }
 
-    /// The tokenizer file `file` names: a `tokenizer.json` (by its `.json` extension) or GPT-2's ranks.
+    /// The tokenizer file `file` names: a `tokenizer.json` (by its `.json` extension), the vocabulary of
+    /// a GGUF file (`.gguf`), or GPT-2's ranks.
     public static func load(file: URL) throws(TokenizerError) -> any TextTokenizer {
         if file.pathExtension == "json" { return try HFTokenizer(file: file, config: HFTokenizer.config(besides: file)) }
+        if file.pathExtension == "gguf" {
+            let gguf: GGUFFile
+            do { gguf = try GGUFFile(path: file.path) } catch { throw .invalidTokenizer(file, reason: "\(error)") }
+            return try HFTokenizer(gguf: gguf)
+        }
         return try GPT2Tokenizer(ranksFile: file)
     }
 }

@@ -17,7 +17,8 @@ public struct HFTokenizer: Sendable {
     let model: BPEModel
     let decoder: HFDecoder?
 
-    public var formatName: String { HFTokenizer.fileName }
+    /// `tokenizer.json`, or `gguf` for a vocabulary read from a GGUF file.
+    public let formatName: String
     public let vocabularySize: Int
     public let beginningOfSequence: Int32?
     public let addsBeginningOfSequence: Bool
@@ -26,7 +27,15 @@ public struct HFTokenizer: Sendable {
     /// Reads `file` and, if given, the `tokenizer_config.json` beside it (`add_bos_token`, `bos_token`,
     /// `eos_token`); without it, the post-processor decides whether a BOS is added.
     public init(file: URL, config: URL? = nil) throws(TokenizerError) {
-        let json = try TokenizerJSON.read(file)
+        try self.init(json: TokenizerJSON.read(file), settings: config.map { (c) throws(TokenizerError) in try TokenizerJSON.read(c) },
+                      formatName: HFTokenizer.fileName)
+    }
+
+    /// From a parsed `tokenizer.json` and, if any, `tokenizer_config.json` settings (`add_bos_token`,
+    /// `bos_token`, `eos_token`) — read from files, or built from another format's vocabulary (GGUF).
+    init(json: TokenizerJSON, settings: TokenizerJSON?, formatName: String) throws(TokenizerError) {
+        self.formatName = formatName
+        let file = json.file
         if let truncation = json.value("truncation") { throw json.unsupported("truncation", truncation.summary) }
         if let padding = json.value("padding") { throw json.unsupported("padding", padding.summary) }
         guard let modelJSON = try json.object("model") else { throw json.invalid("model", "missing") }
@@ -42,8 +51,7 @@ public struct HFTokenizer: Sendable {
 
         let processorBOS = try json.object("post_processor").flatMap { (p) throws(TokenizerError) in try HFPostProcessor.leadingToken(p) }
         var configBOS: Int32? = nil, eos: Int32? = nil, addBOS: Bool? = nil
-        if let config {
-            let settings = try TokenizerJSON.read(config)
+        if let settings {
             if settings.value("add_bos_token") != nil { addBOS = try settings.bool("add_bos_token", default: false) }
             configBOS = try HFTokenizer.specialTokenID(settings, "bos_token", addedTokens: addedTokens, model: model)
             eos = try HFTokenizer.specialTokenID(settings, "eos_token", addedTokens: addedTokens, model: model)
@@ -51,7 +59,7 @@ public struct HFTokenizer: Sendable {
         beginningOfSequence = processorBOS ?? configBOS
         addsBeginningOfSequence = addBOS ?? (processorBOS != nil)
         if addsBeginningOfSequence && beginningOfSequence == nil {
-            throw .invalidTokenizer(config ?? file, reason: "add_bos_token is true but there is no bos_token")
+            throw .invalidTokenizer(settings?.file ?? file, reason: "add_bos_token is true but there is no bos_token")
         }
         endOfText = eos ?? HFTokenizer.specialToken(named: ["<|endoftext|>", "</s>", "<|end_of_text|>"], in: addedTokens)
     }

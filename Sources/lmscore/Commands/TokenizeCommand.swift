@@ -26,7 +26,7 @@ struct TokenizeCommand: ParsableCommand {
     @Option(name: .long, help: "Model directory holding gpt2.tiktoken or tokenizer.json (default: the bundled lmscore-gpt2-small-en).")
     var model: String?
 
-    @Option(name: .long, help: "A tokenizer file instead of a model directory: tokenizer.json (HF tokenizers format) or gpt2.tiktoken.")
+    @Option(name: .long, help: "A tokenizer file instead of a model directory: tokenizer.json (HF tokenizers format), a GGUF file's vocabulary (.gguf) or gpt2.tiktoken.")
     var tokenizer: String?
 
     @Flag(name: .long, help: "Encode special tokens' text (<|endoftext|>, <s>) as those tokens (default: as ordinary text).")
