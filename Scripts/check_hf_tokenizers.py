@@ -158,6 +158,17 @@ def lmscore_jsonl(lmscore, tokenizer_file, lines, decode=False):
     return [json.loads(line) for line in out.stdout.decode().splitlines()]
 
 
+def differing_encodings(name, texts, first, second, shown=10):
+    """How many texts the two (label, ids per text) encodings differ on; the first `shown` are printed."""
+    count = 0
+    for i, text in enumerate(texts):
+        if first[1][i] != second[1][i]:
+            count += 1
+            if count <= shown:
+                print(f"{name} text {i} {text[:200]!r}: {first[0]} {first[1][i][:40]} {second[0]} {second[1][i][:40]}")
+    return count
+
+
 def corpus_texts(directory, files, lines_per_text):
     texts = []
     paths = sorted(Path(directory).glob("*.txt")) if files == "all" else [Path(directory) / f for f in files.split(",")]
@@ -207,12 +218,7 @@ def main():
                 out_vs_theirs += 1
                 print(f"{name} .inp[{i}] {text!r}: the .out file {expected[i]} differs from tokenizers {theirs[i]}")
 
-        encode_mismatches = 0
-        for i, text in enumerate(texts):
-            if ours_all[i] != theirs_all[i]:
-                encode_mismatches += 1
-                if encode_mismatches <= 10:
-                    print(f"{name} text {i} {text[:200]!r}: lmscore {ours_all[i][:40]} tokenizers {theirs_all[i][:40]}")
+        encode_mismatches = differing_encodings(name, texts, ("lmscore", ours_all), ("tokenizers", theirs_all))
         decoded = lmscore_jsonl(args.lmscore, tokenizer_file, theirs_all, decode=True)
         reference_decoded = tokenizer.decode_batch(theirs_all, skip_special_tokens=False)
         decode_mismatches = 0
@@ -229,12 +235,7 @@ def main():
 
         gguf_all = lmscore_jsonl(args.lmscore, gguf_path, texts)
         gguf_vs_out = sum(1 for i in range(len(inputs)) if gguf_all[i] != expected[i])
-        gguf_vs_json = 0
-        for i, text in enumerate(texts):
-            if gguf_all[i] != ours_all[i]:
-                gguf_vs_json += 1
-                if gguf_vs_json <= 10:
-                    print(f"{name} text {i} {text[:200]!r}: lmscore from .gguf {gguf_all[i][:40]} from tokenizer.json {ours_all[i][:40]}")
+        gguf_vs_json = differing_encodings(name, texts, ("lmscore from .gguf", gguf_all), ("from tokenizer.json", ours_all))
         print(f"check_hf_tokenizers: {name}.gguf read directly: {gguf_vs_out} ≠ .out of {len(inputs)}, "
               f"{gguf_vs_json} ≠ its tokenizer.json of {len(texts)} texts", flush=True)
         failures += gguf_vs_out + gguf_vs_json
