@@ -11,11 +11,11 @@ public enum RandomCheckpoint {
 
         public var config: ModelConfig {
             switch self {
-            case .gpt2: ModelConfig(vocabSize: 50257, nPositions: 1024, nEmbd: 768, nLayer: 12, nHead: 12)
-            case .gpt2Medium: ModelConfig(vocabSize: 50257, nPositions: 1024, nEmbd: 1024, nLayer: 24, nHead: 16)
-            case .distilgpt2: ModelConfig(vocabSize: 50257, nPositions: 1024, nEmbd: 768, nLayer: 6, nHead: 12)
-            case .tiny: ModelConfig(vocabSize: 1000, nPositions: 64, nEmbd: 32, nLayer: 2, nHead: 4)
-            case .tinyGPT2Vocab: ModelConfig(vocabSize: 50257, nPositions: 128, nEmbd: 64, nLayer: 2, nHead: 4)
+            case .gpt2: Self.gpt2(vocab: 50257, positions: 1024, width: 768, layers: 12, heads: 12)
+            case .gpt2Medium: Self.gpt2(vocab: 50257, positions: 1024, width: 1024, layers: 24, heads: 16)
+            case .distilgpt2: Self.gpt2(vocab: 50257, positions: 1024, width: 768, layers: 6, heads: 12)
+            case .tiny: Self.gpt2(vocab: 1000, positions: 64, width: 32, layers: 2, heads: 4)
+            case .tinyGPT2Vocab: Self.gpt2(vocab: 50257, positions: 128, width: 64, layers: 2, heads: 4)
             case .llamaTiny: Self.describe([
                 "model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "intermediate_size": 172,
                 "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128,
@@ -50,6 +50,11 @@ public enum RandomCheckpoint {
                 "rotary_emb_base": 10000, "use_parallel_residual": true, "hidden_act": "gelu", "tie_word_embeddings": false,
             ])
             }
+        }
+
+        /// A GPT-2 shape in GPT2Config's keys (tanh GELU, ε 1e-5, tied).
+        private static func gpt2(vocab: Int, positions: Int, width: Int, layers: Int, heads: Int) -> ModelConfig {
+            describe(["model_type": "gpt2", "vocab_size": vocab, "n_positions": positions, "n_embd": width, "n_layer": layers, "n_head": heads])
         }
 
         private static func describe(_ json: [String: Any]) -> ModelConfig {
@@ -146,11 +151,11 @@ final class RandomTensors: TensorSource {
         case .embedding, .projection: 0.02
         case .residualProjection: 0.02 / Float(2 * layers).squareRoot()
         case .positionTable: 0.01
-        case .gain, .bias: 0
+        case .gain, .offsetGain, .bias: 0
         }
         switch role {
         case .gain: buffer.initialize(repeating: 1)
-        case .bias: buffer.initialize(repeating: 0)
+        case .bias, .offsetGain: buffer.initialize(repeating: 0)
         default: for i in 0..<count { buffer[i] = random.nextNormal() * std }
         }
         buffers.append(buffer)
