@@ -6,6 +6,17 @@ enum ElementType: String, Sendable {
 
     var byteCount: Int { self == .f32 ? 4 : 2 }
 
+    /// `value` rounded to nearest (even) in this type, as FP32.
+    func rounded(_ value: Float) -> Float {
+        switch self {
+        case .f32: value
+        case .f16: Float(Float16(value))
+        case .bf16:
+            // The high half of the FP32 bits, rounded to nearest even on the low half.
+            Float(bitPattern: (value.bitPattern &+ 0x7fff &+ ((value.bitPattern >> 16) & 1)) & 0xffff_0000)
+        }
+    }
+
     init(_ dtype: TensorDType) {
         switch dtype {
         case .f32: self = .f32

@@ -10,6 +10,9 @@ public final class DecoderModel: Sendable {
     let heads: AttentionHeads
     /// cos/sin per position of each layer's RoPE (nil: no rotary); layers with the same RoPE share one.
     let rotary: [RotaryTable?]
+    /// The embeddings' scale as HF applies it: `embed_scale.to(weight.dtype)`, the FP32 value rounded
+    /// to the embedding's stored type (Gemma 3 270M with BF16 weights: √640 = 25.298 becomes 25.25).
+    let embeddingScale: Float?
 
     /// The model directory's name, as responses report it.
     public var name: String { URL(fileURLWithPath: summary.directory).lastPathComponent }
@@ -24,6 +27,7 @@ public final class DecoderModel: Sendable {
         self.weights = weights
         self.summary = summary
         heads = AttentionHeads(count: config.nHead, keyValueCount: config.nKVHead, size: config.headSize, layout: weights.qkvLayout)
+        embeddingScale = config.embeddingScale.map { weights.tokenEmbedding.elementType.rounded($0) }
         var tables: [Rotary: RotaryTable] = [:]
         rotary = config.layers.map { layer in
             layer.attention.rotary.map { description in
@@ -74,7 +78,7 @@ public final class DecoderModel: Sendable {
             let out = x + t * C
             weights.tokenEmbedding.copyRow(Int(token), into: out, compute: compute)
             if let table = weights.positionEmbedding { ops.add(out, table + positions[t] * C, C) }
-            if let scale = config.embeddingScale { ops.scale(out, C, scale) }
+            if let scale = embeddingScale { ops.scale(out, C, scale) }
         }
     }
 

@@ -29,6 +29,10 @@ enum Families {
         LlamaFamily(modelType: "qwen2", architecture: "Qwen2ForCausalLM", biases: .queryKeyValueOnly, window: .refused),
         LlamaFamily(modelType: "qwen3", architecture: "Qwen3ForCausalLM", biases: .attentionBiasKey, queryKeyNorm: true, window: .refused),
         GPTNeoXFamily(),
+        GemmaFamily(),
+        Gemma2Family(),
+        Gemma3Family(),
+        Phi3Family(),
     ]
 
     static func family(_ modelType: String) -> (any ModelFamily)? { table.first { $0.modelType == modelType } }
