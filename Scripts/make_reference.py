@@ -24,6 +24,13 @@ Other families (config.json in the Hub's legacy form unless said otherwise):
   qwen3-rope-parameters   Qwen3, config.json as transformers 5 writes it (`rope_parameters`
                           with rope_theta 5e5), q/k norm, MQA, untied, F32.
   qwen2-untied            Qwen2, q/k/v biases, untied lm_head, 2 shards, F32.
+  gemma-legacy-act        Gemma, RMSNorm (1 + w), embeddings x sqrt(hidden), the legacy
+                          `hidden_act: "gelu"` (which transformers runs as tanh GELU), gated MLP with
+                          intermediate_size % 8 != 0, MQA, head_dim 16 != 48/4, tied, F32.
+  gemma3-local-global     Gemma 3 text, q/k norms, local/global layers from
+                          `sliding_window_pattern` 3 (no `layer_types`), sliding_window 6, local
+                          theta `rope_local_base_freq` 1e3, global theta 5e4 with linear scaling 2,
+                          query_pre_attn_scalar 20 != head_dim 16, GQA, tied, BF16.
 
 and, for each, an expected.json in exactly the format of shared/reference/*/expected.json.
 
@@ -186,6 +193,30 @@ FIXTURES = [
         seed=8000,
         notes="q/k/v biases (none on o_proj); untied `lm_head`; 2 shards",
     ),
+    Fixture(
+        name="gemma-legacy-act",
+        storage="f32", prefix=False, tied=True,
+        config=dict(model_type="gemma", vocab_size=300, hidden_size=48, intermediate_size=84,
+                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                    max_position_embeddings=32, rms_norm_eps=1e-6, rope_theta=10000.0, hidden_act="gelu"),
+        seed=9000,
+        notes="RMSNorm (1 + w); embeddings × √hidden; legacy `hidden_act: \"gelu\"` (run as tanh GELU); "
+              "gated MLP, `intermediate_size` 84 (not a multiple of 8); MQA; `head_dim: 16` ≠ 48/4; tied",
+    ),
+    Fixture(
+        name="gemma3-local-global",
+        storage="bf16", prefix=False, tied=True,
+        config=dict(model_type="gemma3_text", vocab_size=300, hidden_size=32, intermediate_size=60,
+                    num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                    max_position_embeddings=32, rms_norm_eps=1e-6, rope_theta=50000.0,
+                    rope_local_base_freq=1000.0, rope_scaling=dict(rope_type="linear", factor=2.0),
+                    sliding_window=6, sliding_window_pattern=3, query_pre_attn_scalar=20,
+                    hidden_activation="gelu_pytorch_tanh"),
+        seed=10000,
+        notes="q/k norms (1 + w); `sliding_window_pattern: 3` without `layer_types` (layers 0, 1, 3 local "
+              "with window 6 and θ `rope_local_base_freq` 1000; layer 2 global, θ 5e4, linear scaling 2); "
+              "`query_pre_attn_scalar` 20 ≠ head_dim 16; pre- and post-norms; GQA 4/2; tied",
+    ),
 ]
 
 
@@ -246,15 +277,17 @@ def canonical_shapes(config, tied: bool) -> dict:
     return shapes
 
 
-def draw_parameters(shapes: dict, seed: int) -> dict:
-    """Random float32 values for every parameter (canonical names)."""
+def draw_parameters(shapes: dict, seed: int, offset_gains: bool = False) -> dict:
+    """Random float32 values for every parameter (canonical names). With `offset_gains` (Gemma, whose
+    norms multiply by 1 + w) a norm's stored w is drawn around 0, so the gain it applies is 1 + N(0,
+    SIGMA_GAIN) as in the other families."""
     rng = np.random.default_rng(seed)
     params = {}
     for name, shape in shapes.items():
         if name.endswith("bias"):
             x = rng.normal(0.0, SIGMA_BIAS, shape)
         elif ".ln_" in name or "norm" in name:  # LayerNorm / RMSNorm gain
-            x = 1.0 + rng.normal(0.0, SIGMA_GAIN, shape)
+            x = (0.0 if offset_gains else 1.0) + rng.normal(0.0, SIGMA_GAIN, shape)
         elif name.endswith(("wte.weight", "wpe.weight")) or name.startswith(("lm_head", "embed_out")) \
                 or "embed_tokens" in name or "embed_in" in name:
             x = rng.normal(0.0, SIGMA_EMBED, shape)
@@ -568,7 +601,7 @@ def generate(fx: Fixture) -> None:
     shapes = canonical_shapes(config, fx.tied)
     for attempt in range(MAX_ATTEMPTS):
         seed = fx.seed + attempt
-        write_checkpoint(fx, config, draw_parameters(shapes, seed), out)
+        write_checkpoint(fx, config, draw_parameters(shapes, seed, offset_gains=fx.config.get("model_type", "").startswith("gemma")), out)
         model = load_float64_model(out)
         gaps = []
         cases = make_cases(fx)
@@ -742,6 +775,12 @@ def check_with_from_pretrained(d: Path) -> float:
     """Load d with from_pretrained (float64) and compare logits to ours."""
     ours = load_float64_model(d)
     hf = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float64, attn_implementation="eager").eval()
+    # Gemma's embedding scale is a float32 buffer (hidden_size**0.5 rounded to float32, then cast to the
+    # weights' dtype): what HF multiplies by in float32/bfloat16, what the truth here uses, and what
+    # lmscore computes. from_pretrained(dtype=float64) alone re-initialises it to the exact double.
+    for a, b in zip(ours.modules(), hf.modules()):
+        if hasattr(a, "embed_scale") and hasattr(b, "embed_scale"):
+            b.embed_scale.copy_(a.embed_scale)
     ids = torch.arange(context_length(ours.config)).remainder(ours.config.vocab_size)[None]
     a = ours(ids, use_cache=False).logits
     b = hf(ids, use_cache=False).logits

@@ -54,7 +54,7 @@ struct CheckpointTests {
         }
         let path = configURL.path
         #expect(try withConfig { $0["model_type"] = "falcon" }
-            == .unsupportedModel(path: path, reason: "model_type \"falcon\"; lmscore runs gpt2, llama, mistral, qwen2, qwen3, gpt_neox"))
+            == .unsupportedModel(path: path, reason: "model_type \"falcon\"; lmscore runs \(Families.modelTypes.joined(separator: ", "))"))
         #expect(try withConfig { $0["n_head"] = 5 } == .badConfig(path: path, reason: "n_embd 32 is not divisible by n_head 5"))
         #expect(try withConfig { $0.removeValue(forKey: "n_layer") } == .badConfig(path: path, reason: "missing key \"n_layer\""))
         #expect(try withConfig { $0["vocab_size"] = -3 } == .badConfig(path: path, reason: "\"vocab_size\" must be a positive integer"))

@@ -47,7 +47,7 @@ struct KernelTests {
         b.withBase { base in
             c.withUnsafeMutableBufferPointer { c in
                 product(m: m, n: n, k: k, a: a, lda: lda, b: base, ldb: ldb, elementType: type, transposeB: transposeB,
-                        c: c.baseAddress!, ldc: ldc, alpha: alpha, beta: accumulate ? 1 : 0, threads: 1, path: path)
+                        c: c.baseAddress!, ldc: ldc, alpha: alpha, beta: accumulate ? 1 : 0, compute: ComputeContext(path: path, threads: 1))
             }
         }
         var worst = 0.0
@@ -113,13 +113,13 @@ struct KernelTests {
         let b = (0..<k * n).map { _ in Float(random.uniform() * 2 - 1) }
         var whole = [Float](repeating: 0, count: m * n), split = whole
         product(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, elementType: .f32, transposeB: false,
-                c: &whole, ldc: n, alpha: 1, beta: 0, threads: 1, path: path)
+                c: &whole, ldc: n, alpha: 1, beta: 0, compute: ComputeContext(path: path, threads: 1))
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 product(m: m, n: n, k: k1, a: a.baseAddress!, lda: k, b: UnsafeRawPointer(b.baseAddress!), ldb: n,
-                        elementType: .f32, transposeB: false, c: &split, ldc: n, alpha: 1, beta: 0, threads: 1, path: path)
+                        elementType: .f32, transposeB: false, c: &split, ldc: n, alpha: 1, beta: 0, compute: ComputeContext(path: path, threads: 1))
                 product(m: m, n: n, k: k2, a: a.baseAddress! + k1, lda: k, b: UnsafeRawPointer(b.baseAddress! + k1 * n), ldb: n,
-                        elementType: .f32, transposeB: false, c: &split, ldc: n, alpha: 1, beta: 1, threads: 1, path: path)
+                        elementType: .f32, transposeB: false, c: &split, ldc: n, alpha: 1, beta: 1, compute: ComputeContext(path: path, threads: 1))
             }
         }
         #expect(whole == split, "\(path) m \(m)")
@@ -133,7 +133,7 @@ struct KernelTests {
             c.withUnsafeMutableBufferPointer { c in
                 // Large enough (M·N·K ≥ 2¹⁸) that two threads really split the columns.
                 product(m: rows.count, n: n, k: k, a: a, lda: k, b: base, ldb: ldb, elementType: b.type, transposeB: transposeB,
-                        c: c.baseAddress!, ldc: n, alpha: 1, beta: 0, threads: threads, path: path)
+                        c: c.baseAddress!, ldc: n, alpha: 1, beta: 0, compute: ComputeContext(path: path, threads: threads))
             }
         }
         return (0..<rows.count).map { Array(c[$0 * n..<($0 + 1) * n]) }
@@ -145,7 +145,7 @@ struct KernelTests {
         var out = [Float](repeating: 0, count: patterns.count)
         for type in [ElementType.f16, .bf16] {
             patterns.withUnsafeBytes { bytes in
-                path.convert(bytes.baseAddress!, elementType: type, into: &out, count: patterns.count)
+                ComputeContext(path: path, threads: 1).convert(bytes.baseAddress!, elementType: type, into: &out, count: patterns.count)
             }
             var mismatches = 0
             for (bits, value) in zip(patterns, out) {
@@ -160,7 +160,7 @@ struct KernelTests {
         // The edges by name: the smallest subnormal, the largest subnormal, ±inf, a NaN.
         let edges: [UInt16] = [0x0001, 0x03ff, 0x7c00, 0xfc00, 0x7e01, 0x8000]
         var converted = [Float](repeating: 0, count: edges.count)
-        edges.withUnsafeBytes { path.convert($0.baseAddress!, elementType: .f16, into: &converted, count: edges.count) }
+        edges.withUnsafeBytes { ComputeContext(path: path, threads: 1).convert($0.baseAddress!, elementType: .f16, into: &converted, count: edges.count) }
         #expect(converted[0] == 0x1p-24 && converted[1] == 0x1.ff8p-15)
         #expect(converted[2] == .infinity && converted[3] == -.infinity && converted[4].isNaN)
         #expect(converted[5] == 0 && converted[5].sign == .minus)
@@ -177,8 +177,8 @@ struct KernelTests {
             for _ in 0..<steps { x = path == .portable ? x * 0.999 + 0.001 : Float(0.001).addingProduct(x, 0.999) }
             for _ in 0..<path.lanes { expected += x }
         }
-        #expect(path.fmaProbe(steps: steps).bitPattern == expected.bitPattern)
-        #expect(path.fmaProbe(steps: steps + 1) != expected)
+        #expect(ComputeContext(path: path, threads: 1).fmaProbe(steps: steps).bitPattern == expected.bitPattern)
+        #expect(ComputeContext(path: path, threads: 1).fmaProbe(steps: steps + 1) != expected)
     }
 
     /// The promise that lets a replica move between CPUs: the AVX-512 path computes the AVX2 path's FMA

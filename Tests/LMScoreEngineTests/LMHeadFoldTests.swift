@@ -1,3 +1,4 @@
+import CKernels
 import Testing
 @testable import LMScoreEngine
 
@@ -18,7 +19,8 @@ struct LMHeadFoldTests {
 
     private func greedyToken(_ logits: [Float]) -> Int {
         var state = RunningLogSumExp(target: Int(ScoredPosition.argmax), topK: 0)
-        logits.withUnsafeBufferPointer { state.fold($0.baseAddress!, count: $0.count, firstIndex: 0) }
+        let ops = ComputeContext(path: KernelPath.supported[0], threads: 1).ops
+        logits.withUnsafeBufferPointer { state.fold($0.baseAddress!, count: $0.count, firstIndex: 0, ops: ops) }
         return Int(state.result().token)
     }
 
@@ -52,11 +54,12 @@ struct LMHeadFoldTests {
     }
 }
 
-/// The fold's loops on each path give the bits of the Swift versions the portable path runs
-/// (vocab_fold_avx2.c repeats their operations in AVX2 registers): Σ exp(x − shift) over tiles of
-/// every length up to a vocabulary tile, and the maximum and its first index.
+/// The fold's loops (elementwise_template.h) give the portable path's bits on every path: Σ exp(x −
+/// shift) over tiles of every length up to a vocabulary tile, and the maximum and its first index.
 @Suite("LM head fold: every path, the same bits")
 struct LMHeadFoldPathTests {
+    let portable = ComputeContext(path: .portable, threads: 1).ops
+
     /// Logits as a model gives them (±12 around 0), with the edge values a tile can hold.
     private func tile(count: Int, random: inout SplitMix64, edges: Bool) -> [Float] {
         var x = (0..<count).map { _ in Float(random.uniform() * 24 - 12) }
@@ -75,8 +78,8 @@ struct LMHeadFoldPathTests {
                 let x = tile(count: count, random: &random, edges: trial % 3 == 2)
                 let shift = trial % 4 == 0 ? x.filter(\.isFinite).max() ?? 0 : Float(random.uniform() * 8 - 4)
                 let (expected, actual) = x.withUnsafeBufferPointer {
-                    (portableSumOfExp($0.baseAddress!, count: count, shift: shift),
-                     path.sumOfExp($0.baseAddress!, count: count, shift: shift))
+                    (portable.sum_exp($0.baseAddress!, count, shift),
+                     ComputeContext(path: path, threads: 1).ops.sum_exp($0.baseAddress!, count, shift))
                 }
                 #expect(actual.bitPattern == expected.bitPattern, "count \(count) trial \(trial): \(actual) vs \(expected)")
                 checked += 1
@@ -97,8 +100,11 @@ struct LMHeadFoldPathTests {
                     if r < 0.15 { x[i] = -0.0 } else if r < 0.3 { x[i] = 0 } else if r < 0.4 { x[i] = -.infinity }
                     else if r < 0.45 && trial % 2 == 0 { x[i] = .nan }
                 }
-                let (expected, actual) = x.withUnsafeBufferPointer {
-                    (portableMaxAndFirstIndex($0.baseAddress!, count: count), path.maxAndFirstIndex($0.baseAddress!, count: count))
+                let ops = ComputeContext(path: path, threads: 1).ops
+                var expected: (Float, Int) = (0, 0), actual: (Float, Int) = (0, 0)
+                x.withUnsafeBufferPointer {
+                    expected.1 = portable.max_first_index($0.baseAddress!, count, &expected.0)
+                    actual.1 = ops.max_first_index($0.baseAddress!, count, &actual.0)
                 }
                 #expect(actual.0.bitPattern == expected.0.bitPattern && actual.1 == expected.1,
                         "count \(count) trial \(trial): \(actual) vs \(expected) for \(x.prefix(24))")

@@ -1,5 +1,6 @@
-// lmscore's matrix kernels: FP32 GEMM with an FP32, F16 or BF16 right-hand side, per CPU path
-// (AVX-512F, AVX2+FMA+F16C, portable C), and 16-bit → FP32 conversion. One binary carries every
+// lmscore's kernels: FP32 GEMM with an FP32, F16 or BF16 right-hand side, per CPU path
+// (AVX-512F, AVX2+FMA+F16C, portable C), 16-bit → FP32 conversion, and every element-wise op of the
+// forward pass (norms, activations, RoPE, softmax, residual adds, the LM head's fold). One binary carries every
 // path (per-function target attributes); the engine picks one at start from lmk_cpu_features().
 //
 // Batch invariance by construction: every output element is one fixed sequence of operations over
@@ -55,12 +56,67 @@ lmk_fma_probe_fn lmk_fma_probe_avx512;
 lmk_fma_probe_fn lmk_fma_probe_avx2;
 lmk_fma_probe_fn lmk_fma_probe_portable;
 
-/// The LM head's fold over a tile of logits on AVX2 (vocab_fold_avx2.c), the same bits as the Swift
-/// versions in LMHead.swift: Σ exp(x[i] − shift) (FP32 exp in 8 lanes, multiply and add rounded
-/// separately, 512-value stretches summed in double), and the first index of the largest non-NaN
-/// value (stored in *maximum).
-double lmk_sum_exp_avx2(const float *x, long count, float shift);
-long lmk_max_first_index_avx2(const float *x, long count, float *maximum);
+/// The activations of an MLP (`lmk_elementwise.activate`, `.gated`).
+typedef enum {
+    LMK_GELU_TANH = 0,  // gelu_new / gelu_pytorch_tanh
+    LMK_GELU_ERF = 1,   // gelu (exact)
+    LMK_SILU = 2,       // silu (SwiGLU's gate)
+} lmk_activation;
+
+/// The element-wise ops of the forward pass and the LM head's fold (elementwise_template.h), one set
+/// per path, the same bits on every path (one 8-lane vector shape, same operations in the same order).
+/// Single-threaded; the caller splits rows over its threads.
+typedef struct {
+    /// out[t] = (x[t] − mean) / √(var + ε) · gain + bias per row of `width` (statistics in double).
+    void (*layer_norm)(const float *x, float *out, long rows, long width, const float *gain, const float *bias, double epsilon);
+    /// out[t] = x[t] / √(mean(x[t]²) + ε) · (gain_offset + gain), rows `stride` apart (in place when
+    /// out == x); gain_offset 1 is Gemma's (1 + w), 0 the plain gain.
+    void (*rms_norm)(const float *x, float *out, long rows, long width, long stride, const float *gain, float gain_offset,
+                     double epsilon);
+    /// x[i] = act(x[i]), in place.
+    void (*activate)(float *x, long count, lmk_activation activation);
+    /// Each row holds gate[width] | up[width]: gate = act(gate) · up, in place (up left as it was).
+    void (*gated)(float *x, long rows, long width, lmk_activation activation);
+    /// x[i] = cap · tanh(x[i] / cap), in place.
+    void (*softcap)(float *x, long count, float cap);
+    /// x[i] += y[i]
+    void (*add)(float *x, const float *y, long count);
+    /// x[t][j] += y[j] for every row t (rows `stride` apart): a bias.
+    void (*add_rows)(float *x, long rows, long width, long stride, const float *y);
+    /// x[i] *= factor
+    void (*scale)(float *x, long count, float factor);
+    /// RoPE, rotate-half: the first 2·half values of each of `heads` heads (`head_stride` apart) are
+    /// x1 | x2, rotated by (cos[i], sin[i]): x1·cos − x2·sin, x2·cos + x1·sin.
+    void (*rotate_heads)(float *x, long heads, long head_stride, const float *cos, const float *sin, long half);
+    /// Row i of scores[rows, keys] belongs to query first_query + i and sees keys 0 … query (with a
+    /// window > 0 only the last `window` of them; the others become 0), soft-capped first when
+    /// softcap > 0; max-subtracted softmax over the visible keys, the rest exactly 0.
+    void (*softmax_causal)(float *scores, long rows, long keys, long first_query, long window, float softcap);
+    /// Σ exp(x[i] − shift): 8 lanes, 512-value stretches summed in double.
+    double (*sum_exp)(const float *x, long count, float shift);
+    /// The first index of the largest non-NaN value (stored in *maximum).
+    long (*max_first_index)(const float *x, long count, float *maximum);
+} lmk_elementwise;
+extern const lmk_elementwise lmk_elementwise_avx512;
+extern const lmk_elementwise lmk_elementwise_avx2;
+extern const lmk_elementwise lmk_elementwise_portable;
+
+/// A path's whole set of kernels, chosen once (kernels.c).
+typedef enum {
+    LMK_PATH_AVX512 = 0,
+    LMK_PATH_AVX2 = 1,
+    LMK_PATH_PORTABLE = 2,
+} lmk_path;
+
+typedef struct {
+    lmk_gemm_fn *gemm;
+    lmk_convert_fn *convert;
+    lmk_fma_probe_fn *fma_probe;
+    const lmk_elementwise *elementwise;
+} lmk_kernels;
+
+/// The kernels of `path`; NULL for a path this build does not have (the x86 paths elsewhere).
+const lmk_kernels *lmk_kernels_for(lmk_path path);
 
 #ifdef __cplusplus
 }

@@ -1,169 +1,93 @@
 import Foundation
 
-/// A decoder-only transformer as its checkpoint describes it: which norm, which positions, the
-/// attention's shape, the MLP, the residual form and the head. Each family's `config.json` keys are
-/// mapped onto this description in `Checkpoint/Families/` (the only place that knows a family); the
-/// forward pass reads only the description.
+/// A decoder-only transformer as data, the same for every family: its shape, the norm, the
+/// embeddings, one `LayerSpec` per layer (attention, MLP, norms, residual) and the head. A family
+/// (`Checkpoint/Families/`, registered in `Families.table`) maps its `config.json` keys onto it; the
+/// forward pass reads only this description.
 public struct ModelConfig: Sendable, Equatable {
-    /// Whose tensor names and `config.json` keys the checkpoint uses.
-    public enum Family: String, Sendable, CaseIterable {
-        case gpt2
-        /// Llama, Mistral, Qwen2/2.5, Qwen3, SmolLM: `model.layers.N.self_attn.q_proj`, …
-        case llama
-        /// GPT-NeoX, Pythia: `gpt_neox.layers.N.attention.query_key_value`, …
-        case gptNeoX = "gpt_neox"
-    }
-
-    public enum Norm: String, Sendable {
-        /// (x − mean) / √(var + ε) · gain + bias
-        case layerNorm
-        /// x / √(mean(x²) + ε) · gain, statistics in Double (HF computes them in FP32 at least).
-        case rmsNorm
-    }
-
-    public enum Activation: String, Sendable {
-        /// `gelu_new` / `gelu_pytorch_tanh`: the tanh approximation GPT-2 was trained with.
-        case geluTanh = "gelu_new"
-        /// `gelu`: the exact erf form.
-        case geluErf = "gelu"
-    }
-
-    public enum MLP: Sendable, Equatable {
-        /// down(act(up x))
-        case gelu(Activation)
-        /// down(silu(gate x) · up x)
-        case swiGLU
-    }
-
-    /// RoPE scaling of the inverse frequencies (`rope_scaling` / `rope_parameters.rope_type`).
-    public enum RopeScaling: Sendable, Equatable {
-        case none
-        /// Positions divided by `factor` (every inverse frequency divided by it).
-        case linear(factor: Double)
-        /// Llama 3.1: long wavelengths divided by `factor`, short ones kept, a smooth band between.
-        case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContext: Int)
-    }
-
-    public struct Rotary: Sendable, Equatable {
-        /// θ of inv_freq[i] = θ^(−2i/dims).
-        public var theta: Double
-        /// How many leading dimensions of each head rotate (head_dim · partial factor, even).
-        public var dimensions: Int
-        public var scaling: RopeScaling
-    }
-
-    public enum Positions: Sendable, Equatable {
-        /// A learned table added to the token embeddings (GPT-2's `wpe`).
-        case learned
-        /// Rotary embeddings applied to q and k in HF's rotate-half layout.
-        case rotary(Rotary)
-    }
-
-    public var family: Family
-    /// `config.json`'s `model_type` (e.g. "qwen2"), as reported.
+    /// `config.json`'s `model_type` (e.g. "qwen2"): which family's file reads it, as reported.
     public var modelType: String
     public var vocabSize: Int
-    /// The context the scorer uses: windows span at most this many tokens. The checkpoint's maximum
-    /// (`maxPositions`) for learned positions; for rotary ones min(maximum, 4096) unless set (`--context`).
+    /// The context the scorer uses: windows span at most this many tokens, min(maxPositions, 4096)
+    /// unless set (`--context`).
     public var nPositions: Int
     /// The longest context the checkpoint claims (`n_positions` / `max_position_embeddings`).
     public var maxPositions: Int
+    /// Width of the residual stream (hidden size).
     public var nEmbd: Int
-    public var nLayer: Int
     public var nHead: Int
     /// Key/value heads: nHead (MHA), fewer (GQA), 1 (MQA).
     public var nKVHead: Int
-    /// Width of one head; Qwen3's differs from nEmbd / nHead.
+    /// Width of one head (may differ from nEmbd / nHead: Qwen3, Gemma).
     public var headSize: Int
     /// Width of the MLP's hidden layer.
     public var nInner: Int
-    public var norm: Norm
-    /// ε of every norm (`layer_norm_epsilon`, `rms_norm_eps`, `layer_norm_eps`).
-    public var normEpsilon: Double
-    public var positions: Positions
-    /// Biases on the q, k, v projections (GPT-2, NeoX, Qwen2, `attention_bias`).
-    public var qkvBias: Bool
-    /// A bias on the attention's output projection (GPT-2, NeoX, `attention_bias`).
-    public var attentionOutputBias: Bool
-    /// Qwen3: RMSNorm over each q and k head before the rotation.
-    public var queryKeyNorm: Bool
-    /// Mistral: a query sees only the last `slidingWindow` positions (itself included).
-    public var slidingWindow: Int?
-    public var mlp: MLP
-    public var mlpBias: Bool
-    /// NeoX: x + attn(ln1 x) + mlp(ln2 x) instead of two residual steps.
-    public var parallelResidual: Bool
+    /// Every norm of the model: the pre-norms, post-norms, q/k norms and the final norm.
+    public var norm: NormSpec
+    /// A learned position table added to the token embeddings (GPT-2's `wpe`).
+    public var learnedPositions: Bool
+    /// The embeddings are multiplied by this (Gemma: √hidden, an FP32 value as HF computes it).
+    public var embeddingScale: Float?
+    public var layers: [LayerSpec]
+    /// logits = cap · tanh(logits / cap) before the log-softmax (Gemma 2's `final_logit_softcapping`).
+    public var finalLogitSoftcap: Float?
     public var tieWordEmbeddings: Bool
-    public var scaleAttnWeights: Bool
-    public var scaleAttnByInverseLayerIdx: Bool
 
-    /// A GPT-2 description (the shape `make-checkpoint`'s GPT-2 presets and the tests build).
     public init(
-        vocabSize: Int, nPositions: Int, nEmbd: Int, nLayer: Int, nHead: Int, nInner: Int? = nil,
-        activation: Activation = .geluTanh, normEpsilon: Double = 1e-5, tieWordEmbeddings: Bool = true,
-        scaleAttnWeights: Bool = true, scaleAttnByInverseLayerIdx: Bool = false
+        modelType: String, vocabSize: Int, maxPositions: Int, nEmbd: Int, nHead: Int, nKVHead: Int, headSize: Int, nInner: Int,
+        norm: NormSpec, learnedPositions: Bool = false, embeddingScale: Float? = nil, layers: [LayerSpec],
+        finalLogitSoftcap: Float? = nil, tieWordEmbeddings: Bool
     ) {
-        family = .gpt2
-        modelType = "gpt2"
+        self.modelType = modelType
         self.vocabSize = vocabSize
-        self.nPositions = nPositions
-        maxPositions = nPositions
+        nPositions = min(maxPositions, Self.defaultContextLimit)
+        self.maxPositions = maxPositions
         self.nEmbd = nEmbd
-        self.nLayer = nLayer
         self.nHead = nHead
-        nKVHead = nHead
-        headSize = nEmbd / nHead
-        self.nInner = nInner ?? 4 * nEmbd
-        norm = .layerNorm
-        self.normEpsilon = normEpsilon
-        positions = .learned
-        qkvBias = true
-        attentionOutputBias = true
-        queryKeyNorm = false
-        slidingWindow = nil
-        mlp = .gelu(activation)
-        mlpBias = true
-        parallelResidual = false
+        self.nKVHead = nKVHead
+        self.headSize = headSize
+        self.nInner = nInner
+        self.norm = norm
+        self.learnedPositions = learnedPositions
+        self.embeddingScale = embeddingScale
+        self.layers = layers
+        self.finalLogitSoftcap = finalLogitSoftcap
         self.tieWordEmbeddings = tieWordEmbeddings
-        self.scaleAttnWeights = scaleAttnWeights
-        self.scaleAttnByInverseLayerIdx = scaleAttnByInverseLayerIdx
     }
+
+    public var nLayer: Int { layers.count }
 
     /// Query width (nHead · headSize) and key/value width (nKVHead · headSize).
     public var queryWidth: Int { nHead * headSize }
     public var keyValueWidth: Int { nKVHead * headSize }
 
-    /// The activation of a GELU MLP; SwiGLU's is SiLU.
-    public var activationName: String {
-        switch mlp {
-        case .gelu(let activation): activation.rawValue
-        case .swiGLU: "silu"
-        }
-    }
+    /// The MLPs' activations, e.g. "gelu_new" or "silu".
+    public var activationName: String { Set(layers.map(\.mlp.activation.rawValue)).sorted().joined(separator: ", ") }
 
-    /// "learned", or "rotary" with its dimensions, θ and scaling, e.g. "rotary 16/64 θ=10000 llama3×8".
+    /// "learned", or each distinct rotary setting, e.g. "rotary 16/64 θ=10000 llama3×8".
     public var positionsDescription: String {
-        guard case .rotary(let rotary) = positions else { return "learned" }
-        let scaling = switch rotary.scaling {
-        case .none: ""
-        case .linear(let factor): " linear×\(factor)"
-        case .llama3(let factor, _, _, _): " llama3×\(factor)"
-        }
-        return "rotary \(rotary.dimensions)/\(headSize) θ=\(rotary.theta)\(scaling)"
+        let rotaries = layers.compactMap(\.attention.rotary).map { $0.description(headSize: headSize) }
+        var seen = Set<String>()
+        let distinct = rotaries.filter { seen.insert($0).inserted }
+        return learnedPositions ? "learned" : distinct.map { "rotary " + $0 }.joined(separator: "; ")
     }
 
     /// Parameters a checkpoint of this shape holds (the untied LM head counted when there is one).
     public var parameterCount: Int {
-        let C = nEmbd, I = nInner
-        let normSize = norm == .layerNorm ? 2 * C : C
-        let qkv = C * (queryWidth + 2 * keyValueWidth) + (qkvBias ? queryWidth + 2 * keyValueWidth : 0)
-        let output = queryWidth * C + (attentionOutputBias ? C : 0)
-        let qkNorm = queryKeyNorm ? 2 * headSize : 0
-        let mlpWeights = mlp == .swiGLU ? 3 * C * I + (mlpBias ? 2 * I + C : 0) : 2 * C * I + (mlpBias ? I + C : 0)
-        let perLayer = 2 * normSize + qkv + output + qkNorm + mlpWeights
-        let learned = positions == .learned ? maxPositions * C : 0
+        let C = nEmbd, I = nInner, Q = queryWidth, KV = keyValueWidth
+        let normSize = norm.kind == .layerNorm ? 2 * C : C
+        let layerParameters = layers.map { layer -> Int in
+            let a = layer.attention, m = layer.mlp
+            let norms = (2 + (layer.postAttentionNorm ? 1 : 0) + (layer.postMLPNorm ? 1 : 0)) * normSize
+            let qkv = C * (Q + 2 * KV) + (a.qkvBias ? Q + 2 * KV : 0)
+            let output = Q * C + (a.outputBias ? C : 0)
+            let qkNorm = a.queryKeyNorm ? 2 * headSize : 0
+            let mlp = m.gated ? 3 * C * I + (m.bias ? 2 * I + C : 0) : 2 * C * I + (m.bias ? I + C : 0)
+            return norms + qkv + output + qkNorm + mlp
+        }
+        let learned = learnedPositions ? maxPositions * C : 0
         let head = tieWordEmbeddings ? 0 : vocabSize * C
-        return vocabSize * C + learned + nLayer * perLayer + normSize + head
+        return vocabSize * C + learned + layerParameters.reduce(0, +) + normSize + head
     }
 
     /// Reads and checks `config.json`; `context` sets the scorer's context (nil: the default).
@@ -200,35 +124,28 @@ public struct ModelConfig: Sendable, Equatable {
         nPositions = context
     }
 
-    /// Maps a `config.json` object of any supported family onto the description.
+    /// Maps a `config.json` object of any supported family onto the description: the family is the
+    /// row of `Families.table` for its `model_type`.
     init(json: [String: Any], path: String) throws {
         let reader = ConfigReader(json: json, path: path)
         let modelType = try reader.string("model_type")
-        switch modelType {
-        case "gpt2": self = try GPT2Family.describe(reader)
-        case "llama", "mistral", "qwen2", "qwen3": self = try LlamaFamily.describe(reader, modelType: modelType)
-        case "gpt_neox": self = try GPTNeoXFamily.describe(reader)
-        default:
+        guard let family = Families.family(modelType) else {
             throw CheckpointError.unsupportedModel(
-                path: path, reason: "model_type \"\(modelType)\"; lmscore runs gpt2, llama, mistral, qwen2, qwen3, gpt_neox")
+                path: path, reason: "model_type \"\(modelType)\"; lmscore runs \(Families.modelTypes.joined(separator: ", "))")
         }
+        self = try family.describe(reader)
         try setContext(nil, path: path)
     }
 
-    /// The `config.json` that `make-checkpoint` writes, in the form Hub checkpoints carry.
-    public func jsonObject() -> [String: Any] {
-        switch family {
-        case .gpt2: GPT2Family.jsonObject(self)
-        case .llama: LlamaFamily.jsonObject(self)
-        case .gptNeoX: GPTNeoXFamily.jsonObject(self)
-        }
+    /// The family that reads this description's `model_type` (every description comes from one).
+    var family: any ModelFamily {
+        guard let family = Families.family(modelType) else { preconditionFailure("no family reads model_type \(modelType)") }
+        return family
     }
 
+    /// The `config.json` that `make-checkpoint` writes, in the form Hub checkpoints carry.
+    public func jsonObject() -> [String: Any] { family.jsonObject(self) }
+
     /// The name a tensor the mapping reads as `name` is saved under (GPT-2's optional prefix).
-    func savedTensorName(_ name: String, prefixed: Bool) -> String {
-        switch family {
-        case .gpt2: GPT2Family.savedName(name, prefixed: prefixed)
-        case .llama, .gptNeoX: name
-        }
-    }
+    func savedTensorName(_ name: String, prefixed: Bool) -> String { family.savedName(name, prefixed: prefixed) }
 }

@@ -8,14 +8,15 @@ public enum RandomCheckpoint {
         case gpt2, gpt2Medium = "gpt2-medium", distilgpt2, tiny, tinyGPT2Vocab = "tiny-gpt2vocab"
         case llamaTiny = "llama-tiny", qwen2Tiny = "qwen2-tiny", neoxTiny = "neox-tiny"
         case smolLM2 = "smollm2-135m", qwen25 = "qwen2.5-0.5b", pythia160m = "pythia-160m"
+        case gemma3_270m = "gemma3-270m", gemma2_2b = "gemma2-2b", phi3Mini = "phi3-mini"
 
         public var config: ModelConfig {
             switch self {
-            case .gpt2: ModelConfig(vocabSize: 50257, nPositions: 1024, nEmbd: 768, nLayer: 12, nHead: 12)
-            case .gpt2Medium: ModelConfig(vocabSize: 50257, nPositions: 1024, nEmbd: 1024, nLayer: 24, nHead: 16)
-            case .distilgpt2: ModelConfig(vocabSize: 50257, nPositions: 1024, nEmbd: 768, nLayer: 6, nHead: 12)
-            case .tiny: ModelConfig(vocabSize: 1000, nPositions: 64, nEmbd: 32, nLayer: 2, nHead: 4)
-            case .tinyGPT2Vocab: ModelConfig(vocabSize: 50257, nPositions: 128, nEmbd: 64, nLayer: 2, nHead: 4)
+            case .gpt2: Self.gpt2(vocab: 50257, positions: 1024, width: 768, layers: 12, heads: 12)
+            case .gpt2Medium: Self.gpt2(vocab: 50257, positions: 1024, width: 1024, layers: 24, heads: 16)
+            case .distilgpt2: Self.gpt2(vocab: 50257, positions: 1024, width: 768, layers: 6, heads: 12)
+            case .tiny: Self.gpt2(vocab: 1000, positions: 64, width: 32, layers: 2, heads: 4)
+            case .tinyGPT2Vocab: Self.gpt2(vocab: 50257, positions: 128, width: 64, layers: 2, heads: 4)
             case .llamaTiny: Self.describe([
                 "model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "intermediate_size": 172,
                 "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128,
@@ -49,7 +50,34 @@ public enum RandomCheckpoint {
                 "num_hidden_layers": 12, "num_attention_heads": 12, "max_position_embeddings": 2048, "rotary_pct": 0.25,
                 "rotary_emb_base": 10000, "use_parallel_residual": true, "hidden_act": "gelu", "tie_word_embeddings": false,
             ])
+            // google/gemma-3-270m
+            case .gemma3_270m: Self.describe([
+                "model_type": "gemma3_text", "vocab_size": 262144, "hidden_size": 640, "intermediate_size": 2048,
+                "num_hidden_layers": 18, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256,
+                "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 1_000_000.0, "rope_local_base_freq": 10000.0,
+                "sliding_window": 512, "sliding_window_pattern": 6, "query_pre_attn_scalar": 256,
+                "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": true,
+            ])
+            // google/gemma-2-2b
+            case .gemma2_2b: Self.describe([
+                "model_type": "gemma2", "vocab_size": 256000, "hidden_size": 2304, "intermediate_size": 9216,
+                "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
+                "max_position_embeddings": 8192, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "sliding_window": 4096,
+                "query_pre_attn_scalar": 256, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+                "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": true,
+            ])
+            // microsoft/Phi-3-mini-4k-instruct
+            case .phi3Mini: Self.describe([
+                "model_type": "phi3", "vocab_size": 32064, "hidden_size": 3072, "intermediate_size": 8192,
+                "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "max_position_embeddings": 4096,
+                "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "sliding_window": 2047, "hidden_act": "silu", "tie_word_embeddings": false,
+            ])
             }
+        }
+
+        /// A GPT-2 shape in GPT2Config's keys (tanh GELU, ε 1e-5, tied).
+        private static func gpt2(vocab: Int, positions: Int, width: Int, layers: Int, heads: Int) -> ModelConfig {
+            describe(["model_type": "gpt2", "vocab_size": vocab, "n_positions": positions, "n_embd": width, "n_layer": layers, "n_head": heads])
         }
 
         private static func describe(_ json: [String: Any]) -> ModelConfig {
@@ -146,11 +174,11 @@ final class RandomTensors: TensorSource {
         case .embedding, .projection: 0.02
         case .residualProjection: 0.02 / Float(2 * layers).squareRoot()
         case .positionTable: 0.01
-        case .gain, .bias: 0
+        case .gain, .offsetGain, .bias: 0
         }
         switch role {
         case .gain: buffer.initialize(repeating: 1)
-        case .bias: buffer.initialize(repeating: 0)
+        case .bias, .offsetGain: buffer.initialize(repeating: 0)
         default: for i in 0..<count { buffer[i] = random.nextNormal() * std }
         }
         buffers.append(buffer)

@@ -6,6 +6,17 @@ enum ElementType: String, Sendable {
 
     var byteCount: Int { self == .f32 ? 4 : 2 }
 
+    /// `value` rounded to nearest (even) in this type, as FP32.
+    func rounded(_ value: Float) -> Float {
+        switch self {
+        case .f32: value
+        case .f16: Float(Float16(value))
+        case .bf16:
+            // The high half of the FP32 bits, rounded to nearest even on the low half.
+            Float(bitPattern: (value.bitPattern &+ 0x7fff &+ ((value.bitPattern >> 16) & 1)) & 0xffff_0000)
+        }
+    }
+
     init(_ dtype: TensorDType) {
         switch dtype {
         case .f32: self = .f32
@@ -33,12 +44,12 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Row `row` as FP32 into `out[0..<columns]`.
-    func copyRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
+    func copyRow(_ row: Int, into out: UnsafeMutablePointer<Float>, compute: ComputeContext) {
         let start = base + row * columns * bytesPerElement
         if elementType == .f32 {
             out.update(from: start.assumingMemoryBound(to: Float.self), count: columns)
         } else {
-            KernelPath.current.convert(start, elementType: elementType, into: out, count: columns)
+            compute.convert(start, elementType: elementType, into: out, count: columns)
         }
     }
 }
@@ -135,18 +146,36 @@ enum QKVLayout: Sendable {
     case interleavedPerHead
 }
 
-/// One transformer block's parameters.
+/// One transformer block's parameters; which of the optional ones exist is the layer's `LayerSpec`.
 struct LayerWeights: @unchecked Sendable {
     let attentionNorm: NormWeights
-    /// Parts whose outputs are concatenated into the qkv row (Llama: q, k, v; GPT-2, NeoX: one fused).
+    /// Parts whose outputs are concatenated into the qkv row (Llama: q, k, v; GPT-2, NeoX, Phi-3: one fused).
     let qkv: [Linear]
-    let queryNorm: UnsafePointer<Float>?  // [head_dim] (Qwen3)
-    let keyNorm: UnsafePointer<Float>?    // [head_dim] (Qwen3)
+    let queryNorm: UnsafePointer<Float>?  // [head_dim] (q/k norm)
+    let keyNorm: UnsafePointer<Float>?    // [head_dim] (q/k norm)
     let attentionOutput: Linear           // [C, nHead·head_dim]
+    let postAttentionNorm: NormWeights?   // Gemma 2/3
     let mlpNorm: NormWeights
-    /// Parts concatenated into the MLP's hidden row: GELU [up] → [T, I]; SwiGLU [gate, up] → [T, 2I].
+    /// Parts concatenated into the MLP's hidden row: plain [up] → [T, I]; gated [gate, up] → [T, 2I]
+    /// (or one fused [gate; up] matrix, Phi-3).
     let mlpIn: [Linear]
     let mlpOut: Linear                    // [C, I]
+    let postMLPNorm: NormWeights?         // Gemma 2/3
+
+    init(attentionNorm: NormWeights, qkv: [Linear], queryNorm: UnsafePointer<Float>? = nil, keyNorm: UnsafePointer<Float>? = nil,
+         attentionOutput: Linear, postAttentionNorm: NormWeights? = nil, mlpNorm: NormWeights, mlpIn: [Linear], mlpOut: Linear,
+         postMLPNorm: NormWeights? = nil) {
+        self.attentionNorm = attentionNorm
+        self.qkv = qkv
+        self.queryNorm = queryNorm
+        self.keyNorm = keyNorm
+        self.attentionOutput = attentionOutput
+        self.postAttentionNorm = postAttentionNorm
+        self.mlpNorm = mlpNorm
+        self.mlpIn = mlpIn
+        self.mlpOut = mlpOut
+        self.postMLPNorm = postMLPNorm
+    }
 }
 
 /// All parameters of a decoder: the matrices as `WeightMatrix`, the vectors as FP32.
@@ -165,17 +194,15 @@ struct DecoderWeights: @unchecked Sendable {
 extension DecoderWeights {
     /// The family's tensors, read from `source`.
     init(config: ModelConfig, source: some TensorSource) throws {
-        self = switch config.family {
-        case .gpt2: try GPT2Family.weights(config, source)
-        case .llama: try LlamaFamily.weights(config, source)
-        case .gptNeoX: try GPTNeoXFamily.weights(config, source)
-        }
+        self = try config.family.weights(config, source)
     }
 }
 
 /// What a tensor is for: the random writer initialises by role, the loader ignores it.
 enum TensorRole {
     case embedding, positionTable, projection, residualProjection, gain, bias
+    /// A gain stored as w of (1 + w) (Gemma): drawn as 0, the unit gain.
+    case offsetGain
 }
 
 /// Where a family's mapping gets its tensors by name: a checkpoint's files (`CheckpointTensors`), or
@@ -197,8 +224,8 @@ extension TensorSource {
     }
 
     /// A norm's gain, and its bias for LayerNorm.
-    func norm(_ prefix: String, width: Int, _ kind: ModelConfig.Norm) throws -> NormWeights {
-        NormWeights(gain: try vector(prefix + ".weight", [width], .gain),
-                    bias: kind == .layerNorm ? try vector(prefix + ".bias", [width], .bias) : nil)
+    func norm(_ prefix: String, width: Int, _ norm: NormSpec) throws -> NormWeights {
+        NormWeights(gain: try vector(prefix + ".weight", [width], norm.gainOffset == 0 ? .gain : .offsetGain),
+                    bias: norm.kind == .layerNorm ? try vector(prefix + ".bias", [width], .bias) : nil)
     }
 }

@@ -5,33 +5,34 @@
 /// the P prefix keys and the row's keys [0, q1), so scores past the diagonal are computed for at most
 /// one block and masked.
 ///   scores[q1−q0, P+q1] = Q[q0..<q1] · [Kprefix; K[0..<q1]]ᵀ · scale   (two matmuls)
-///   probs = causal softmax of each score row                           (softmaxCausal)
+///   probs = causal softmax of each score row (soft-capped first)        (lmk softmax_causal)
 ///   out[q0..<q1, head] = probs · [Vprefix; V[0..<q1]]                   (two matmuls)
 func causalAttention(
     qkv: UnsafePointer<Float>,          // [T, heads.rowWidth]: each head's q, k, v where `heads` says
     heads: AttentionHeads,
     out: UnsafeMutablePointer<Float>,   // [T, heads.outputWidth]
-    rows: [Range<Int>], prefixes: [Range<Int>?], scale: Float,
-    window: Int?,                       // a query sees only keys less than `window` positions back (nil: all)
+    rows: [Range<Int>], prefixes: [Range<Int>?],
+    spec: AttentionSpec,                // scale, soft-cap, sliding window (a query sees only keys less than it back)
     scratch: UnsafeMutablePointer<Float>, // [threads, queryBlock, longest prefix + row]
     scratchStride: Int,                 // floats per thread in `scratch`
-    threads: Int                        // the threads `scratch` has room for
+    compute: ComputeContext             // its threads: what `scratch` has room for
 ) {
     // (row, head) pairs are independent: deal them to the threads, each with its own scratch and
     // single-threaded products (no synchronisation per small product).
     let work = rows.indices.flatMap { r in (0..<heads.count).map { (r, $0) } }
-    let slices = split(work.count, parts: threads)
+    let slices = split(work.count, parts: compute.threads)
+    let one = compute.singleThreaded
     parallelFor(slices.count) { s in
         for (r, h) in work[slices[s]] {
             attendOneHead(qkv: qkv, heads: heads, out: out, row: rows[r], prefix: prefixes[r] ?? 0..<0, head: h,
-                          scale: scale, window: window, scores: scratch + s * scratchStride)
+                          spec: spec, scores: scratch + s * scratchStride, compute: one)
         }
     }
 }
 
 private func attendOneHead(
     qkv: UnsafePointer<Float>, heads: AttentionHeads, out: UnsafeMutablePointer<Float>, row: Range<Int>, prefix: Range<Int>,
-    head h: Int, scale: Float, window: Int?, scores: UnsafeMutablePointer<Float>
+    head h: Int, spec: AttentionSpec, scores: UnsafeMutablePointer<Float>, compute: ComputeContext
 ) {
     let hs = heads.size
     let stride = heads.rowWidth
@@ -52,57 +53,21 @@ private func attendOneHead(
         let output = out + (row.lowerBound + q0) * C + h * hs
         if P > 0 {
             matmul(m: m, n: P, k: hs, a: q + q0 * stride, lda: stride, b: prefixK, ldb: stride, transposeB: true,
-                   c: scores, ldc: keys, alpha: scale, threads: 1)
+                   c: scores, ldc: keys, alpha: spec.scale, compute: compute)
         }
         matmul(m: m, n: q1, k: hs, a: q + q0 * stride, lda: stride, b: k, ldb: stride, transposeB: true,
-               c: scores + P, ldc: keys, alpha: scale, threads: 1)
-        softmaxCausal(scores, rows: m, keys: keys, firstQuery: P + q0, window: window)
+               c: scores + P, ldc: keys, alpha: spec.scale, compute: compute)
+        compute.ops.softmax_causal(scores, m, keys, P + q0, spec.slidingWindow ?? 0, spec.logitSoftcap ?? 0)
         if P > 0 {
-            matmul(m: m, n: hs, k: P, a: scores, lda: keys, b: prefixV, ldb: stride, c: output, ldc: C, threads: 1)
+            matmul(m: m, n: hs, k: P, a: scores, lda: keys, b: prefixV, ldb: stride, c: output, ldc: C, compute: compute)
         }
         matmul(m: m, n: hs, k: q1, a: scores + P, lda: keys, b: v, ldb: stride, c: output, ldc: C,
-               beta: P > 0 ? 1 : 0, threads: 1)
+               beta: P > 0 ? 1 : 0, compute: compute)
         q0 = q1
     }
 }
 
 let attentionQueryBlock = 128
-
-/// Row i of `scores` belongs to query q = `firstQuery + i` and may see keys 0...q, or with a sliding
-/// window only keys q − window + 1 ... q (HF: kv_idx > q_idx − sliding_window); the rest become
-/// exactly 0. Max-subtracted, so no score overflows.
-func softmaxCausal(_ scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, firstQuery: Int, window: Int? = nil) {
-    for i in 0..<rows {
-        let query = firstQuery + i
-        let hidden = window.map { max(0, query - $0 + 1) } ?? 0
-        // Keys before the window take no part: zero them and run the softmax over the rest.
-        scores.advanced(by: i * keys).update(repeating: 0, count: hidden)
-        let row = scores + i * keys + hidden
-        let visible = query + 1 - hidden
-        var maximum = -Float.infinity
-        for j in 0..<visible { maximum = max(maximum, row[j]) }
-        var sum: Float = 0
-        var j = 0
-        let shift = Floats(repeating: maximum)
-        var lanes = Floats()
-        while j + 8 <= visible {
-            let e = exp(load(row + j) - shift)
-            store(e, row + j)
-            lanes += e
-            j += 8
-        }
-        sum = lanes.sum()
-        while j < visible {
-            let e = exp(Floats(repeating: row[j] - maximum))[0]
-            row[j] = e
-            sum += e
-            j += 1
-        }
-        let inverse = 1 / sum
-        for j in 0..<visible { row[j] *= inverse }
-        for j in visible..<(keys - hidden) { row[j] = 0 }
-    }
-}
 
 /// Where each head's q, k and v sit in a qkv row, for MHA (kv heads = heads), GQA and MQA (fewer kv
 /// heads, each shared by heads / kv heads query heads), in either `QKVLayout`.

@@ -1,112 +1,142 @@
 import Foundation
 
-/// A loaded decoder-only language model: its description (`ModelConfig`) and weights. Immutable and
-/// shareable; the mutable buffers a forward pass needs live in a `Workspace`.
+/// A loaded decoder-only language model: its description (`ModelConfig`, one `LayerSpec` per layer)
+/// and weights. Immutable and shareable; the mutable buffers a forward pass needs live in a
+/// `Workspace`, the kernels and threads come with the pass's `ComputeContext`.
 public final class DecoderModel: Sendable {
     public let config: ModelConfig
     public let summary: Checkpoint.Summary
     let weights: DecoderWeights
     let heads: AttentionHeads
-    /// cos/sin per position for rotary models (nil: learned positions).
-    let rotary: RotaryTable?
+    /// cos/sin per position of each layer's RoPE (nil: no rotary); layers with the same RoPE share one.
+    let rotary: [RotaryTable?]
+    /// The embeddings' scale as HF applies it: `embed_scale.to(weight.dtype)`, the FP32 value rounded
+    /// to the embedding's stored type (Gemma 3 270M with BF16 weights: √640 = 25.298 becomes 25.25).
+    let embeddingScale: Float?
 
     /// The model directory's name, as responses report it.
     public var name: String { URL(fileURLWithPath: summary.directory).lastPathComponent }
 
     init(config: ModelConfig, weights: DecoderWeights, summary: Checkpoint.Summary) {
+        precondition(config.layers.count == weights.layers.count, "one LayerWeights per LayerSpec")
+        for (spec, layer) in zip(config.layers, weights.layers) {
+            precondition(spec.postAttentionNorm == (layer.postAttentionNorm != nil) && spec.postMLPNorm == (layer.postMLPNorm != nil)
+                         && spec.attention.queryKeyNorm == (layer.queryNorm != nil), "the weights match the layer's spec")
+        }
         self.config = config
         self.weights = weights
         self.summary = summary
         heads = AttentionHeads(count: config.nHead, keyValueCount: config.nKVHead, size: config.headSize, layout: weights.qkvLayout)
-        rotary = if case .rotary(let description) = config.positions { RotaryTable(description, positions: config.nPositions) } else { nil }
+        embeddingScale = config.embeddingScale.map { weights.tokenEmbedding.elementType.rounded($0) }
+        var tables: [Rotary: RotaryTable] = [:]
+        rotary = config.layers.map { layer in
+            layer.attention.rotary.map { description in
+                if let table = tables[description] { return table }
+                let table = RotaryTable(description, positions: config.nPositions)
+                tables[description] = table
+                return table
+            }
+        }
     }
 
     /// Runs the transformer over packed rows and returns the final hidden states, after the final
     /// norm: a pointer into `workspace` holding [T, C], valid until the workspace is next used.
-    func forward(_ batch: ForwardBatch, workspace ws: Workspace) -> UnsafeMutablePointer<Float> {
+    func forward(_ batch: ForwardBatch, workspace ws: Workspace, compute: ComputeContext) -> UnsafeMutablePointer<Float> {
         let T = batch.tokens.count
-        ws.reserve(tokens: T, longestRow: batch.longestAttentionSpan)
+        ws.reserve(tokens: T, longestRow: batch.longestAttentionSpan, threads: compute.threads)
         let x = ws.residual      // [T, C]  the residual stream
         let ln = ws.normed       // [T, C]  norm output, input of each sub-layer
         let positions = batch.positions()
 
-        embed(batch, positions: positions, into: x)
-        for (l, layer) in weights.layers.enumerated() {
-            if config.parallelResidual {
-                // x += attn(ln_1 x) + mlp(ln_2 x): both norms read x before either sub-layer adds to it.
+        embed(batch, positions: positions, into: x, compute: compute)
+        for (l, (spec, layer)) in zip(config.layers, weights.layers).enumerated() {
+            switch spec.residual {
+            case .parallel:
+                // x += attn(norm_1 x) + mlp(norm_2 x): both norms read x before either sub-layer adds to it.
                 let ln2 = ws.normedForMLP  // [T, C]
-                norm(x, layer.attentionNorm, into: ln, rows: T)
-                norm(x, layer.mlpNorm, into: ln2, rows: T)
-                attention(ln, layer, index: l, batch: batch, positions: positions, workspace: ws, addingTo: x)
-                mlp(ln2, layer, rows: T, workspace: ws, addingTo: x)
-            } else {
-                // x += attn(ln_1 x); x += mlp(ln_2 x)
-                norm(x, layer.attentionNorm, into: ln, rows: T)
-                attention(ln, layer, index: l, batch: batch, positions: positions, workspace: ws, addingTo: x)
-                norm(x, layer.mlpNorm, into: ln, rows: T)
-                mlp(ln, layer, rows: T, workspace: ws, addingTo: x)
+                norm(x, layer.attentionNorm, into: ln, rows: T, compute)
+                norm(x, layer.mlpNorm, into: ln2, rows: T, compute)
+                attention(ln, spec.attention, layer, index: l, batch: batch, positions: positions, workspace: ws, compute, addingTo: x)
+                mlp(ln2, spec.mlp, layer, rows: T, workspace: ws, compute, addingTo: x)
+            case .sequential:
+                // x += attn(norm_1 x); x += mlp(norm_2 x)   (a sub-layer's output normed first when it has a post-norm)
+                norm(x, layer.attentionNorm, into: ln, rows: T, compute)
+                attention(ln, spec.attention, layer, index: l, batch: batch, positions: positions, workspace: ws, compute, addingTo: x)
+                norm(x, layer.mlpNorm, into: ln, rows: T, compute)
+                mlp(ln, spec.mlp, layer, rows: T, workspace: ws, compute, addingTo: x)
             }
         }
-        norm(x, weights.finalNorm, into: ln, rows: T)
+        norm(x, weights.finalNorm, into: ln, rows: T, compute)
         return ln
     }
 
-    /// x[t] = embedding[token t] (+ learned position[t]).
-    private func embed(_ batch: ForwardBatch, positions: [Int], into x: UnsafeMutablePointer<Float>) {
+    /// x[t] = embedding[token t] (+ learned position[t]) (· embedding scale).
+    private func embed(_ batch: ForwardBatch, positions: [Int], into x: UnsafeMutablePointer<Float>, compute: ComputeContext) {
         let C = config.nEmbd
+        let ops = compute.ops
         for (t, token) in batch.tokens.enumerated() {
             let out = x + t * C
-            weights.tokenEmbedding.copyRow(Int(token), into: out)
-            if let table = weights.positionEmbedding {
-                let position = table + positions[t] * C
-                for i in 0..<C { out[i] += position[i] }
-            }
+            weights.tokenEmbedding.copyRow(Int(token), into: out, compute: compute)
+            if let table = weights.positionEmbedding { ops.add(out, table + positions[t] * C, C) }
+            if let scale = embeddingScale { ops.scale(out, C, scale) }
         }
     }
 
-    /// The configured norm (LayerNorm or RMSNorm) of every row.
-    private func norm(_ x: UnsafePointer<Float>, _ weights: NormWeights, into out: UnsafeMutablePointer<Float>, rows: Int) {
-        switch config.norm {
-        case .layerNorm: layerNorm(x, into: out, rows: rows, width: config.nEmbd, gain: weights.gain, bias: weights.bias!, epsilon: config.normEpsilon)
-        case .rmsNorm: rmsNorm(x, into: out, rows: rows, width: config.nEmbd, stride: config.nEmbd, gain: weights.gain, epsilon: config.normEpsilon)
-        }
+    /// The model's norm (`config.norm`) of every row.
+    private func norm(_ x: UnsafePointer<Float>, _ weights: NormWeights, into out: UnsafeMutablePointer<Float>, rows: Int,
+                      _ compute: ComputeContext) {
+        normalize(x, weights, into: out, rows: rows, width: config.nEmbd, config.norm, compute: compute)
     }
 
-    /// Attention sub-layer: x += out_proj(attention(rotate(qk_norm(qkv(input))))).
+    /// Attention sub-layer: x += [post-norm] out_proj(attention(rotate(qk_norm(qkv(input))))).
     private func attention(
-        _ input: UnsafePointer<Float>, _ layer: LayerWeights, index l: Int, batch: ForwardBatch, positions: [Int],
-        workspace ws: Workspace, addingTo x: UnsafeMutablePointer<Float>
+        _ input: UnsafePointer<Float>, _ spec: AttentionSpec, _ layer: LayerWeights, index l: Int, batch: ForwardBatch,
+        positions: [Int], workspace ws: Workspace, _ compute: ComputeContext, addingTo x: UnsafeMutablePointer<Float>
     ) {
         let T = batch.tokens.count
         let qkv = ws.qkv         // [T, heads.rowWidth]
         let att = ws.attended    // [T, heads.outputWidth]
-        project(input, layer.qkv, into: qkv, rows: T)
+        project(input, layer.qkv, into: qkv, rows: T, compute: compute)
         if let queryNorm = layer.queryNorm, let keyNorm = layer.keyNorm {
-            normalizeHeads(qkv, heads: heads, rows: batch.tokens.count, queryGain: queryNorm, keyGain: keyNorm, epsilon: config.normEpsilon)
+            normalizeHeads(qkv, heads: heads, rows: T, queryGain: queryNorm, keyGain: keyNorm, config.norm, compute: compute)
         }
-        rotary?.rotate(qkv, heads: heads, positions: positions)
-        var scale = config.scaleAttnWeights ? 1 / Float(config.headSize).squareRoot() : 1
-        if config.scaleAttnByInverseLayerIdx { scale /= Float(l + 1) }
-        causalAttention(qkv: qkv, heads: heads, out: att, rows: batch.rows, prefixes: batch.prefixes, scale: scale,
-                        window: config.slidingWindow, scratch: ws.scores, scratchStride: ws.scoresPerThread, threads: ws.scoreThreads)
-        project(att, [layer.attentionOutput], into: x, rows: T, accumulate: true)
+        rotary[l]?.rotate(qkv, heads: heads, positions: positions, compute: compute)
+        causalAttention(qkv: qkv, heads: heads, out: att, rows: batch.rows, prefixes: batch.prefixes, spec: spec,
+                        scratch: ws.scores, scratchStride: ws.scoresPerThread, compute: compute)
+        addOutput(att, layer.attentionOutput, postNorm: layer.postAttentionNorm, rows: T, workspace: ws, compute, to: x)
     }
 
-    /// MLP sub-layer: x += down(act(up input)), or x += down(silu(gate input) · up input).
+    /// MLP sub-layer: x += [post-norm] down(act(up input)), or down(act(gate input) · up input) when gated.
     private func mlp(
-        _ input: UnsafePointer<Float>, _ layer: LayerWeights, rows T: Int, workspace ws: Workspace, addingTo x: UnsafeMutablePointer<Float>
+        _ input: UnsafePointer<Float>, _ spec: MLPSpec, _ layer: LayerWeights, rows T: Int, workspace ws: Workspace,
+        _ compute: ComputeContext, addingTo x: UnsafeMutablePointer<Float>
     ) {
         let I = config.nInner
-        let hidden = ws.hidden   // [T, I] (GELU) or [T, 2I]: gate | up (SwiGLU)
-        project(input, layer.mlpIn, into: hidden, rows: T)
-        switch config.mlp {
-        case .gelu(let activation):
-            gelu(hidden, count: T * I, activation: activation)
-            project(hidden, [layer.mlpOut], into: x, rows: T, accumulate: true)
-        case .swiGLU:
-            swiGLU(hidden, rows: T, width: I)   // silu(gate) · up into the gate half
-            project(hidden, [layer.mlpOut], into: x, rows: T, inputStride: 2 * I, accumulate: true)
+        let hidden = ws.hidden   // [T, I] plain, or [T, 2I]: gate | up
+        project(input, layer.mlpIn, into: hidden, rows: T, compute: compute)
+        if spec.gated {
+            gated(hidden, rows: T, width: I, spec.activation, compute: compute)   // act(gate) · up into the gate half
+            addOutput(hidden, layer.mlpOut, inputStride: 2 * I, postNorm: layer.postMLPNorm, rows: T, workspace: ws, compute, to: x)
+        } else {
+            activate(hidden, rows: T, width: I, spec.activation, compute: compute)
+            addOutput(hidden, layer.mlpOut, postNorm: layer.postMLPNorm, rows: T, workspace: ws, compute, to: x)
         }
+    }
+
+    /// x += out(input): the product accumulates into x directly; with a post-norm (Gemma 2/3) it goes
+    /// to a buffer first, is normed there, and the norm's output is added to x.
+    private func addOutput(
+        _ input: UnsafePointer<Float>, _ linear: Linear, inputStride: Int? = nil, postNorm: NormWeights?, rows T: Int,
+        workspace ws: Workspace, _ compute: ComputeContext, to x: UnsafeMutablePointer<Float>
+    ) {
+        guard let postNorm else {
+            project(input, [linear], into: x, rows: T, inputStride: inputStride, accumulate: true, compute: compute)
+            return
+        }
+        let out = ws.sublayerOutput   // [T, C]
+        project(input, [linear], into: out, rows: T, inputStride: inputStride, compute: compute)
+        norm(out, postNorm, into: out, rows: T, compute)
+        addResidual(out, to: x, rows: T, width: config.nEmbd, compute: compute)
     }
 }
 
@@ -114,14 +144,14 @@ public final class DecoderModel: Sendable {
 /// `inputStride` is x's row stride (default: the parts' input width).
 func project(
     _ x: UnsafePointer<Float>, _ parts: [Linear], into out: UnsafeMutablePointer<Float>, rows: Int,
-    inputStride: Int? = nil, accumulate: Bool = false
+    inputStride: Int? = nil, accumulate: Bool = false, compute: ComputeContext
 ) {
     let width = parts.reduce(0) { $0 + $1.outputs }
     var column = 0
     for part in parts {
         matmul(m: rows, n: part.outputs, k: part.inputs, a: x, lda: inputStride ?? part.inputs, b: part.weight,
-               transposeB: part.storedOutIn, c: out + column, ldc: width, beta: accumulate ? 1 : 0)
-        if let bias = part.bias { addBias(out + column, rows: rows, width: part.outputs, stride: width, bias: bias) }
+               transposeB: part.storedOutIn, c: out + column, ldc: width, beta: accumulate ? 1 : 0, compute: compute)
+        if let bias = part.bias { addBias(out + column, rows: rows, width: part.outputs, stride: width, bias: bias, compute: compute) }
         column += part.outputs
     }
 }

@@ -5,14 +5,14 @@ import Foundation
 /// can be put next to what the memory allows.
 public enum KernelBenchmark {
     /// GFLOP/s of the median call of C[m, n] = A[m, k] · B[k, n] (FP32, B [K, N] as GPT-2 stores it,
-    /// or [N, K] with `transposeB`), on `ComputeThreads.count` threads, for about `seconds`.
-    public static func productGFLOPS(m: Int, k: Int, n: Int, transposeB: Bool = false, seconds: Double) -> Double {
+    /// or [N, K] with `transposeB`), on the context's path and threads, for about `seconds`.
+    public static func productGFLOPS(m: Int, k: Int, n: Int, transposeB: Bool = false, seconds: Double, compute: ComputeContext) -> Double {
         var random = SplitMix64(seed: 1)
         let a = (0..<m * k).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }   // [m, k]
         let b = (0..<k * n).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }   // [k, n] or [n, k]
         var c = [Float](repeating: 0, count: m * n)                                        // [m, n]
         let median = medianSeconds(seconds) {
-            matmul(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: transposeB ? k : n, transposeB: transposeB, c: &c, ldc: n)
+            matmul(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: transposeB ? k : n, transposeB: transposeB, c: &c, ldc: n, compute: compute)
         }
         return 2 * Double(m) * Double(n) * Double(k) / median / 1e9
     }
@@ -21,36 +21,34 @@ public enum KernelBenchmark {
     /// VM may not report truly (cores boost above the `cpu MHz` /proc/cpuinfo shows): every thread
     /// runs independent FMA chains on the path's vectors with nothing to load, median of calls over
     /// about `seconds`. GFLOP/s, an FMA counting 2.
-    public static func fmaPeakGFLOPS(seconds: Double) -> Double {
-        let path = KernelPath.current
-        let steps = 4_000_000, threads = ComputeThreads.count
+    public static func fmaPeakGFLOPS(seconds: Double, compute: ComputeContext) -> Double {
+        let steps = 4_000_000, threads = compute.threads
         var results = [Float](repeating: 0, count: threads)
         let median = medianSeconds(seconds) {
             results.withUnsafeMutableBufferPointer { results in
-                parallelFor(threads) { t in results[t] = path.fmaProbe(steps: steps) }
+                parallelFor(threads) { t in results[t] = compute.fmaProbe(steps: steps) }
             }
         }
         precondition(results.allSatisfy(\.isFinite))   // the chains ran
-        return Double(threads) * Double(steps) * 12 * Double(path.lanes) * 2 / median / 1e9
+        return Double(threads) * Double(steps) * 12 * Double(compute.path.lanes) * 2 / median / 1e9
     }
 
     /// Bytes per second the threads read from a 256 MB buffer (summing it, split like the products),
     /// median of calls over about `seconds`: the floor for a pass that streams weights once.
-    public static func readBandwidth(seconds: Double) -> Double {
+    public static func readBandwidth(seconds: Double, threads: Int) -> Double {
         let count = 1 << 26   // floats: 256 MB, far beyond any cache
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
         defer { buffer.deallocate() }
         buffer.initialize(repeating: 1, count: count)
-        let threads = ComputeThreads.count
         var sums = [Float](repeating: 0, count: threads)
         let median = medianSeconds(seconds) {
             let slices = split(count, parts: threads, granule: 1 << 16)
             sums.withUnsafeMutableBufferPointer { sums in
                 parallelFor(slices.count) { s in
-                    var lanes = Floats()
+                    var lanes = SIMD8<Float>()
                     var i = slices[s].lowerBound
                     while i < slices[s].upperBound {
-                        lanes += load(buffer + i)
+                        lanes += UnsafeRawPointer(buffer + i).loadUnaligned(as: SIMD8<Float>.self)
                         i += 8
                     }
                     sums[s] = lanes.sum()

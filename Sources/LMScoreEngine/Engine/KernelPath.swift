@@ -1,9 +1,11 @@
 import CKernels
 import Foundation
 
-/// Which of the matrix kernels' CPU paths runs the products (Sources/CKernels): chosen once per
-/// process from the CPU's feature bits (cpuid + XCR0), or forced with `LMSCORE_KERNEL`. Every path
-/// is batch-invariant on its own; different paths round differently (vector widths, FMA or not).
+/// Which of the kernels' CPU paths runs (Sources/CKernels): chosen once per process from the CPU's
+/// feature bits (cpuid + XCR0), or forced with `LMSCORE_KERNEL`; a `ComputeContext` carries its table.
+/// Every path is batch-invariant on its own; the products of avx512 and avx2 give the same bits
+/// (both one FMA chain over k), the portable path's round differently (multiply and add apart); the
+/// element-wise ops give the same bits on all three (elementwise_template.h).
 public enum KernelPath: String, CaseIterable, Sendable {
     /// AVX-512F: 16 lanes, 6 × 32 tiles.
     case avx512
@@ -57,14 +59,6 @@ public enum KernelPath: String, CaseIterable, Sendable {
     /// a bad `LMSCORE_KERNEL` is one clear error before any product runs.
     public static func active() throws(KernelPathError) -> KernelPath { try selection.get() }
 
-    /// The path the products use; `active()` has vetted it (else this stops with its message).
-    static var current: KernelPath {
-        switch selection {
-        case .success(let path): return path
-        case .failure(let error): preconditionFailure("\(error)")
-        }
-    }
-
     /// One-line description for logs and `lmscore bench`: "avx2 (cpu: avx2 fma f16c)".
     public var summary: String { "\(rawValue) (cpu: \(Self.cpuFeatures.isEmpty ? "none of avx2/fma/f16c/avx512f" : Self.cpuFeatures.joined(separator: " ")))" }
 }
@@ -86,64 +80,12 @@ public enum KernelPathError: Error, CustomStringConvertible, Equatable {
 }
 
 extension KernelPath {
-    /// C[m, n] = alpha · A · op(B) + beta · C on this path, single-threaded (CKernels.h).
-    func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafeRawPointer, ldb: Int,
-              elementType: ElementType, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-        let type = elementType.kernelType, transpose: Int32 = transposeB ? 1 : 0
-        switch self {
-        #if arch(x86_64)
-        case .avx512: lmk_gemm_avx512(m, n, k, a, lda, b, ldb, type, transpose, c, ldc, alpha, beta)
-        case .avx2: lmk_gemm_avx2(m, n, k, a, lda, b, ldb, type, transpose, c, ldc, alpha, beta)
-        #else
-        case .avx512, .avx2: preconditionFailure("\(rawValue) exists only on x86-64")
-        #endif
-        case .portable: lmk_gemm_portable(m, n, k, a, lda, b, ldb, type, transpose, c, ldc, alpha, beta)
-        }
-    }
-
     /// FP32 lanes of the path's vectors.
     public var lanes: Int {
         switch self {
         case .avx512: 16
         case .avx2: 8
         case .portable: 4
-        }
-    }
-
-    /// The FMA peak probe (CKernels.h): `steps` × 12 independent FMAs on whole vectors, single-threaded.
-    func fmaProbe(steps: Int) -> Float {
-        switch self {
-        #if arch(x86_64)
-        case .avx512: lmk_fma_probe_avx512(steps)
-        case .avx2: lmk_fma_probe_avx2(steps)
-        #else
-        case .avx512, .avx2: preconditionFailure("\(rawValue) exists only on x86-64")
-        #endif
-        case .portable: lmk_fma_probe_portable(steps)
-        }
-    }
-
-    /// out[0 ..< count] = the FP32 values of `count` elements of `elementType` at `values`.
-    func convert(_ values: UnsafeRawPointer, elementType: ElementType, into out: UnsafeMutablePointer<Float>, count: Int) {
-        let type = elementType.kernelType
-        switch self {
-        #if arch(x86_64)
-        case .avx512: lmk_convert_avx512(values, type, out, count)
-        case .avx2: lmk_convert_avx2(values, type, out, count)
-        #else
-        case .avx512, .avx2: preconditionFailure("\(rawValue) exists only on x86-64")
-        #endif
-        case .portable: lmk_convert_portable(values, type, out, count)
-        }
-    }
-}
-
-extension ElementType {
-    var kernelType: lmk_element_type {
-        switch self {
-        case .f32: LMK_F32
-        case .f16: LMK_F16
-        case .bf16: LMK_BF16
         }
     }
 }

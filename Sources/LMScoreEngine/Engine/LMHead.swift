@@ -32,7 +32,8 @@ struct ScoredPosition {
 }
 
 /// The LM head and the loss, fused: logits = h · Wᵀ are computed for a block of rows and a tile of
-/// the vocabulary at a time and folded into a running log-sum-exp per row, so memory stays bounded
+/// the vocabulary at a time (soft-capped when the model says) and folded into a running log-sum-exp
+/// per row, the fold's loops on the context's kernels (`sum_exp`, `max_first_index`), so memory stays bounded
 /// (rowBlock × vocabTile floats) whatever the request size, and each logits tile is reduced while
 /// it is still in cache.
 ///   logprob(target) = logit[target] − max − log Σ_v exp(logit[v] − max)
@@ -43,11 +44,14 @@ final class LMHead {
     private let weight: WeightMatrix   // [V, C]
     private let vocabSize: Int
     private let channels: Int
+    /// Logits are soft-capped to cap · tanh(logit / cap) before the fold (Gemma 2).
+    private let softcap: Float?
     private let gathered: UnsafeMutablePointer<Float>  // [rowBlock, C]
     private let logits: UnsafeMutablePointer<Float>    // [rowBlock, vocabTile]
 
-    init(weight: WeightMatrix, vocabSize: Int, channels: Int) {
+    init(weight: WeightMatrix, vocabSize: Int, channels: Int, softcap: Float?) {
         self.weight = weight
+        self.softcap = softcap
         self.vocabSize = vocabSize
         self.channels = channels
         gathered = .allocate(capacity: Self.rowBlock * channels)
@@ -59,36 +63,39 @@ final class LMHead {
         logits.deallocate()
     }
 
-    func score(hidden: UnsafePointer<Float>, positions: [ScoredPosition]) -> [TokenScore] {
+    func score(hidden: UnsafePointer<Float>, positions: [ScoredPosition], compute: ComputeContext) -> [TokenScore] {
         var results: [TokenScore] = []
         results.reserveCapacity(positions.count)
         var start = 0
         while start < positions.count {
             let block = positions[start..<min(start + Self.rowBlock, positions.count)]
-            results.append(contentsOf: scoreBlock(hidden: hidden, block: block))
+            results.append(contentsOf: scoreBlock(hidden: hidden, block: block, compute: compute))
             start += block.count
         }
         return results
     }
 
-    private func scoreBlock(hidden: UnsafePointer<Float>, block: ArraySlice<ScoredPosition>) -> [TokenScore] {
+    private func scoreBlock(hidden: UnsafePointer<Float>, block: ArraySlice<ScoredPosition>, compute: ComputeContext) -> [TokenScore] {
         let C = channels
         let rows = block.count
         for (i, position) in block.enumerated() {
             (gathered + i * C).update(from: hidden + position.hiddenRow * C, count: C)
         }
         var states = block.map { RunningLogSumExp(target: Int($0.target), topK: $0.topK) }
-        let slices = split(block.count, parts: ComputeThreads.count)   // the rows each thread folds
-        let path = KernelPath.current
+        let slices = split(block.count, parts: compute.threads)   // the rows each thread folds
+        let ops = compute.ops
         var v0 = 0
         while v0 < vocabSize {
             let width = min(Self.vocabTile, vocabSize - v0)
             // logits[rows, width] = gathered[rows, C] · W[v0 ..< v0+width, C]ᵀ
             matmul(m: rows, n: width, k: C, a: gathered, lda: C, b: weight.rowSlice(v0..<v0 + width), transposeB: true,
-                   c: logits, ldc: width)
+                   c: logits, ldc: width, compute: compute)
             states.withUnsafeMutableBufferPointer { states in
                 parallelFor(slices.count) { s in
-                    for i in slices[s] { states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0, path: path) }
+                    for i in slices[s] {
+                        if let softcap { ops.softcap(logits + i * width, width, softcap) }
+                        states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0, ops: ops)
+                    }
                 }
             }
             v0 += width
@@ -115,14 +122,15 @@ struct RunningLogSumExp {
         best.reserveCapacity(topK + 1)
     }
 
-    mutating func fold(_ logits: UnsafePointer<Float>, count: Int, firstIndex: Int, path: KernelPath = .current) {
-        let (tileMax, tileArgmax) = path.maxAndFirstIndex(logits, count: count)
+    mutating func fold(_ logits: UnsafePointer<Float>, count: Int, firstIndex: Int, ops: lmk_elementwise) {
+        var tileMax: Float = 0
+        let tileArgmax = ops.max_first_index(logits, count, &tileMax)
         if tileMax > maximum {
             sum *= Foundation.exp(Double(maximum) - Double(tileMax))
             maximum = tileMax
             argmax = firstIndex + tileArgmax
         }
-        sum += path.sumOfExp(logits, count: count, shift: maximum)
+        sum += ops.sum_exp(logits, count, maximum)
         if target >= firstIndex && target < firstIndex + count { targetLogit = logits[target - firstIndex] }
         if topK > 0 { keepBest(logits, count: count, firstIndex: firstIndex) }
     }
@@ -147,94 +155,6 @@ struct RunningLogSumExp {
             best.insert(entry, at: slot)
             if best.count > topK { best.removeLast() }
             if best.count == topK { threshold = best[topK - 1].logit }
-        }
-    }
-}
-
-// The fold's two loops in Swift: what the portable path runs; vocab_fold_avx2.c is the same operations
-// in AVX2 registers (Swift compiles these for baseline x86-64, two SSE halves per 8 lanes).
-
-/// The largest value and the first index holding it, in one pass: each lane keeps its largest value
-/// and where it first saw it (a later equal value does not replace it); the first index overall is
-/// the smallest of the lanes holding the maximum. NaNs are never the maximum.
-func portableMaxAndFirstIndex(_ x: UnsafePointer<Float>, count: Int) -> (Float, Int) {
-    var lanes = Floats(repeating: -.infinity)
-    var laneIndex = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
-    var index = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
-    var j = 0
-    while j + 8 <= count {
-        let v = load(x + j)
-        let larger = v .> lanes
-        lanes.replace(with: v, where: larger)
-        laneIndex.replace(with: index, where: larger)
-        index &+= 8
-        j += 8
-    }
-    var maximum = lanes.max()
-    var first = count
-    for lane in 0..<8 where lanes[lane] == maximum && Int(laneIndex[lane]) < count {
-        first = min(first, Int(laneIndex[lane]))
-    }
-    while j < count {
-        if x[j] > maximum {
-            maximum = x[j]
-            first = j
-        }
-        j += 1
-    }
-    if first < count && x[first] == maximum { return (maximum, first) }
-    // A NaN where a lane of -inf values began: the first index holding the maximum (as a scan finds it).
-    first = 0
-    while x[first] != maximum && first < count - 1 { first += 1 }
-    return (maximum, first)
-}
-
-/// Σ exp(x − shift), accumulated in Float lanes over 512-value stretches and in Double across them.
-func portableSumOfExp(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Double {
-    let s = Floats(repeating: shift)
-    var total = 0.0
-    var j = 0
-    while j + 8 <= count {
-        let end = min(count - (count - j) % 8, j + 512)
-        var lanes = Floats()
-        while j < end {
-            lanes += exp(load(x + j) - s)
-            j += 8
-        }
-        total += Double(lanes.sum())
-    }
-    while j < count {
-        total += Foundation.exp(Double(x[j]) - Double(shift))
-        j += 1
-    }
-    return total
-}
-
-extension KernelPath {
-    /// The largest non-NaN value of a logits tile and the first index holding it.
-    func maxAndFirstIndex(_ x: UnsafePointer<Float>, count: Int) -> (Float, Int) {
-        switch self {
-        #if arch(x86_64)
-        case .avx512, .avx2:
-            var maximum: Float = 0
-            let first = lmk_max_first_index_avx2(x, count, &maximum)
-            return (maximum, first)
-        #else
-        case .avx512, .avx2: preconditionFailure("\(rawValue) exists only on x86-64")
-        #endif
-        case .portable: return portableMaxAndFirstIndex(x, count: count)
-        }
-    }
-
-    /// Σ exp(x[i] − shift) over a logits tile; the same bits on every path.
-    func sumOfExp(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Double {
-        switch self {
-        #if arch(x86_64)
-        case .avx512, .avx2: return lmk_sum_exp_avx2(x, count, shift)
-        #else
-        case .avx512, .avx2: preconditionFailure("\(rawValue) exists only on x86-64")
-        #endif
-        case .portable: return portableSumOfExp(x, count: count, shift: shift)
         }
     }
 }

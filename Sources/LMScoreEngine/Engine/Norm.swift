@@ -1,82 +1,58 @@
-/// LayerNorm: out[t] = (x[t] − mean) / sqrt(var + eps) · gain + bias, per row of `width` values.
-/// Mean and variance are accumulated in Double: a 768-wide row of Float sums loses bits otherwise.
-func layerNorm(
-    _ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, width: Int,
-    gain: UnsafePointer<Float>, bias: UnsafePointer<Float>, epsilon: Double
-) {
-    let slices = split(rows, parts: ComputeThreads.count, granule: 16)
-    parallelFor(slices.count) { i in
-        for t in slices[i] { layerNormRow(x + t * width, into: out + t * width, width: width, gain: gain, bias: bias, epsilon: epsilon) }
+/// The norms, on the context's kernels (`lmk_elementwise`: statistics in Double, rows split over the
+/// threads). Which norm, its ε and gain offset are the model's `NormSpec`.
+
+/// out[t] = norm(x[t]) for `rows` rows of `width` values.
+func normalize(_ x: UnsafePointer<Float>, _ weights: NormWeights, into out: UnsafeMutablePointer<Float>, rows: Int, width: Int,
+               _ norm: NormSpec, compute: ComputeContext) {
+    let ops = compute.ops
+    compute.forEachSlice(rows, granule: 16) { slice in
+        let offset = slice.lowerBound * width
+        switch norm.kind {
+        case .layerNorm:
+            // (x − mean) / √(var + ε) · gain + bias
+            ops.layer_norm(x + offset, out + offset, slice.count, width, weights.gain, weights.bias!, norm.epsilon)
+        case .rmsNorm:
+            // x / √(mean(x²) + ε) · (offset + gain)
+            ops.rms_norm(x + offset, out + offset, slice.count, width, width, weights.gain, norm.gainOffset, norm.epsilon)
+        }
     }
 }
 
-@inline(__always)
-private func layerNormRow(
-    _ row: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, width: Int,
-    gain: UnsafePointer<Float>, bias: UnsafePointer<Float>, epsilon: Double
-) {
-    var sum = 0.0
-    for i in 0..<width { sum += Double(row[i]) }
-    let mean = sum / Double(width)
-    var squares = 0.0
-    for i in 0..<width {
-        let d = Double(row[i]) - mean
-        squares += d * d
-    }
-    let inverseStd = Float(1 / (squares / Double(width) + epsilon).squareRoot())
-    let m = Float(mean)
-    for i in 0..<width { o[i] = (row[i] - m) * inverseStd * gain[i] + bias[i] }
-}
-
-/// out[t] = x[t] / √(mean(x[t]²) + eps) · gain, per row of `width` values `stride` apart (in place
-/// when out == x). The mean of squares is accumulated in Double, as HF upcasts before it.
-func rmsNorm(
-    _ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
-    gain: UnsafePointer<Float>, epsilon: Double
-) {
-    let slices = split(rows, parts: ComputeThreads.count, granule: 16)
-    parallelFor(slices.count) { i in
-        for t in slices[i] { rmsNormRow(x + t * stride, into: out + t * stride, width: width, gain: gain, epsilon: epsilon) }
-    }
-}
-
-@inline(__always)
-private func rmsNormRow(
-    _ row: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, width: Int, gain: UnsafePointer<Float>, epsilon: Double
-) {
-    var squares = 0.0
-    for i in 0..<width { squares += Double(row[i]) * Double(row[i]) }
-    let inverseRMS = 1 / (squares / Double(width) + epsilon).squareRoot()
-    for i in 0..<width { o[i] = Float(Double(row[i]) * inverseRMS) * gain[i] }
-}
-
-/// Qwen3's q/k norm: RMSNorm over each query head with `queryGain` and each key head with `keyGain`
-/// ([head_dim] each), in place in the qkv rows, before the rotation.
+/// The q/k norm (Qwen3, Gemma 3): RMSNorm over each query head with `queryGain` and each key head with
+/// `keyGain` ([head_dim] each), in place in the qkv rows, before the rotation.
 func normalizeHeads(
-    _ qkv: UnsafeMutablePointer<Float>, heads: AttentionHeads, rows: Int,
-    queryGain: UnsafePointer<Float>, keyGain: UnsafePointer<Float>, epsilon: Double
+    _ qkv: UnsafeMutablePointer<Float>, heads: AttentionHeads, rows: Int, queryGain: UnsafePointer<Float>,
+    keyGain: UnsafePointer<Float>, _ norm: NormSpec, compute: ComputeContext
 ) {
-    let slices = split(rows, parts: ComputeThreads.count, granule: 16)
-    parallelFor(slices.count) { i in
-        for t in slices[i] {
+    let ops = compute.ops
+    compute.forEachSlice(rows, granule: 16) { slice in
+        for t in slice {
             let row = qkv + t * heads.rowWidth
             for h in 0..<heads.count {
-                rmsNormRow(row + heads.queryColumn(h), into: row + heads.queryColumn(h), width: heads.size, gain: queryGain, epsilon: epsilon)
+                let q = row + heads.queryColumn(h)
+                ops.rms_norm(q, q, 1, heads.size, heads.size, queryGain, norm.gainOffset, norm.epsilon)
             }
             for h in 0..<heads.keyValueCount {
-                rmsNormRow(row + heads.keyColumn(kvHead: h), into: row + heads.keyColumn(kvHead: h), width: heads.size, gain: keyGain, epsilon: epsilon)
+                let k = row + heads.keyColumn(kvHead: h)
+                ops.rms_norm(k, k, 1, heads.size, heads.size, keyGain, norm.gainOffset, norm.epsilon)
             }
         }
     }
 }
 
 /// x[t][0..<width] += bias for every row, rows `stride` apart (default: width).
-func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int? = nil, bias: UnsafePointer<Float>) {
-    let slices = split(rows, parts: ComputeThreads.count, granule: 16)
-    parallelFor(slices.count) { i in
-        for t in slices[i] {
-            let row = x + t * (stride ?? width)
-            for j in 0..<width { row[j] += bias[j] }
-        }
+func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int? = nil, bias: UnsafePointer<Float>,
+             compute: ComputeContext) {
+    let ops = compute.ops, stride = stride ?? width
+    compute.forEachSlice(rows, granule: 16) { slice in
+        ops.add_rows(x + slice.lowerBound * stride, slice.count, width, stride, bias)
+    }
+}
+
+/// x[i] += y[i] over `rows` rows of `width` (a sub-layer's output joining the residual stream).
+func addResidual(_ y: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, rows: Int, width: Int, compute: ComputeContext) {
+    let ops = compute.ops
+    compute.forEachSlice(rows, granule: 16) { slice in
+        ops.add(x + slice.lowerBound * width, y + slice.lowerBound * width, slice.count * width)
     }
 }

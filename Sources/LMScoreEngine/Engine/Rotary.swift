@@ -9,7 +9,7 @@ final class RotaryTable: Sendable {
     private let cosines: [Float]   // [positions, dimensions/2]
     private let sines: [Float]     // [positions, dimensions/2]
 
-    init(_ rotary: ModelConfig.Rotary, positions: Int) {
+    init(_ rotary: Rotary, positions: Int) {
         dimensions = rotary.dimensions
         let half = dimensions / 2
         let inverseFrequencies = Self.inverseFrequencies(rotary)
@@ -28,7 +28,7 @@ final class RotaryTable: Sendable {
     }
 
     /// inv_freq[i] = θ^(−2i/d), computed in FP32 as HF's rope init does, then scaled.
-    static func inverseFrequencies(_ rotary: ModelConfig.Rotary) -> [Float] {
+    static func inverseFrequencies(_ rotary: Rotary) -> [Float] {
         let d = rotary.dimensions
         let base = (0..<d / 2).map { i in 1 / Float(Foundation.pow(rotary.theta, Double(Float(2 * i) / Float(d)))) }
         switch rotary.scaling {
@@ -53,31 +53,24 @@ final class RotaryTable: Sendable {
 
     /// Rotates every query and key head of the first `positions.count` qkv rows, row t at position
     /// positions[t].
-    func rotate(_ qkv: UnsafeMutablePointer<Float>, heads: AttentionHeads, positions: [Int]) {
+    func rotate(_ qkv: UnsafeMutablePointer<Float>, heads: AttentionHeads, positions: [Int], compute: ComputeContext) {
         let half = dimensions / 2
-        let slices = split(positions.count, parts: ComputeThreads.count, granule: 16)
+        let ops = compute.ops
+        // Consecutive heads sit heads.size apart (grouped) or 3·size apart (NeoX's per-head q|k|v).
+        let headStride = heads.count > 1 ? heads.queryColumn(1) - heads.queryColumn(0) : heads.size
         cosines.withUnsafeBufferPointer { cosines in
             sines.withUnsafeBufferPointer { sines in
-                parallelFor(slices.count) { s in
-                    for t in slices[s] {
+                compute.forEachSlice(positions.count, granule: 16) { slice in
+                    for t in slice {
                         precondition(positions[t] < cosines.count / half, "position beyond the rotary table")
                         let cos = cosines.baseAddress! + positions[t] * half
                         let sin = sines.baseAddress! + positions[t] * half
                         let row = qkv + t * heads.rowWidth
-                        for h in 0..<heads.count { rotateHead(row + heads.queryColumn(h), cos: cos, sin: sin, half: half) }
-                        for h in 0..<heads.keyValueCount { rotateHead(row + heads.keyColumn(kvHead: h), cos: cos, sin: sin, half: half) }
+                        ops.rotate_heads(row + heads.queryColumn(0), heads.count, headStride, cos, sin, half)
+                        ops.rotate_heads(row + heads.keyColumn(kvHead: 0), heads.keyValueCount, headStride, cos, sin, half)
                     }
                 }
             }
         }
-    }
-}
-
-@inline(__always)
-private func rotateHead(_ x: UnsafeMutablePointer<Float>, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, half: Int) {
-    for i in 0..<half {
-        let x1 = x[i], x2 = x[i + half]
-        x[i] = x1 * cos[i] - x2 * sin[i]
-        x[i + half] = x2 * cos[i] + x1 * sin[i]
     }
 }

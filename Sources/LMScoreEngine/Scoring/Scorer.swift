@@ -8,15 +8,20 @@ import Foundation
 public final class Scorer: @unchecked Sendable {
     public let model: DecoderModel
     public let maxTokensPerForward: Int
+    /// The kernels and threads every pass runs on.
+    public let compute: ComputeContext
     private let lock = NSLock()
     private let workspace: Workspace
     private let head: LMHead
 
-    public init(model: DecoderModel, maxTokensPerForward: Int = 4096) {
+    /// `compute`: the kernels and threads (default: the process's path and `ComputeThreads.count` now).
+    public init(model: DecoderModel, maxTokensPerForward: Int = 4096, compute: ComputeContext = .process()) {
         self.model = model
         self.maxTokensPerForward = max(maxTokensPerForward, model.config.nPositions)
+        self.compute = compute
         workspace = Workspace(config: model.config)
-        head = LMHead(weight: model.weights.lmHead, vocabSize: model.config.vocabSize, channels: model.config.nEmbd)
+        head = LMHead(weight: model.weights.lmHead, vocabSize: model.config.vocabSize, channels: model.config.nEmbd,
+                      softcap: model.config.finalLogitSoftcap)
     }
 
     public var config: ModelConfig { model.config }
@@ -100,8 +105,8 @@ public final class Scorer: @unchecked Sendable {
                 }
             }
         }
-        let hidden = model.forward(batch, workspace: workspace)
-        let scores = head.score(hidden: hidden, positions: wanted)
+        let hidden = model.forward(batch, workspace: workspace, compute: compute)
+        let scores = head.score(hidden: hidden, positions: wanted, compute: compute)
         if workspace.capacity > 4 * maxTokensPerForward { workspace.shrink() }
         return targets.map { ($0, scores[$1]) }
     }

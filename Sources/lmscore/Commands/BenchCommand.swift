@@ -34,7 +34,8 @@ struct BenchCommand: ParsableCommand {
         let loadStart = Date()
         let model = try options.load()
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        let scorer = Scorer(model: model, maxTokensPerForward: 1 << 16)
+        let compute = ComputeContext(path: try KernelPath.active(), threads: options.threads)
+        let scorer = Scorer(model: model, maxTokensPerForward: 1 << 16, compute: compute)
         let weightsMB = Double(model.summary.mappedBytes + model.summary.copiedBytes) / 1_048_576
 
         print("lmscore bench: \(model.name), \(model.config.parameterCount) parameters, \(model.summary.dtypes.joined(separator: ",")), "
@@ -74,20 +75,20 @@ struct BenchCommand: ParsableCommand {
             print(line)
         }
         // Last: its buffers (a 256 MB bandwidth probe) would otherwise count in the shapes' peak RSS.
-        if !product.isEmpty { try benchProduct() }
+        if !product.isEmpty { try benchProduct(compute) }
     }
 
     /// One product alone (both B layouts) against the path's FP32 peak, and the memory read bandwidth.
-    private func benchProduct() throws {
+    private func benchProduct(_ compute: ComputeContext) throws {
         let parts = product.split(separator: "x").compactMap { Int($0) }
         guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else { throw CommandFailure("bad --product \(product): use MxKxN") }
         let (m, k, n) = (parts[0], parts[1], parts[2])
         print("")
-        let path = try KernelPath.active()
+        let path = compute.path
         // Peak: measured (FMA chains in registers on every thread), not threads × lanes × units × 2 ×
         // the clock /proc/cpuinfo reports: a VM's cores boost above that figure, and the FMA units per
         // core differ between CPUs. The clock it implies (2 FMA units per core) is printed beside it.
-        let peak = KernelBenchmark.fmaPeakGFLOPS(seconds: min(seconds, 2))
+        let peak = KernelBenchmark.fmaPeakGFLOPS(seconds: min(seconds, 2), compute: compute)
         let megahertz = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("cpu MHz") }
             .flatMap { $0.split(separator: ":").last }.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
@@ -95,11 +96,11 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "FP32 peak, measured: %.1f GFLOP/s (%d threads × %d lanes of FMA chains in registers; %.2f GHz if each core has 2 FMA units%@)",
                      peak, options.threads, path.lanes, impliedGHz, megahertz.map { String(format: "; /proc/cpuinfo says %.0f MHz", $0) } ?? ""))
         for transposeB in [false, true] {
-            let gflops = KernelBenchmark.productGFLOPS(m: m, k: k, n: n, transposeB: transposeB, seconds: seconds)
+            let gflops = KernelBenchmark.productGFLOPS(m: m, k: k, n: n, transposeB: transposeB, seconds: seconds, compute: compute)
             print(String(format: "product %dx%dx%d alone, B %@: %.1f GFLOP/s = %.0f %% of the measured peak", m, k, n,
                          transposeB ? "[N, K]" : "[K, N]", gflops, 100 * gflops / peak))
         }
-        print(String(format: "memory read bandwidth (%d threads, 256 MB): %.1f GB/s", options.threads, KernelBenchmark.readBandwidth(seconds: seconds) / 1e9))
+        print(String(format: "memory read bandwidth (%d threads, 256 MB): %.1f GB/s", options.threads, KernelBenchmark.readBandwidth(seconds: seconds, threads: compute.threads) / 1e9))
     }
 
     /// Median seconds per call of `body`, after one warm-up call (pages in weights, sizes buffers).

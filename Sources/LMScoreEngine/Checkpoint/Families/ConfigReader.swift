@@ -68,20 +68,55 @@ struct ConfigReader {
         return flag
     }
 
+    /// Present and JSON null (HF reads it as None, which may differ from the key's default).
+    func isNull(_ key: String) -> Bool { json[key] is NSNull }
+
+    /// A positive number, nil when the key is null, `fallback` when absent (HF's `float | None` keys).
+    func optionalDouble(_ key: String, default fallback: Double?) throws -> Double? {
+        if isNull(key) { return nil }
+        guard let value = value(key) else { return fallback }
+        return try positiveDouble(value, key)
+    }
+
+    func object(_ key: String, in object: [String: Any]? = nil) throws -> [String: Any]? {
+        guard let value = value(key, in: object) else { return nil }
+        guard let dictionary = value as? [String: Any] else { throw bad("\"\(key)\" must be an object") }
+        return dictionary
+    }
+
+    /// The shape of a Llama-style attention: `hidden_size`, `num_attention_heads`,
+    /// `num_key_value_heads` (default: the heads), `head_dim` (default: hidden / heads).
+    func attentionShape(defaultHeadSize: Int? = nil) throws -> (hidden: Int, heads: Int, kvHeads: Int, headSize: Int) {
+        let hidden = try int("hidden_size")
+        let heads = try int("num_attention_heads")
+        let kvHeads = try int("num_key_value_heads", default: heads)
+        guard heads % kvHeads == 0 else {
+            throw bad("num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
+        }
+        guard has("head_dim") || defaultHeadSize != nil || hidden % heads == 0 else {
+            throw bad("hidden_size \(hidden) is not divisible by num_attention_heads \(heads) and head_dim is not given")
+        }
+        return (hidden, heads, kvHeads, try int("head_dim", default: defaultHeadSize ?? hidden / heads))
+    }
+
     /// The rotary description, from transformers 5's `rope_parameters` or the Hub's legacy keys
     /// (top-level `thetaKey`, `partialKey`, and a `rope_scaling` object). Scaling types lmscore does not
     /// implement are refused by name rather than run as plain RoPE.
-    func rotary(headSize: Int, thetaKey: String, partialKey: String, defaultPartial: Double) throws -> ModelConfig.Rotary {
+    func rotary(headSize: Int, thetaKey: String, partialKey: String, defaultTheta: Double = 10_000,
+                defaultPartial: Double) throws -> Rotary {
         let objectKey = has("rope_parameters") ? "rope_parameters" : "rope_scaling"
-        var parameters: [String: Any] = [:]
-        if let object = value(objectKey) {
-            guard let dictionary = object as? [String: Any] else { throw bad("\"\(objectKey)\" must be an object") }
-            parameters = dictionary
-        }
-        let theta = try value("rope_theta", in: parameters).map { try positiveDouble($0, "\(objectKey).rope_theta") }
-            ?? double(thetaKey, default: 10_000)
-        let partial = try value("partial_rotary_factor", in: parameters).map { try positiveDouble($0, "\(objectKey).partial_rotary_factor") }
-            ?? double(partialKey, default: defaultPartial)
+        return try rotary(parameters: try object(objectKey) ?? [:], objectKey: objectKey, headSize: headSize,
+                          theta: try double(thetaKey, default: defaultTheta), partialKey: partialKey,
+                          partial: try double(partialKey, default: defaultPartial))
+    }
+
+    /// The rotary description of one parameters object (`objectKey` names it in errors); its
+    /// `rope_theta` and `partial_rotary_factor` win over `theta` and `partial`.
+    func rotary(parameters: [String: Any], objectKey: String, headSize: Int, theta fallbackTheta: Double,
+                partialKey: String, partial fallbackPartial: Double) throws -> Rotary {
+        let theta = try value("rope_theta", in: parameters).map { try positiveDouble($0, "\(objectKey).rope_theta") } ?? fallbackTheta
+        let partial = try value("partial_rotary_factor", in: parameters)
+            .map { try positiveDouble($0, "\(objectKey).partial_rotary_factor") } ?? fallbackPartial
         // HF: int(head_dim · factor), and rotate-half needs an even count.
         let dimensions = Int(Double(headSize) * partial)
         guard partial <= 1, dimensions >= 2, dimensions % 2 == 0 else {
@@ -93,7 +128,7 @@ struct ConfigReader {
             guard let value = value(key, in: parameters) else { throw bad("\(objectKey).\(key) is required for rope_type \"\(type)\"") }
             return try positiveDouble(value, "\(objectKey).\(key)")
         }
-        let scaling: ModelConfig.RopeScaling
+        let scaling: RopeScaling
         switch type {
         case "default":
             scaling = .none
@@ -107,11 +142,11 @@ struct ConfigReader {
         default:
             throw unsupported("\(objectKey).\(typeKey) \"\(type)\"; supported: default, linear, llama3")
         }
-        return ModelConfig.Rotary(theta: theta, dimensions: dimensions, scaling: scaling)
+        return Rotary(theta: theta, dimensions: dimensions, scaling: scaling)
     }
 }
 
-extension ModelConfig.RopeScaling {
+extension RopeScaling {
     /// The `rope_scaling` object a Hub config carries for this scaling (nil: none).
     var jsonObject: [String: Any]? {
         switch self {
