@@ -206,7 +206,7 @@ struct KernelTests {
                                     c.withUnsafeMutableBufferPointer { c in
                                         product(m: m, n: n, k: k, a: a, lda: k, b: base, ldb: ldb, elementType: type, transposeB: transposeB,
                                                 c: c.baseAddress!, ldc: n, alpha: accumulate ? 1 : 0.375, beta: accumulate ? 1 : 0,
-                                                threads: threads, path: path)
+                                                compute: ComputeContext(path: path, threads: threads))
                                     }
                                 }
                                 return c
