@@ -34,7 +34,7 @@ let package = Package(
         // The model and the loss: checkpoints in, scores out. No JSON, no HTTP.
         .target(
             name: "LMScoreEngine",
-            dependencies: ["CKernels"],
+            dependencies: ["CKernels", "LMScoreGGUF"],
             swiftSettings: [
                 // The engine's loops (layer norm, GELU, log-sum-exp) are slow unoptimized;
                 // build it optimized even in debug so `swift test` exercises real speed.
@@ -107,7 +107,7 @@ let package = Package(
         // What several test targets share: the transformers reference fixtures, the `lmscore` binary
         // the CLI and drain tests start, the HF sliding-window count.
         .target(name: "LMScoreTestSupport", dependencies: ["LMScoreEngine"], path: "Tests/LMScoreTestSupport"),
-        .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine", "LMScoreTestSupport"]),
+        .testTarget(name: "LMScoreEngineTests", dependencies: ["LMScoreEngine", "LMScoreGGUF", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreGGUFTests", dependencies: ["LMScoreGGUF"]),
         .testTarget(name: "LMScoreTokenizerTests", dependencies: ["LMScoreTokenizer", "LMScoreGGUF", "LMScoreTestSupport"]),
         .testTarget(name: "LMScoreAPITests", dependencies: ["LMScoreAPI", "LMScoreEngine", "LMScoreTokenizer", "LMScoreTestSupport"]),

@@ -1,8 +1,10 @@
 import Foundation
+import LMScoreEngine
 import LMScoreGGUF
 import LMScoreTokenizer
 
 /// Which tokenizer serves a model, looked for in this order:
+/// 0. a GGUF model's own vocabulary (`tokenizer.ggml.*` in the file);
 /// 1. `gpt2.tiktoken` in its directory (GPT-2's ranks: the fast tiktoken-identical path);
 /// 2. `tokenizer.json` in its directory (Hugging Face `tokenizers` format, with the
 ///    `tokenizer_config.json` beside it if there is one);
@@ -16,7 +18,17 @@ public enum TokenizerLookup {
     /// without a tokenizer.
     public static func load(modelDirectory: URL, vocabSize: Int, fallback: URL?) throws(TokenizerError) -> (any TextTokenizer)? {
         let tokenizer: any TextTokenizer
-        if let ranks = GPT2Tokenizer.find(inModelDirectory: modelDirectory) {
+        if let gguf = Checkpoint.ggufFile(at: modelDirectory) {
+            // A GGUF model carries its vocabulary (or none) in the same file.
+            let file: GGUFFile
+            do { file = try GGUFFile(path: gguf.path) } catch { throw .invalidTokenizer(gguf, reason: "\(error)") }
+            guard HFTokenizer.hasVocabulary(file) else { return nil }
+            tokenizer = try HFTokenizer(gguf: file)
+            guard tokenizer.vocabularySize <= vocabSize else {
+                throw .invalidTokenizer(gguf, reason: "its ids go up to \(tokenizer.vocabularySize - 1), "
+                                        + "but the model's vocabulary has \(vocabSize) tokens")
+            }
+        } else if let ranks = GPT2Tokenizer.find(inModelDirectory: modelDirectory) {
             tokenizer = try GPT2Tokenizer(ranksFile: ranks)
         } else if let file = HFTokenizer.find(inModelDirectory: modelDirectory) {
             tokenizer = try HFTokenizer(file: file, config: HFTokenizer.config(besides: file))

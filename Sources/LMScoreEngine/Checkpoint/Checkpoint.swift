@@ -13,7 +13,9 @@ public enum Checkpoint {
     }
 
     /// `context`: the scorer's context in tokens (nil: the checkpoint's, at most 4096; see `ModelConfig`).
+    /// `directory` may also name a GGUF file, or a directory holding one and no config.json (`GGUFCheckpoint`).
     public static func load(directory: URL, context: Int? = nil) throws -> DecoderModel {
+        if let gguf = GGUFCheckpoint.file(at: directory) { return try GGUFCheckpoint.load(gguf, context: context) }
         let config = try ModelConfig.load(contentsOf: directory.appendingPathComponent("config.json"), context: context)
         let storage = WeightStorage()
         let tensors = try openTensors(directory: directory, storage: storage)
@@ -24,6 +26,10 @@ public enum Checkpoint {
             mappedBytes: storage.mappedBytes, copiedBytes: storage.copiedBytes)
         return DecoderModel(config: config, weights: weights, summary: summary)
     }
+
+    /// The GGUF file a model path names (the file, or the only one in a directory without a config.json),
+    /// nil for a Hugging Face directory.
+    public static func ggufFile(at url: URL) -> URL? { GGUFCheckpoint.file(at: url) }
 
     /// A tensor as found on disk, keyed by its name without the optional `transformer.` prefix.
     struct Located {

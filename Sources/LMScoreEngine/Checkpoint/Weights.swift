@@ -54,31 +54,42 @@ struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// Owns the memory behind every `WeightTensor`: the mapped files, the FP32 copies of 16-bit vectors,
-/// and copies of the rare matrix a file stores misaligned.
+/// Owns the memory behind every `WeightTensor`: the mapped files (safetensors, GGUF), the FP32 copies of
+/// 16-bit vectors, and copies of the rare matrix a file stores misaligned (or, for GGUF, reorders).
 final class WeightStorage: @unchecked Sendable {
     private(set) var files: [SafeTensorsFile] = []
+    /// Other owners of mapped memory (a `GGUFFile`).
+    private var kept: [AnyObject] = []
     private var copies: [UnsafeMutableRawBufferPointer] = []
     private(set) var mappedBytes = 0
     private(set) var copiedBytes = 0
 
     func keep(_ file: SafeTensorsFile) { files.append(file) }
+    func keep(_ owner: AnyObject) { kept.append(owner) }
+
+    /// A buffer this storage owns, 64-byte aligned, counted as copied.
+    func copy(byteCount: Int) -> UnsafeMutableRawBufferPointer {
+        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        copies.append(raw)
+        copiedBytes += byteCount
+        return raw
+    }
 
     /// Returns a tensor's values as FP32, without a copy when it is stored as aligned F32.
     func floats(of entry: TensorEntry, in file: SafeTensorsFile) throws -> UnsafePointer<Float> {
         guard let dtype = TensorDType(rawValue: entry.dtype) else {
             throw CheckpointError.unsupportedDType(path: file.path, tensor: entry.name, dtype: entry.dtype)
         }
-        let bytes = file.bytes(of: entry)
-        let count = entry.shape.reduce(1, *)
+        return floats(file.bytes(of: entry), dtype: dtype, count: entry.shape.reduce(1, *))
+    }
+
+    /// `count` values stored as `dtype` at `bytes`, as FP32: in place when aligned F32, else a copy.
+    func floats(_ bytes: UnsafeRawBufferPointer, dtype: TensorDType, count: Int) -> UnsafePointer<Float> {
         if dtype == .f32, let start = bytes.baseAddress, Int(bitPattern: start) % MemoryLayout<Float>.alignment == 0 {
             mappedBytes += bytes.count
             return start.assumingMemoryBound(to: Float.self)
         }
-        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-        copies.append(raw)
-        let copy = raw.bindMemory(to: Float.self)
-        copiedBytes += count * 4
+        let copy = self.copy(byteCount: count * 4).bindMemory(to: Float.self)
         switch dtype {
         case .f32:
             for i in 0..<count { copy[i] = bytes.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
@@ -103,19 +114,20 @@ final class WeightStorage: @unchecked Sendable {
         guard let dtype = TensorDType(rawValue: entry.dtype) else {
             throw CheckpointError.unsupportedDType(path: file.path, tensor: entry.name, dtype: entry.dtype)
         }
-        let elementType = ElementType(dtype)
-        let bytes = file.bytes(of: entry)
+        return mapped(file.bytes(of: entry), elementType: ElementType(dtype), rows: entry.shape[0], columns: entry.shape[1])
+    }
+
+    /// The matrix stored at `bytes`, in place unless misaligned for its element type.
+    func mapped(_ bytes: UnsafeRawBufferPointer, elementType: ElementType, rows: Int, columns: Int) -> WeightMatrix {
         var base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: elementType.byteCount)!
         if Int(bitPattern: base) % elementType.byteCount == 0 {
             mappedBytes += bytes.count
         } else {
-            let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+            let copy = self.copy(byteCount: bytes.count)
             copy.copyMemory(from: bytes)
-            copies.append(copy)
-            copiedBytes += bytes.count
             base = UnsafeRawPointer(copy.baseAddress!)
         }
-        return WeightMatrix(base: base, elementType: elementType, rows: entry.shape[0], columns: entry.shape[1])
+        return WeightMatrix(base: base, elementType: elementType, rows: rows, columns: columns)
     }
 
     deinit { for copy in copies { copy.deallocate() } }
