@@ -99,7 +99,9 @@ struct GGUFVocabulary {
             merges = []
         case .byteLevel:
             scores = []
-            merges = try strings("tokenizer.ggml.merges")
+            // A vocabulary without merges (every token a single byte or an added token): the converter
+            // then writes no key at all.
+            merges = file["tokenizer.ggml.merges"] == nil ? [] : try strings("tokenizer.ggml.merges")
         }
         bos = try id("tokenizer.ggml.bos_token_id", count: tokens.count)
         eos = try id("tokenizer.ggml.eos_token_id", count: tokens.count)

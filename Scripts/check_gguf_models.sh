@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# GGUF files made by llama.cpp's own converter from the reference checkpoints, scored by lmscore against
+# HF transformers' float64 truth and against the safetensors checkpoints (Scripts/check_gguf_models.py).
+#
+#   Scripts/check_gguf_models.sh
+#
+# By hand (not in Scripts/test.sh: the converter needs torch): the venv of Scripts/setup_venv.sh
+# (LMSCORE_VENV; torch, transformers, safetensors, numpy) plus the `gguf` package's own dependencies;
+# llama.cpp's convert_hf_to_gguf.py, conversion/ and gguf-py from the llama-cpp-python source distribution, cached in
+# LMSCORE_LLAMA_CPP_SDIST (default ~/.cache/lmscore-llama-cpp-sdist, beside check_hf_tokenizers.sh's 0.3.16).
+# Nothing downloaded or converted is kept in the repository. LMSCORE_BIN: the lmscore binary (default:
+# a debug build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+say() { echo "check_gguf_models.sh: $*" >&2; }
+
+source Scripts/check_support.sh
+lmscore_binary
+venv=$(Scripts/setup_venv.sh)
+"$venv/bin/python" -m pip install -q --disable-pip-version-check pyyaml sentencepiece >&2
+
+version=0.3.36   # its convert_hf_to_gguf.py runs without mistral_common (0.3.16's imports it)
+sdist_dir=${LMSCORE_LLAMA_CPP_SDIST:-$HOME/.cache/lmscore-llama-cpp-sdist}
+sdist=$sdist_dir/llama_cpp_python-$version.tar.gz
+if [ ! -f "$sdist" ]; then
+  say "pip download llama-cpp-python==$version (source distribution)"
+  mkdir -p "$sdist_dir"
+  "$venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python \
+    "llama-cpp-python==$version" -d "$sdist_dir" >&2
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/lmscore-gguf-models.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+tar -xzf "$sdist" -C "$work" --wildcards "llama_cpp_python-$version/vendor/llama.cpp/convert_hf_to_gguf.py" \
+  "llama_cpp_python-$version/vendor/llama.cpp/gguf-py/*" "llama_cpp_python-$version/vendor/llama.cpp/conversion/*"
+
+"$venv/bin/python" Scripts/check_gguf_models.py --lmscore "$bin" --llama-cpp "$work/llama_cpp_python-$version/vendor/llama.cpp" \
+  --reference "${LMSCORE_SHARED_REFERENCE:-$repo/../shared/reference}" --work "$work"
