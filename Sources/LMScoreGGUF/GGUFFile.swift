@@ -127,7 +127,9 @@ public final class GGUFFile: @unchecked Sendable {
             case 3: return .int(Int64(try scalar(Int16.self, what())))
             case 4: return .uint(UInt64(try scalar(UInt32.self, what())))
             case 5: return .int(Int64(try scalar(Int32.self, what())))
-            case 6: return .float(Double(Float(bitPattern: try scalar(UInt32.self, what()))))
+            // An f32 (a config's 1e-05, 10000.0) as the decimal it was written from: its shortest
+            // representation, so a GGUF epsilon equals the config.json's double.
+            case 6: return .float(Double("\(Float(bitPattern: try scalar(UInt32.self, what())))") ?? .nan)
             case 7:
                 let byte = try scalar(UInt8.self, what())
                 guard byte <= 1 else { throw fail("\(what()) is a bool stored as \(byte)", at: offset - 1) }

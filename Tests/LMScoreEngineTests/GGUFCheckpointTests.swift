@@ -92,6 +92,8 @@ struct GGUFCheckpointTests {
         #expect(gguf.config.layers == safetensors.config.layers && gguf.config.tieWordEmbeddings == safetensors.config.tieWordEmbeddings)
         let (a, b) = (try scores(gguf, fixture), try scores(safetensors, fixture))
         #expect(!a.isEmpty && a == b, "\(fixture): GGUF and safetensors scores differ")
+        // The same tensors, of the same stored type (`lmscore inspect`'s "tensors"): "F32 21 tensors".
+        #expect(gguf.summary.tensorTypes == safetensors.summary.tensorTypes && !gguf.summary.tensorTypes.isEmpty)
         // Only the permuted q/k matrices are copied; everything else is used in place.
         #expect(gguf.summary.mappedBytes > 0)
         if architecture == "qwen2" { #expect(gguf.summary.copiedBytes < gguf.summary.mappedBytes) }

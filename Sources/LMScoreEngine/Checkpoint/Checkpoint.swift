@@ -10,6 +10,13 @@ public enum Checkpoint {
         public var files: [String]
         public var mappedBytes: Int
         public var copiedBytes: Int
+        /// How many tensors of each stored type, most first: `["Q8_0 145 tensors", "F32 50 tensors"]`.
+        public var tensorTypes: [String]
+
+        /// `counts` as `tensorTypes` lists them.
+        static func tensorTypes(_ counts: [String: Int]) -> [String] {
+            counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value) tensor\($0.value == 1 ? "" : "s")" }
+        }
     }
 
     /// `context`: the scorer's context in tokens (nil: the checkpoint's, at most 4096; see `ModelConfig`).
@@ -23,7 +30,8 @@ public enum Checkpoint {
         let dtypes = Set(tensors.values.compactMap { TensorDType(rawValue: $0.entry.dtype)?.rawValue }).sorted()
         let summary = Summary(
             directory: directory.path, dtypes: dtypes, files: storage.files.map { ($0.path as NSString).lastPathComponent },
-            mappedBytes: storage.mappedBytes, copiedBytes: storage.copiedBytes)
+            mappedBytes: storage.mappedBytes, copiedBytes: storage.copiedBytes,
+            tensorTypes: Summary.tensorTypes(Dictionary(tensors.values.map { ($0.entry.dtype, 1) }, uniquingKeysWith: +)))
         return DecoderModel(config: config, weights: weights, summary: summary)
     }
 

@@ -22,6 +22,7 @@ struct InspectCommand: ParsableCommand {
             "directory": model.summary.directory,
             "files": model.summary.files.joined(separator: ", "),
             "dtype": model.summary.dtypes.joined(separator: ", "),
+            "tensors": model.summary.tensorTypes.joined(separator: ", "),
             "model_type": c.modelType,
             "parameters": c.parameterCount,
             "vocab_size": c.vocabSize,

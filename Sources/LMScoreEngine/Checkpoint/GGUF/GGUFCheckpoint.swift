@@ -35,7 +35,8 @@ enum GGUFCheckpoint {
         let weights = try DecoderWeights(config: config, source: GGUFTensors(file: file, mapping: mapping, config: config, storage: storage))
         let summary = Checkpoint.Summary(
             directory: url.path, dtypes: file.typeMix.map(\.type).sorted(), files: [url.lastPathComponent],
-            mappedBytes: storage.mappedBytes, copiedBytes: storage.copiedBytes)
+            mappedBytes: storage.mappedBytes, copiedBytes: storage.copiedBytes,
+            tensorTypes: Checkpoint.Summary.tensorTypes(Dictionary(file.typeMix.map { ($0.type, $0.tensors) }, uniquingKeysWith: +)))
         return DecoderModel(config: config, weights: weights, summary: summary)
     }
 }
