@@ -24,12 +24,13 @@ int lmk_cpu_features(void) {
     if (!ymm_state) return 0;
     if (__get_cpuid_max(0, 0) < 7) return 0;
     __cpuid_count(7, 0, eax, ebx, ecx, edx);
-    int avx2 = (ebx >> 5) & 1, avx512f = (ebx >> 16) & 1;
+    int avx2 = (ebx >> 5) & 1, avx512f = (ebx >> 16) & 1, avx512vl = (ebx >> 31) & 1, avx512vnni = (ecx >> 11) & 1;
     int features = 0;
     if (avx2) features |= LMK_CPU_AVX2;
     if (fma) features |= LMK_CPU_FMA;
     if (f16c) features |= LMK_CPU_F16C;
     if (avx512f && zmm_state) features |= LMK_CPU_AVX512F;
+    if (avx512f && avx512vl && avx512vnni && zmm_state) features |= LMK_CPU_AVX512VNNI;
     return features;
 }
 #else

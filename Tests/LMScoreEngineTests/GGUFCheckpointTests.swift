@@ -118,8 +118,8 @@ struct GGUFCheckpointTests {
             } catch { return "\(error)" }
         }
         #expect(refusal { try Self.gguf(from: "llama-gqa", architecture: "falcon") }.contains("general.architecture \"falcon\""))
-        #expect(refusal { try Self.gguf(from: "llama-gqa", architecture: "llama", transform: { $0.hasSuffix("ffn_up.weight") ? .q8_0 : $1 }) }
-            .contains("Q8_0 (lmscore reads F32, F16 and BF16"))
+        #expect(refusal { try Self.gguf(from: "llama-gqa", architecture: "llama", transform: { $0.hasSuffix("ffn_up.weight") ? GGMLType(code: 14) : $1 }) }
+            .contains("Q6_K (lmscore reads F32, F16, BF16 and Q8_0"))
         #expect(refusal { try Self.gguf(from: "llama-gqa", architecture: "llama", transform: { $0 == "blk.1.ffn_down.weight" ? nil : $1 }) }
             .contains("blk.1.ffn_down.weight"))
         #expect(refusal { try Self.gguf(from: "llama-gqa", architecture: "llama", extra: [("llama.rope.scaling.type", .string("yarn"))]) }

@@ -256,6 +256,8 @@ private struct StoredMatrix {
             let halves = source.map { UInt16(truncatingIfNeeded: ($0.bitPattern + 0x7fff + (($0.bitPattern >> 16) & 1)) >> 16) }
             values = halves.map { Float(bitPattern: UInt32($0) << 16) }
             storage = halves.withUnsafeBytes { Array($0) }
+        case .q8_0:
+            preconditionFailure("the float kernels' tests store F32, F16 and BF16 (Q8KernelTests has Q8_0)")
         }
     }
 

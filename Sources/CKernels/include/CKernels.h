@@ -28,6 +28,7 @@ enum {
     LMK_CPU_FMA = 1 << 1,
     LMK_CPU_F16C = 1 << 2,
     LMK_CPU_AVX512F = 1 << 3,  // AVX-512F with OS ZMM/opmask state
+    LMK_CPU_AVX512VNNI = 1 << 4,  // AVX-512 VNNI and VL (vpdpbusd on 256-bit registers) with OS ZMM state
 };
 int lmk_cpu_features(void);
 
@@ -101,6 +102,32 @@ extern const lmk_elementwise lmk_elementwise_avx512;
 extern const lmk_elementwise lmk_elementwise_avx2;
 extern const lmk_elementwise lmk_elementwise_portable;
 
+/// Q8_0, llama.cpp's 8-bit format: 32 values as int8 with one FP16 scale d (value = d · q), 34 bytes.
+#define LMK_Q8_0_BLOCK 32
+typedef struct {
+    uint16_t d;
+    int8_t qs[LMK_Q8_0_BLOCK];
+} lmk_block_q8_0;
+
+/// binary32 → binary16, rounded to nearest even.
+uint16_t lmk_f32_to_f16(float f);
+
+/// x[0 ..< k] (k a multiple of 32) as k/32 Q8_0 blocks, as llama.cpp's x86 quantize_row_q8_0 does:
+/// d = max|x|/127 rounded to FP16, q = x · (127/max|x|) rounded to nearest even. One version for every
+/// path (the same bits).
+void lmk_quantize_q8_0(const float *x, long k, lmk_block_q8_0 *y);
+
+/// C[i, j] = Σ_b (d(A[i, b]) · d(W[j, b])) · Σ_t A[i, b].q[t] · W[j, b].q[t] (accumulate 0), or C[i, j] +=
+/// the same (accumulate 1): per element one FMA chain over the blocks b = 0 … blocks−1 in order, each
+/// block's 32 products summed exactly in int32. A is [m, blocks] quantized activations, W [n, blocks]
+/// (a weight [out, in] as GGUF stores it), both rows of `blocks` consecutive blocks; C row stride ldc.
+/// Single-threaded: callers split the columns (any split gives the same bits).
+typedef void lmk_gemm_q8_0_fn(long m, long n, long blocks, const lmk_block_q8_0 *a, const lmk_block_q8_0 *w, float *c,
+                              long ldc, int accumulate);
+lmk_gemm_q8_0_fn lmk_gemm_q8_0_avx512;  // VNNI when the CPU has it, else the AVX2 code
+lmk_gemm_q8_0_fn lmk_gemm_q8_0_avx2;
+lmk_gemm_q8_0_fn lmk_gemm_q8_0_portable;
+
 /// A path's whole set of kernels, chosen once (kernels.c).
 typedef enum {
     LMK_PATH_AVX512 = 0,
@@ -113,6 +140,7 @@ typedef struct {
     lmk_convert_fn *convert;
     lmk_fma_probe_fn *fma_probe;
     const lmk_elementwise *elementwise;
+    lmk_gemm_q8_0_fn *gemm_q8_0;
 } lmk_kernels;
 
 /// The kernels of `path`; NULL for a path this build does not have (the x86 paths elsewhere).

@@ -1,12 +1,26 @@
+import CKernels
 import Foundation
 
-/// How a weight matrix's elements are stored in memory.
+/// How a weight matrix's elements are stored in memory: one value per element (F32, F16, BF16), or
+/// llama.cpp's Q8_0 (blocks of 32 int8 values and an FP16 scale, 34 bytes; GGUF files).
 enum ElementType: String, Sendable {
-    case f32 = "F32", f16 = "F16", bf16 = "BF16"
+    case f32 = "F32", f16 = "F16", bf16 = "BF16", q8_0 = "Q8_0"
 
-    var byteCount: Int { self == .f32 ? 4 : 2 }
+    /// Bytes per element of the one-value-per-element types.
+    var byteCount: Int {
+        precondition(self != .q8_0, "Q8_0 is stored in blocks: use rowBytes")
+        return self == .f32 ? 4 : 2
+    }
 
-    /// `value` rounded to nearest (even) in this type, as FP32.
+    /// Bytes of a row of `columns` elements.
+    func rowBytes(_ columns: Int) -> Int {
+        self == .q8_0 ? columns / Int(LMK_Q8_0_BLOCK) * MemoryLayout<lmk_block_q8_0>.size : columns * byteCount
+    }
+
+    /// The alignment the kernels need of the storage.
+    var alignment: Int { self == .f32 ? 4 : 2 }
+
+    /// `value` rounded to nearest (even) in this type, as FP32 (the one-value-per-element types).
     func rounded(_ value: Float) -> Float {
         switch self {
         case .f32: value
@@ -14,6 +28,7 @@ enum ElementType: String, Sendable {
         case .bf16:
             // The high half of the FP32 bits, rounded to nearest even on the low half.
             Float(bitPattern: (value.bitPattern &+ 0x7fff &+ ((value.bitPattern >> 16) & 1)) & 0xffff_0000)
+        case .q8_0: preconditionFailure("Q8_0 values are quantized per block, not rounded one by one")
         }
     }
 
@@ -35,21 +50,27 @@ struct WeightMatrix: @unchecked Sendable {
     let rows: Int
     let columns: Int
 
-    var bytesPerElement: Int { elementType.byteCount }
+    var rowBytes: Int { elementType.rowBytes(columns) }
 
     /// Rows `range` as a matrix of their own (a view, no copy).
     func rowSlice(_ range: Range<Int>) -> WeightMatrix {
-        WeightMatrix(base: base + range.lowerBound * columns * bytesPerElement, elementType: elementType,
-                     rows: range.count, columns: columns)
+        WeightMatrix(base: base + range.lowerBound * rowBytes, elementType: elementType, rows: range.count, columns: columns)
     }
 
-    /// Row `row` as FP32 into `out[0..<columns]`.
+    /// Row `row` as FP32 into `out[0..<columns]` (Q8_0: each value d · q, as llama.cpp dequantizes).
     func copyRow(_ row: Int, into out: UnsafeMutablePointer<Float>, compute: ComputeContext) {
-        let start = base + row * columns * bytesPerElement
-        if elementType == .f32 {
-            out.update(from: start.assumingMemoryBound(to: Float.self), count: columns)
-        } else {
-            compute.convert(start, elementType: elementType, into: out, count: columns)
+        let start = base + row * rowBytes
+        switch elementType {
+        case .f32: out.update(from: start.assumingMemoryBound(to: Float.self), count: columns)
+        case .q8_0:
+            let blocks = start.assumingMemoryBound(to: lmk_block_q8_0.self)
+            for b in 0..<columns / Int(LMK_Q8_0_BLOCK) {
+                let d = Float(Float16(bitPattern: blocks[b].d))
+                withUnsafeBytes(of: blocks[b].qs) { qs in
+                    for t in 0..<Int(LMK_Q8_0_BLOCK) { out[b * Int(LMK_Q8_0_BLOCK) + t] = Float(Int8(bitPattern: qs[t])) * d }
+                }
+            }
+        default: compute.convert(start, elementType: elementType, into: out, count: columns)
         }
     }
 }
@@ -119,8 +140,8 @@ final class WeightStorage: @unchecked Sendable {
 
     /// The matrix stored at `bytes`, in place unless misaligned for its element type.
     func mapped(_ bytes: UnsafeRawBufferPointer, elementType: ElementType, rows: Int, columns: Int) -> WeightMatrix {
-        var base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: elementType.byteCount)!
-        if Int(bitPattern: base) % elementType.byteCount == 0 {
+        var base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: elementType.alignment)!
+        if Int(bitPattern: base) % elementType.alignment == 0 {
             mappedBytes += bytes.count
         } else {
             let copy = self.copy(byteCount: bytes.count)

@@ -45,6 +45,13 @@ public struct ComputeContext: @unchecked Sendable {
         kernels.pointee.gemm(m, n, k, a, lda, b, ldb, elementType.kernelType, transposeB ? 1 : 0, c, ldc, alpha, beta)
     }
 
+    /// C[m, n] (+)= A · Wᵀ over Q8_0 blocks: A's rows quantized (`lmk_quantize_q8_0`), W [n, blocks] as
+    /// stored (CKernels.h says the order of operations).
+    func gemmQ8(m: Int, n: Int, blocks: Int, a: UnsafePointer<lmk_block_q8_0>, w: UnsafePointer<lmk_block_q8_0>,
+                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        kernels.pointee.gemm_q8_0(m, n, blocks, a, w, c, ldc, accumulate ? 1 : 0)
+    }
+
     /// out[0 ..< count] = the FP32 values of `count` elements of `elementType` at `values`.
     func convert(_ values: UnsafeRawPointer, elementType: ElementType, into out: UnsafeMutablePointer<Float>, count: Int) {
         kernels.pointee.convert(values, elementType.kernelType, out, count)
@@ -76,6 +83,7 @@ extension ElementType {
         case .f32: LMK_F32
         case .f16: LMK_F16
         case .bf16: LMK_BF16
+        case .q8_0: preconditionFailure("Q8_0 weights go through gemmQ8, not the float kernels")
         }
     }
 }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// The one place the engine multiplies matrices. Every product in the forward pass, including the
 /// attention scores, goes through `matmul`, which runs lmscore's own kernels (Sources/CKernels) on
 /// the `ComputeContext`'s path.
@@ -36,6 +38,11 @@ func matmul(
     alpha: Float = 1, beta: Float = 0, compute: ComputeContext
 ) {
     precondition(transposeB ? (b.rows >= n && b.columns == k) : (b.rows == k && b.columns >= n), "B's shape does not match the product")
+    if b.elementType == .q8_0 {
+        precondition(transposeB && alpha == 1, "Q8_0 weights are stored [out, in] and multiply with alpha 1")
+        productQ8(m: m, n: n, k: k, a: a, lda: lda, w: b, c: c, ldc: ldc, accumulate: beta == 1, compute: compute)
+        return
+    }
     product(m: m, n: n, k: k, a: a, lda: lda, b: b.base, ldb: b.columns, elementType: b.elementType, transposeB: transposeB,
             c: c, ldc: ldc, alpha: alpha, beta: beta, compute: compute)
 }
@@ -59,5 +66,28 @@ func product(
         let bSlice = b + (transposeB ? columns.lowerBound * ldb : columns.lowerBound) * size
         compute.gemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: bSlice, ldb: ldb, elementType: elementType,
                   transposeB: transposeB, c: c + columns.lowerBound, ldc: ldc, alpha: alpha, beta: beta)
+    }
+}
+
+/// C[m, n] (+)= A[m, k] · Wᵀ for Q8_0 weights W [n, k] (W8A8, as llama.cpp): A's rows quantized to Q8_0
+/// blocks first (each row on its own, so a row's bits do not depend on the batch), then the integer
+/// kernel, its columns split over the threads in whole 8-column tiles.
+func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: WeightMatrix,
+               c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, compute: ComputeContext) {
+    let blocks = k / Int(LMK_Q8_0_BLOCK)
+    precondition(blocks * Int(LMK_Q8_0_BLOCK) == k, "a Q8_0 product needs k a multiple of 32")
+    let quantized = UnsafeMutablePointer<lmk_block_q8_0>.allocate(capacity: max(m * blocks, 1))
+    defer { quantized.deallocate() }
+    for i in 0..<m { lmk_quantize_q8_0(a + i * lda, k, quantized + i * blocks) }
+    let weights = w.base.assumingMemoryBound(to: lmk_block_q8_0.self)
+    if compute.threads == 1 || m * n * k < 1 << 18 {
+        compute.gemmQ8(m: m, n: n, blocks: blocks, a: quantized, w: weights, c: c, ldc: ldc, accumulate: accumulate)
+        return
+    }
+    let slices = split(n, parts: compute.threads, granule: 8)
+    parallelFor(slices.count) { i in
+        let columns = slices[i]
+        compute.gemmQ8(m: m, n: columns.count, blocks: blocks, a: quantized, w: weights + columns.lowerBound * blocks,
+                       c: c + columns.lowerBound, ldc: ldc, accumulate: accumulate)
     }
 }

@@ -6,12 +6,14 @@ import LMScoreGGUF
 /// tensors are served under the names that checkpoint uses (`blk.0.attn_q.weight` →
 /// `model.layers.0.self_attn.q_proj.weight`), so the family file that reads the Hugging Face checkpoint
 /// describes the GGUF one too: the same `ModelConfig`, the same layer specs, the same bits for F32
-/// weights. F32, F16 and BF16 matrices are used in place in the mapped file.
+/// weights. F32, F16, BF16 and Q8_0 matrices are used in place in the mapped file (Q8_0 ones multiply
+/// through the integer kernels, `productQ8`).
 ///
 /// Architectures: `llama` (Llama, SmolLM, Mistral files), `qwen2`, `qwen3`. llama.cpp's converter
 /// permutes the rows of `attn_q`/`attn_k` for `llama` (it rotates adjacent pairs); they are put back
 /// in Hugging Face's order here (the two matrices are copied). What lmscore does not read — another
-/// architecture, a quantized tensor type, Llama 3.1's `rope_freqs` — is refused naming the key or tensor.
+/// architecture, a quantized type other than Q8_0, Llama 3.1's `rope_freqs` — is refused naming the key
+/// or tensor.
 enum GGUFCheckpoint {
     /// The GGUF file `url` names: the file itself, or the only `.gguf` in a directory without a
     /// config.json. nil when `url` is not a GGUF checkpoint.
@@ -172,22 +174,28 @@ struct GGUFTensors: TensorSource {
         guard Array(tensor.dimensions.reversed()) == shape else {
             throw CheckpointError.wrongShape(path: file.path, tensor: tensor.name, expected: shape, found: Array(tensor.dimensions.reversed()))
         }
-        guard let dtype = tensor.type.tensorDType else {
-            throw CheckpointError.unsupportedDType(path: file.path, tensor: tensor.name,
-                                                   dtype: "\(tensor.type.name) (lmscore reads F32, F16 and BF16 GGUF tensors)")
-        }
-        _ = dtype
         return tensor
+    }
+
+    private func unsupported(_ tensor: GGUFTensor, _ what: String) -> CheckpointError {
+        .unsupportedDType(path: file.path, tensor: tensor.name, dtype: "\(tensor.type.name) (lmscore reads \(what) GGUF tensors)")
     }
 
     func matrix(_ name: String, _ shape: [Int], _ role: TensorRole) throws -> WeightMatrix {
         let tensor = try tensor(name, shape)
-        let elementType = ElementType(tensor.type.tensorDType!)
+        let elementType: ElementType
+        if tensor.type == .q8_0 {
+            elementType = .q8_0   // rows of whole blocks: GGUFFile checked the size
+        } else if let dtype = tensor.type.tensorDType {
+            elementType = ElementType(dtype)
+        } else {
+            throw unsupported(tensor, "F32, F16, BF16 and Q8_0")
+        }
         let bytes = file.bytes(of: tensor)
         guard let heads = mapping.permutedHeads(name, config: config) else {
             return storage.mapped(bytes, elementType: elementType, rows: shape[0], columns: shape[1])
         }
-        let rowBytes = shape[1] * elementType.byteCount
+        let rowBytes = elementType.rowBytes(shape[1])
         let copy = storage.copy(byteCount: bytes.count)
         for (to, from) in Self.unpermutedRows(rows: shape[0], heads: heads).enumerated() {
             (copy.baseAddress! + to * rowBytes).copyMemory(from: bytes.baseAddress! + from * rowBytes, byteCount: rowBytes)
@@ -197,7 +205,8 @@ struct GGUFTensors: TensorSource {
 
     func vector(_ name: String, _ shape: [Int], _ role: TensorRole) throws -> UnsafePointer<Float> {
         let tensor = try tensor(name, shape)
-        let values = try storage.floats(file.bytes(of: tensor), dtype: tensor.type.tensorDType!, count: shape.reduce(1, *))
+        guard let dtype = tensor.type.tensorDType else { throw unsupported(tensor, "F32, F16 and BF16 vector") }
+        let values = storage.floats(file.bytes(of: tensor), dtype: dtype, count: shape.reduce(1, *))
         guard let heads = mapping.permutedHeads(name, config: config) else { return values }
         let copy = storage.copy(byteCount: shape[0] * 4).bindMemory(to: Float.self)
         for (to, from) in Self.unpermutedRows(rows: shape[0], heads: heads).enumerated() { copy[to] = values[from] }
