@@ -147,12 +147,14 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             }
         }
         logger.info("draining: \(http.inFlight.count) requests in flight")
-        await ready?.scheduler.stopAdmitting()
-        // Woken by the last request's end (or the deadline): no polling, no blocked thread.
+        // New requests are refused at their headers (503); every request already accepted — queued, or
+        // still being received or decoded — is scored. Woken by the last request's end (or the
+        // deadline): no polling, no blocked thread.
         let drained = await http.inFlight.waitUntilNone(deadline: .now + .seconds(settings.drainTimeout))
         if !drained {
             logger.warning("drain_timeout reached with requests in flight; answering them 503")
             http.answerSuspended(with: .error(.draining))
+            await ready?.scheduler.stopAdmitting()
             await ready?.scheduler.dropQueued()
             _ = await http.inFlight.waitUntilNone(deadline: .now + .milliseconds(500))
         }

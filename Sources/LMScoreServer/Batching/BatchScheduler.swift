@@ -105,7 +105,8 @@ public actor BatchScheduler {
         pending.continuation.resume(throwing: SchedulingError.cancelled)
     }
 
-    /// Stops admitting requests (they get `.draining`); queued and running ones are still scored.
+    /// Stops admitting requests (they get `.draining`; the drain's deadline passed); queued and running
+    /// ones are still scored unless `dropQueued` is called too.
     public func stopAdmitting() {
         draining = true
     }

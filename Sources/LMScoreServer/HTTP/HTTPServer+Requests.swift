@@ -1,6 +1,7 @@
 import CMicroHTTPD
 import Foundation
 import Glibc
+import LMScoreAPI
 
 /// MHD's request callbacks, all on the loop thread: headers (answer early, refuse a body the
 /// `max_body_bytes_in_flight` budget cannot hold, or wait for the body), body chunks (capped at
@@ -96,6 +97,9 @@ extension HTTPServer {
         let request = Unmanaged<RequestContext>.fromOpaque(pointer).takeRetainedValue()
         request.bodyReservation.release()
         request.task = nil
+        // A 499 (the client hung up and its work was dropped) is never an answer, even when MHD's one
+        // write to the half-closed socket succeeded.
+        if request.status == APIError.clientClosed.status { request.unanswered = .clientClosed }
         if termination.rawValue != 0 /* MHD_REQUEST_TERMINATED_COMPLETED_OK */ && request.unanswered == nil {
             request.unanswered = termination.rawValue == 3 /* …_DAEMON_SHUTDOWN */ ? .shutdown : .clientClosed
         }

@@ -14,8 +14,8 @@ import Synchronization
 ///
 /// Handlers never wait on the model: a `/score` request is suspended while its batch runs. MHD does not
 /// watch a suspended connection, so the loop watches its socket itself (`EPOLLRDHUP`): a client that
-/// hangs up while its request waits has the request's task cancelled (its queued rows are dropped) and
-/// the connection resumed, so MHD sees the close and frees it.
+/// hangs up while its request waits has the request's task cancelled (its queued rows are dropped, and
+/// the task answers at once), so the connection is resumed and MHD sees the close and frees it.
 ///
 /// Shutdown is ordered on the loop thread: `stop()` asks the loop to end; the loop, once out, marks
 /// the server stopped and closes the eventfd under `lock` — the same lock `complete()` writes the
@@ -269,17 +269,15 @@ final class HTTPServer: @unchecked Sendable {
         request.watchedSocket = -1
     }
 
-    /// The client of a suspended request closed its connection: cancel the request's task (queued
-    /// rows are dropped, never scored) and answer it now, so the connection is resumed and MHD, finding
-    /// the socket closed, ends the request (counted as `client_closed`). As nginx does (its 499), a
-    /// client that only shuts down its sending side is taken to have gone.
+    /// The client of a suspended request closed its connection (or its sending side): cancel the
+    /// request's task. Rows still queued are withdrawn, never scored, and the task answers at once (499,
+    /// never delivered, counted as `client_closed`); work already done or under way (decoding, a running
+    /// forward pass) finishes and answers as usual — so a client that only shut down its sending side,
+    /// as an HTTP/1.0 body-until-close client does, still gets any answer that was not dropped.
     private func clientHungUp(socket: Int32) {
         guard let request = watched[socket] else { return }
         unwatch(request)
-        // Counted as client_closed even if MHD's one write to the half-closed socket succeeds.
-        request.unanswered = .clientClosed
         request.task?.cancel()
-        complete(request, with: Answer(response: .error(.clientClosed)))
     }
 
     /// MHD's connection limit is useless if the process runs out of file descriptors first.
