@@ -181,44 +181,6 @@ struct KernelTests {
         #expect(ComputeContext(path: path, threads: 1).fmaProbe(steps: steps + 1) != expected)
     }
 
-    /// avx512 and avx2 products are one FMA chain per element on both (16 vs 8 lanes only change which
-    /// elements share a register): the same bits, on every shape, layout and element type. Runs where
-    /// the CPU has AVX-512 (Scripts/check_avx512_emulated.sh checks it everywhere else).
-    @Test(.enabled(if: KernelPath.avx512.isSupported, "no AVX-512 on this CPU"))
-    func avx512ProductsAreTheAVX2Bits() {
-        var random = SplitMix64(seed: 14)
-        for (m, n, k) in Self.shapes + [(64, 300, 700), (300, 64, 257)] {
-            for transposeB in [false, true] {
-                for type in [ElementType.f32, .f16, .bf16] {
-                    let a = (0..<m * k).map { _ in Float(random.uniform() * 2 - 1) }
-                    let b = StoredMatrix((0..<n * k).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
-                    let results = [KernelPath.avx512, .avx2].map { path in
-                        var c = [Float](repeating: .nan, count: m * n)
-                        b.withBase { base in
-                            product(m: m, n: n, k: k, a: a, lda: k, b: base, ldb: transposeB ? k : n, elementType: type,
-                                    transposeB: transposeB, c: &c, ldc: n, alpha: 1, beta: 0, compute: ComputeContext(path: path, threads: 2))
-                        }
-                        return c.map(\.bitPattern)
-                    }
-                    #expect(results[0] == results[1], "\(m)×\(n)×\(k) \(type) transposeB \(transposeB)")
-                }
-            }
-        }
-    }
-
-    /// The whole model: the bundled model's scores, top-5 and greedy flags are the same bits on
-    /// avx512 and avx2 (products and element-wise ops alike).
-    @Test(.enabled(if: KernelPath.avx512.isSupported, "no AVX-512 on this CPU"))
-    func avx512ScoresAreTheAVX2Bits() throws {
-        let model = try Checkpoint.load(directory: ChoicesTests.bundledModel)
-        let rows = randomRows(count: 3, length: 40, vocab: model.config.vocabSize, seed: 15)
-        let request = ScoringRequest(rows: .sequences(rows), topK: 5, nextToken: true)
-        let results = try [KernelPath.avx512, .avx2].map { path in
-            try Scorer(model: model, compute: ComputeContext(path: path, threads: 2)).score(request)
-        }
-        #expect(results[0].rows == results[1].rows)
-    }
-
     @Test func aPathTheCPULacksIsRefusedByName() throws {
         #expect(throws: KernelPathError.unknown("sse9")) { try KernelPath.select(environment: ["LMSCORE_KERNEL": "sse9"]) }
         #expect(try KernelPath.select(environment: [:]) == KernelPath.supported[0])
