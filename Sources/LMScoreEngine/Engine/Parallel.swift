@@ -1,11 +1,11 @@
 import Foundation
 import Synchronization
 
-/// How many threads the engine splits its work over: each thread gets its own slice of every product
-/// (output columns, see `matmul`) and of every element-wise pass; the kernels themselves are
-/// single-threaded, so no library threads spin while the rest of the pass runs.
-/// Process-wide and atomic: a server sets it at load while other scorers (tests run several) may be
-/// reading it mid-pass.
+/// The process's thread setting (`--threads`, the server's `threads`): read once when a `Scorer` makes
+/// its `ComputeContext` (`ComputeContext.process()`), never inside a pass. Each thread of the context
+/// gets its own slice of every product (output columns, see `matmul`) and of every element-wise pass;
+/// the kernels themselves are single-threaded, so no library threads spin while the rest of the pass
+/// runs. Atomic: a server sets it at load while other scorers (tests run several) may be made.
 public enum ComputeThreads {
     private static let value = Atomic<Int>(ProcessInfo.processInfo.activeProcessorCount)
 
