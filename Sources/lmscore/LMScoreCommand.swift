@@ -8,14 +8,14 @@ import LMScoreTokenizer
 struct LMScoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmscore",
-        abstract: "Score token sequences with a decoder-only language model (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX): per-token log-probabilities, loss, perplexity.",
+        abstract: "Score token sequences with a decoder-only language model (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX, Gemma 1/2/3, Phi-3; safetensors or GGUF): per-token log-probabilities, loss, perplexity.",
         subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, BatchCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self, TokenizeCommand.self]
     )
 }
 
 /// `--model DIR` and `--threads N`, shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Hugging Face model directory (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX): config.json + model.safetensors (or an index and shards). Default: the bundled lmscore-gpt2-small-en.")
+    @Option(name: .long, help: "Hugging Face model directory (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX, Gemma 1/2/3, Phi-3): config.json + model.safetensors (or an index and shards); or a GGUF file (Llama, Qwen2/3). Default: the bundled lmscore-gpt2-small-en.")
     var model: String?
 
     @Option(name: .long, help: "Threads for matrix products (default: the number of cores).")
