@@ -21,14 +21,7 @@ venv=$(Scripts/setup_venv.sh)
 "$venv/bin/python" -m pip install -q --disable-pip-version-check pyyaml sentencepiece >&2
 
 version=0.3.36   # its convert_hf_to_gguf.py runs without mistral_common (0.3.16's imports it)
-sdist_dir=${LMSCORE_LLAMA_CPP_SDIST:-$HOME/.cache/lmscore-llama-cpp-sdist}
-sdist=$sdist_dir/llama_cpp_python-$version.tar.gz
-if [ ! -f "$sdist" ]; then
-  say "pip download llama-cpp-python==$version (source distribution)"
-  mkdir -p "$sdist_dir"
-  "$venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python \
-    "llama-cpp-python==$version" -d "$sdist_dir" >&2
-fi
+llama_cpp_sdist "$venv/bin/python" "$version"
 work=$(mktemp -d "${TMPDIR:-/tmp}/lmscore-gguf-models.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 tar -xzf "$sdist" -C "$work" --wildcards "llama_cpp_python-$version/vendor/llama.cpp/convert_hf_to_gguf.py" \

@@ -31,14 +31,7 @@ python_venv "${LMSCORE_HF_TOKENIZERS_VENV:-$HOME/.cache/lmscore-hf-tokenizers-ve
 
 # ---- llama.cpp's vocabulary tests, from the llama-cpp-python sdist
 version=0.3.16
-sdist_dir=${LMSCORE_LLAMA_CPP_SDIST:-$HOME/.cache/lmscore-llama-cpp-sdist}
-sdist=$sdist_dir/llama_cpp_python-$version.tar.gz
-if [ ! -f "$sdist" ]; then
-  say "pip download llama-cpp-python==$version (source distribution, ~50 MB)"
-  mkdir -p "$sdist_dir"
-  "$python" -m pip download -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python \
-    "llama-cpp-python==$version" -d "$sdist_dir" >&2
-fi
+llama_cpp_sdist "$python" "$version"
 work=$(mktemp -d "${TMPDIR:-/tmp}/lmscore-hf-tokenizers.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 tar -xzf "$sdist" -C "$work" --wildcards "llama_cpp_python-$version/vendor/llama.cpp/models/ggml-vocab-*"

@@ -31,3 +31,20 @@ python_venv() {
   fi
   python=$venv/bin/python
 }
+
+# llama_cpp_sdist PYTHON VERSION: the llama-cpp-python source distribution VERSION (llama.cpp's sources,
+# vocabulary test files and converter), downloaded once from PyPI with PYTHON's pip into
+# LMSCORE_LLAMA_CPP_SDIST (default ~/.cache/lmscore-llama-cpp-sdist); sets `sdist` to the tarball.
+# `--no-binary llama-cpp-python` rather than `:all:`: the latter also builds pip's build dependencies,
+# cmake included, from source (more than 10 minutes). Nothing of it enters the repository.
+llama_cpp_sdist() {
+  local pip_python=$1 version=$2
+  local dir=${LMSCORE_LLAMA_CPP_SDIST:-$HOME/.cache/lmscore-llama-cpp-sdist}
+  sdist=$dir/llama_cpp_python-$version.tar.gz
+  if [ ! -f "$sdist" ]; then
+    say "pip download llama-cpp-python==$version (source distribution, 50-80 MB)"
+    mkdir -p "$dir"
+    "$pip_python" -m pip download -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python \
+      "llama-cpp-python==$version" -d "$dir" >&2
+  fi
+}

@@ -39,3 +39,24 @@ enum Families {
 
     static var modelTypes: [String] { table.map(\.modelType) }
 }
+
+extension ModelConfig {
+    /// The keys every config.json of the Llama layout and its relatives (Llama, Qwen, Mistral, Gemma,
+    /// Phi-3) carries, as `make-checkpoint` writes them; each family adds its own.
+    func hubKeys(architecture: String) -> [String: Any] {
+        [
+            "model_type": modelType,
+            "architectures": [architecture],
+            "vocab_size": vocabSize,
+            "hidden_size": nEmbd,
+            "intermediate_size": nInner,
+            "num_hidden_layers": nLayer,
+            "num_attention_heads": nHead,
+            "num_key_value_heads": nKVHead,
+            "max_position_embeddings": maxPositions,
+            "rms_norm_eps": norm.epsilon,
+            "tie_word_embeddings": tieWordEmbeddings,
+            "initializer_range": 0.02,
+        ]
+    }
+}

@@ -114,22 +114,10 @@ enum GemmaLayout {
 
     /// The keys every Gemma config carries.
     static func jsonObject(_ config: ModelConfig, architecture: String) -> [String: Any] {
-        [
-            "model_type": config.modelType,
-            "architectures": [architecture],
-            "vocab_size": config.vocabSize,
-            "hidden_size": config.nEmbd,
-            "intermediate_size": config.nInner,
-            "num_hidden_layers": config.nLayer,
-            "num_attention_heads": config.nHead,
-            "num_key_value_heads": config.nKVHead,
+        config.hubKeys(architecture: architecture).merging([
             "head_dim": config.headSize,
-            "max_position_embeddings": config.maxPositions,
-            "rms_norm_eps": config.norm.epsilon,
             "attention_bias": config.layers[0].attention.qkvBias,
-            "tie_word_embeddings": config.tieWordEmbeddings,
             "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0,
-            "initializer_range": 0.02,
-        ]
+        ]) { _, own in own }
     }
 }

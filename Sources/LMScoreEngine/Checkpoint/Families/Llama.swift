@@ -92,24 +92,12 @@ struct LlamaFamily: ModelFamily {
     func jsonObject(_ config: ModelConfig) -> [String: Any] {
         let layer = config.layers[0]
         let rotary = layer.attention.rotary!
-        var json: [String: Any] = [
-            "model_type": modelType,
-            "architectures": [architecture],
-            "vocab_size": config.vocabSize,
-            "hidden_size": config.nEmbd,
-            "intermediate_size": config.nInner,
-            "num_hidden_layers": config.nLayer,
-            "num_attention_heads": config.nHead,
-            "num_key_value_heads": config.nKVHead,
+        var json = config.hubKeys(architecture: architecture).merging([
             "head_dim": config.headSize,
-            "max_position_embeddings": config.maxPositions,
-            "rms_norm_eps": config.norm.epsilon,
             "rope_theta": rotary.theta,
             "rope_scaling": rotary.scaling.jsonObject ?? NSNull(),
             "hidden_act": "silu",
-            "tie_word_embeddings": config.tieWordEmbeddings,
-            "initializer_range": 0.02,
-        ]
+        ]) { _, own in own }
         if rotary.dimensions != config.headSize { json["partial_rotary_factor"] = Double(rotary.dimensions) / Double(config.headSize) }
         if biases == .attentionBiasKey { json["attention_bias"] = layer.attention.qkvBias }
         if mlpBiasKey { json["mlp_bias"] = layer.mlp.bias }

@@ -53,26 +53,14 @@ struct Phi3Family: ModelFamily {
     func jsonObject(_ config: ModelConfig) -> [String: Any] {
         let attention = config.layers[0].attention
         let rotary = attention.rotary!
-        return [
-            "model_type": modelType,
-            "architectures": ["Phi3ForCausalLM"],
-            "vocab_size": config.vocabSize,
-            "hidden_size": config.nEmbd,
-            "intermediate_size": config.nInner,
-            "num_hidden_layers": config.nLayer,
-            "num_attention_heads": config.nHead,
-            "num_key_value_heads": config.nKVHead,
-            "max_position_embeddings": config.maxPositions,
+        return config.hubKeys(architecture: "Phi3ForCausalLM").merging([
             "original_max_position_embeddings": config.maxPositions,
-            "rms_norm_eps": config.norm.epsilon,
             "rope_theta": rotary.theta,
             "rope_scaling": rotary.scaling.jsonObject ?? NSNull(),
             "partial_rotary_factor": Double(rotary.dimensions) / Double(config.headSize),
             "sliding_window": attention.slidingWindow ?? NSNull(),
             "hidden_act": "silu",
-            "tie_word_embeddings": config.tieWordEmbeddings,
             "bos_token_id": 1, "eos_token_id": 32000, "pad_token_id": 32000,
-            "initializer_range": 0.02,
-        ]
+        ]) { _, own in own }
     }
 }
