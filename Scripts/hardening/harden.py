@@ -525,8 +525,8 @@ def upload_expecting_continue(port, path, body, timeout=120):
 
 
 def upload_clients(port, body, clients, results):
-    """`clients` threads upload `body` at once (after a barrier), at nice 10; puts (statuses, failures, seconds)."""
-    os.nice(10)
+    """`clients` threads upload `body` at once (after a barrier), at nice 19; puts (statuses, failures, seconds)."""
+    os.nice(19)
     statuses, failures, lock = {}, [], threading.Lock()
     barrier = threading.Barrier(clients)
 
@@ -592,7 +592,7 @@ def section_bodies(ctx):
         prober = subprocess.Popen([sys.executable, "-c", probe_code, str(port), stop_file], stdout=subprocess.PIPE)
         time.sleep(0.3)  # the probe's first answers come before the uploads
 
-        # The uploading clients stand for other machines: they run in a child process at a lower priority,
+        # The uploading clients stand for other machines: they run in a child process at the lowest priority,
         # so that 256 threads pushing 2 GiB through loopback on the same 2 cores do not take the server's
         # (or the probe's) CPU time and make the server look slow for the clients' own work.
         results = multiprocessing.get_context("fork").Queue()
