@@ -307,7 +307,6 @@ public struct GGMLType: Sendable, Equatable, Hashable {
         return overflow ? Int.max : product
     }
 
-    public var isKnown: Bool { Self.known[code] != nil }
 }
 
 public enum GGUFError: Error, Equatable, CustomStringConvertible {

@@ -21,9 +21,6 @@ final class BodyBudget: Sendable {
         self.observe = observe
     }
 
-    /// Bytes currently reserved.
-    var bytesHeld: Int { held.withLock { $0 } }
-
     /// A new, empty reservation.
     func reservation() -> Reservation { Reservation(budget: self) }
 

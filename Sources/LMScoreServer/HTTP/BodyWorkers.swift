@@ -12,10 +12,8 @@ final class BodyWorkers: Sendable {
         var waiting: [CheckedContinuation<Void, Never>] = []
     }
     private let state: Locked<State>
-    let width: Int
 
     init(width: Int) {
-        self.width = max(1, width)
         state = Locked(State(free: max(1, width)))
     }
 
