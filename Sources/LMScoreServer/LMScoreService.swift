@@ -154,7 +154,6 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         if !drained {
             logger.warning("drain_timeout reached with requests in flight; answering them 503")
             http.answerSuspended(with: .error(.draining))
-            await ready?.scheduler.stopAdmitting()
             await ready?.scheduler.dropQueued()
             _ = await http.inFlight.waitUntilNone(deadline: .now + .milliseconds(500))
         }

@@ -105,15 +105,11 @@ public actor BatchScheduler {
         pending.continuation.resume(throwing: SchedulingError.cancelled)
     }
 
-    /// Stops admitting requests (they get `.draining`; the drain's deadline passed); queued and running
-    /// ones are still scored unless `dropQueued` is called too.
-    public func stopAdmitting() {
-        draining = true
-    }
-
-    /// Answers every queued request `.draining` and empties the queue (the drain's deadline passed: they
-    /// were answered 503 already, so scoring them would be work nobody reads). A running batch ends as usual.
+    /// The drain's deadline passed: every queued request, and any submitted from now on, is answered
+    /// `.draining` (they were answered 503 already, so scoring them would be work nobody reads). A running
+    /// batch ends as usual.
     public func dropQueued() {
+        draining = true
         let dropped = queue
         queue.removeAll()
         queuedTokens = 0
