@@ -6,11 +6,12 @@
 
 #if defined(__x86_64__)
 static const lmk_kernels avx512 = {lmk_gemm_avx512, lmk_convert_avx512, lmk_fma_probe_avx512, &lmk_elementwise_avx512,
-                                   lmk_gemm_q8_0_avx512};
-static const lmk_kernels avx2 = {lmk_gemm_avx2, lmk_convert_avx2, lmk_fma_probe_avx2, &lmk_elementwise_avx2, lmk_gemm_q8_0_avx2};
+                                   lmk_gemm_q8_0_avx512, lmk_quantize_q8_0_avx2};
+static const lmk_kernels avx2 = {lmk_gemm_avx2, lmk_convert_avx2, lmk_fma_probe_avx2, &lmk_elementwise_avx2, lmk_gemm_q8_0_avx2,
+                                 lmk_quantize_q8_0_avx2};
 #endif
 static const lmk_kernels portable = {lmk_gemm_portable, lmk_convert_portable, lmk_fma_probe_portable, &lmk_elementwise_portable,
-                                     lmk_gemm_q8_0_portable};
+                                     lmk_gemm_q8_0_portable, lmk_quantize_q8_0};
 
 const lmk_kernels *lmk_kernels_for(lmk_path path) {
     switch (path) {

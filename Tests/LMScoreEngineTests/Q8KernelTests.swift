@@ -16,9 +16,13 @@ struct Q8KernelTests {
     static func quantize(_ x: [Float]) -> [lmk_block_q8_0] {
         stride(from: 0, to: x.count, by: block).map { start in
             let values = x[start..<start + block]
+            var out = lmk_block_q8_0()
+            guard values.allSatisfy(\.isFinite) else {   // NaN or ±inf: scale NaN, values 0
+                out.d = 0x7e00
+                return out
+            }
             let amax = values.map(abs).max()!
             let id: Float = amax != 0 ? 127 / amax : 0
-            var out = lmk_block_q8_0()
             out.d = Float16(amax / 127).bitPattern
             withUnsafeMutableBytes(of: &out.qs) { qs in
                 for (t, v) in values.enumerated() { qs[t] = UInt8(bitPattern: Int8((v * id).rounded(.toNearestOrEven))) }
@@ -52,17 +56,27 @@ struct Q8KernelTests {
     @Test("Quantization is llama.cpp's: scales rounded to FP16, values × 127/max rounded to nearest even, zero blocks zero")
     func quantization() {
         var random = SplitMix64(seed: 8)
-        var x = (0..<8 * Self.block).map { _ in Float(random.uniform() * 4 - 2) }
+        var x = (0..<9 * Self.block).map { _ in Float(random.uniform() * 4 - 2) }
         for t in 32..<64 { x[t] = 0 }                                   // an all-zero block
         for t in 64..<96 { x[t] = Float(t - 64) - 15.5 }                 // halves: ties
         for t in 96..<128 { x[t] = t == 100 ? 1e-6 : 0 }                 // a tiny scale (FP16 subnormal)
-        var out = [lmk_block_q8_0](repeating: lmk_block_q8_0(), count: 8)
-        lmk_quantize_q8_0(x, x.count, &out)
+        for t in 160..<192 { x[t] = Float(t - 160) * 0.25 }               // q = 127·x/7.75: more ties
+        x[200] = .nan                                                    // blocks holding NaN, +inf, −inf
+        x[232] = .infinity
+        x[255] = -.infinity
+        for t in 256..<288 { x[t] = -Float(t - 256) - 0.5 }              // negative ties
+        x.append(contentsOf: (0..<32 * 64).map { _ in Float(random.uniform() * 200 - 100) * (random.uniform() < 0.1 ? 1e-30 : 1) })
+        let blocks = x.count / Self.block
         let expected = Self.quantize(x)
-        for b in 0..<8 {
-            #expect(out[b].d == expected[b].d && Self.quants(out[b]) == Self.quants(expected[b]), "block \(b)")
+        for path in KernelPath.supported {
+            var out = [lmk_block_q8_0](repeating: lmk_block_q8_0(), count: blocks)
+            ComputeContext(path: path, threads: 1).quantizeQ8(x, rows: 1, k: x.count, ld: x.count, into: &out)
+            for b in 0..<blocks {
+                #expect(out[b].d == expected[b].d && Self.quants(out[b]) == Self.quants(expected[b]), "\(path) block \(b)")
+            }
+            #expect(out[1].d == 0 && Self.quants(out[1]).allSatisfy { $0 == 0 })
+            #expect([6, 7].allSatisfy { out[$0].d == 0x7e00 && Self.quants(out[$0]).allSatisfy { $0 == 0 } }, "\(path): non-finite blocks")
         }
-        #expect(out[1].d == 0 && Self.quants(out[1]).allSatisfy { $0 == 0 })
         // Every FP16 rounding of a scale agrees with Swift's Float16 (round to nearest even) on awkward values.
         for value: Float in [0, 1e-9, 6.1e-5, 6.5504e4, 7e4, 1.0009765, 1.00048828125, 3.1 / 127, -2.5e-7] {
             #expect(lmk_f32_to_f16(value) == Float16(value).bitPattern, "\(value)")
@@ -72,7 +86,7 @@ struct Q8KernelTests {
     @Test("The product: the definition's bits on every path, odd shapes, accumulating, and a row alone == the same row packed")
     func productsAreTheDefinition() {
         var random = SplitMix64(seed: 80)
-        let shapes = [(1, 1, 1), (1, 9, 3), (3, 8, 2), (5, 17, 4), (16, 33, 24), (40, 70, 6)]
+        let shapes = [(1, 1, 1), (1, 9, 3), (3, 8, 2), (5, 17, 4), (16, 33, 24), (40, 70, 6), (13, 100, 30), (7, 64, 1)]
         for (m, n, blocks) in shapes {
             let k = blocks * Self.block
             let a = Self.quantize((0..<m * k).map { _ in Float(random.uniform() * 2 - 1) })
@@ -87,6 +101,15 @@ struct Q8KernelTests {
                 }
             }
         }
+    }
+
+    @Test("Weights holding −128 are found (the loader refuses them: the AVX2 sign trick cannot multiply them)")
+    func minusOneTwentyEight() {
+        var blocks = Self.quantize((0..<4 * Self.block).map { Float($0 % 17) - 8 })
+        #expect(lmk_q8_0_find_minus_128(blocks, blocks.count) == 0)
+        withUnsafeMutableBytes(of: &blocks[3].qs) { $0[31] = 0x80 }
+        #expect(lmk_q8_0_find_minus_128(blocks, blocks.count) == 1)
+        #expect(lmk_q8_0_find_minus_128(blocks, 3) == 0)
     }
 
     @Test("Through matmul (activations quantized per row): a row's bits alone == in any batch, on 1 or 2 threads")

@@ -113,9 +113,16 @@ typedef struct {
 uint16_t lmk_f32_to_f16(float f);
 
 /// x[0 ..< k] (k a multiple of 32) as k/32 Q8_0 blocks, as llama.cpp's x86 quantize_row_q8_0 does:
-/// d = max|x|/127 rounded to FP16, q = x · (127/max|x|) rounded to nearest even. One version for every
-/// path (the same bits).
-void lmk_quantize_q8_0(const float *x, long k, lmk_block_q8_0 *y);
+/// d = max|x|/127 rounded to FP16, q = x · (127/max|x|) rounded to nearest even; a block holding NaN or
+/// ±inf gets scale NaN and values 0. The portable version is the definition; the AVX2 one (used by the
+/// AVX2 and AVX-512 paths) gives the same bits.
+typedef void lmk_quantize_q8_0_fn(const float *x, long k, lmk_block_q8_0 *y);
+lmk_quantize_q8_0_fn lmk_quantize_q8_0;
+lmk_quantize_q8_0_fn lmk_quantize_q8_0_avx2;
+
+/// 1 when any of `count` blocks holds the value −128 (llama.cpp's quantizers never write it; the AVX2
+/// kernel's sign trick cannot multiply it exactly, so weights holding it are refused at load).
+int lmk_q8_0_find_minus_128(const lmk_block_q8_0 *w, long count);
 
 /// C[i, j] = Σ_b (d(A[i, b]) · d(W[j, b])) · Σ_t A[i, b].q[t] · W[j, b].q[t] (accumulate 0), or C[i, j] +=
 /// the same (accumulate 1): per element one FMA chain over the blocks b = 0 … blocks−1 in order, each
@@ -141,6 +148,7 @@ typedef struct {
     lmk_fma_probe_fn *fma_probe;
     const lmk_elementwise *elementwise;
     lmk_gemm_q8_0_fn *gemm_q8_0;
+    lmk_quantize_q8_0_fn *quantize_q8_0;
 } lmk_kernels;
 
 /// The kernels of `path`; NULL for a path this build does not have (the x86 paths elsewhere).

@@ -52,6 +52,12 @@ public struct ComputeContext: @unchecked Sendable {
         kernels.pointee.gemm_q8_0(m, n, blocks, a, w, c, ldc, accumulate ? 1 : 0)
     }
 
+    /// `rows` rows of `k` values (row stride `ld`) as Q8_0 blocks, `k / 32` per row, into `out` (CKernels.h:
+    /// llama.cpp's activation quantization; every path gives the same bits).
+    func quantizeQ8(_ x: UnsafePointer<Float>, rows: Int, k: Int, ld: Int, into out: UnsafeMutablePointer<lmk_block_q8_0>) {
+        for i in 0..<rows { kernels.pointee.quantize_q8_0(x + i * ld, k, out + i * (k / Int(LMK_Q8_0_BLOCK))) }
+    }
+
     /// out[0 ..< count] = the FP32 values of `count` elements of `elementType` at `values`.
     func convert(_ values: UnsafeRawPointer, elementType: ElementType, into out: UnsafeMutablePointer<Float>, count: Int) {
         kernels.pointee.convert(values, elementType.kernelType, out, count)

@@ -78,13 +78,20 @@ func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: Wei
     precondition(blocks * Int(LMK_Q8_0_BLOCK) == k, "a Q8_0 product needs k a multiple of 32")
     let quantized = UnsafeMutablePointer<lmk_block_q8_0>.allocate(capacity: max(m * blocks, 1))
     defer { quantized.deallocate() }
-    for i in 0..<m { lmk_quantize_q8_0(a + i * lda, k, quantized + i * blocks) }
     let weights = w.base.assumingMemoryBound(to: lmk_block_q8_0.self)
     if compute.threads == 1 || m * n * k < 1 << 18 {
+        compute.quantizeQ8(a, rows: m, k: k, ld: lda, into: quantized)
         compute.gemmQ8(m: m, n: n, blocks: blocks, a: quantized, w: weights, c: c, ldc: ldc, accumulate: accumulate)
         return
     }
-    let slices = split(n, parts: compute.threads, granule: 8)
+    let rowSlices = split(m, parts: compute.threads, granule: 1)
+    parallelFor(rowSlices.count) { i in
+        let rows = rowSlices[i]
+        compute.quantizeQ8(a + rows.lowerBound * lda, rows: rows.count, k: k, ld: lda, into: quantized + rows.lowerBound * blocks)
+    }
+    // Slices of whole 32-column strips (the kernels' panel width), so no thread packs a partial strip
+    // it need not.
+    let slices = split(n, parts: compute.threads, granule: 32)
     parallelFor(slices.count) { i in
         let columns = slices[i]
         compute.gemmQ8(m: m, n: columns.count, blocks: blocks, a: quantized, w: weights + columns.lowerBound * blocks,

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import LMScoreGGUF
 
@@ -192,6 +193,13 @@ struct GGUFTensors: TensorSource {
             throw unsupported(tensor, "F32, F16, BF16 and Q8_0")
         }
         let bytes = file.bytes(of: tensor)
+        if elementType == .q8_0, lmk_q8_0_find_minus_128(bytes.baseAddress!.assumingMemoryBound(to: lmk_block_q8_0.self),
+                                                         bytes.count / MemoryLayout<lmk_block_q8_0>.size) != 0 {
+            throw CheckpointError.unsupportedDType(path: file.path, tensor: tensor.name, dtype: """
+                Q8_0 holding the value -128 (llama.cpp's quantizers never write it; lmscore's AVX2 kernel \
+                cannot multiply it exactly)
+                """)
+        }
         guard let heads = mapping.permutedHeads(name, config: config) else {
             return storage.mapped(bytes, elementType: elementType, rows: shape[0], columns: shape[1])
         }
