@@ -90,6 +90,17 @@ void lmk_gemm_q8_0_portable(long m, long n, long blocks, const lmk_block_q8_0 *a
     }
 }
 
+void lmk_quantize_q8_0_reference(const float *x, long k, lmk_block_q8_0 *y) {
+    for (long b = 0; b < k / LMK_Q8_0_BLOCK; b++, x += LMK_Q8_0_BLOCK) {
+        float amax = 0;
+        for (int t = 0; t < LMK_Q8_0_BLOCK; t++) amax = fmaxf(amax, fabsf(x[t]));
+        float d = amax / 127.0f;
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        y[b].d = lmk_f32_to_f16(d);
+        for (int t = 0; t < LMK_Q8_0_BLOCK; t++) y[b].qs[t] = (int8_t)roundf(x[t] * id);
+    }
+}
+
 int lmk_q8_0_find_minus_128(const lmk_block_q8_0 *w, long count) {
     for (long b = 0; b < count; b++)
         for (int t = 0; t < LMK_Q8_0_BLOCK; t++)
@@ -216,6 +227,14 @@ static void gemm_strips(long m, long n, long blocks, const lmk_block_q8_0 *a, co
     block_terms(a, m * blocks, scales, offsets);
     for (long j0 = 0; j0 < n; j0 += STRIP) {
         long cols = n - j0 < STRIP ? n - j0 : STRIP;
+        // The next strip's weights (contiguous rows) are fetched into L2 while this one is packed and
+        // multiplied: with few rows the product is bound by reading the weights, and the packing's 8
+        // short strided streams alone do not bring them early enough.
+        if (j0 + STRIP < n) {
+            const char *next = (const char *)(w + (j0 + STRIP) * blocks);
+            long bytes = (n - j0 - STRIP < STRIP ? n - j0 - STRIP : STRIP) * blocks * (long)sizeof(lmk_block_q8_0);
+            for (long off = 0; off < bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
+        }
         pack_strip(w + j0 * blocks, blocks, cols, offset, panel);
         for (long i = 0; i < m; i += tile_rows) {
             int rows = (int)(m - i < tile_rows ? m - i : tile_rows);

@@ -51,8 +51,8 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     public init(settings: ServerSettings, logger: Logger, loadModel: (@Sendable (String) throws -> DecoderModel)? = nil) {
         self.settings = settings
         self.logger = logger
-        let context = settings.contextLength
-        self.loadModel = loadModel ?? { try Checkpoint.load(directory: URL(fileURLWithPath: $0), context: context) }
+        let context = settings.contextLength, quantization = settings.quantization
+        self.loadModel = loadModel ?? { try Checkpoint.load(directory: URL(fileURLWithPath: $0), context: context, quantization: quantization) }
     }
 
     /// The port actually bound (useful with port 0), once listening.
@@ -300,7 +300,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             "model_type": c.modelType, "context_length": c.nPositions, "max_position_embeddings": c.maxPositions,
             "context_limited": c.nPositions < c.maxPositions,
             "parameters": c.parameterCount, "tokenizer": ready.tokenizer?.formatName ?? "none",
-            "kernel": ready.kernel.rawValue,
+            "kernel": ready.kernel.rawValue, "quantization": model.summary.quantization ?? "none",
         ]
     }
 }

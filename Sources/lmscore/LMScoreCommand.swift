@@ -24,6 +24,24 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Context in tokens: how far windows reach (default: the checkpoint's positions, at most 4096).")
     var context: Int?
 
+    @Option(name: .long, help: "Quantize the weights as they load: none, or q8_0 (llama.cpp's 8-bit blocks; products on the W8A8 integer kernels).")
+    var quantize: String = "none"
+
+    @Flag(name: .long, help: "With --quantize: keep the LM head (and a tied token embedding) as stored.")
+    var leaveLmHead = false
+
+    /// `--quantize` and `--leave-lm-head`, checked.
+    func quantization() throws -> Quantization? {
+        if quantize == "none" {
+            guard !leaveLmHead else { throw CommandFailure("--leave-lm-head needs --quantize q8_0") }
+            return nil
+        }
+        guard let quantization = Quantization(name: quantize, lmHead: !leaveLmHead) else {
+            throw CommandFailure("--quantize \(quantize): expected one of \(Quantization.names.joined(separator: ", "))")
+        }
+        return quantization
+    }
+
     /// The tokenizer for `model` (`TokenizerLookup`: its directory's gpt2.tiktoken or tokenizer.json, or
     /// the bundled ranks for a model with GPT-2's vocabulary), nil when it has none; a broken or
     /// unsupported tokenizer file is a one-line error.
@@ -41,8 +59,9 @@ struct ModelOptions: ParsableArguments {
         do { _ = try KernelPath.active() } catch { throw CommandFailure("\(error)") }
         ComputeThreads.set(threads)
         let model = try DefaultModel.resolve(model)
+        let quantization = try quantization()
         do {
-            return try Checkpoint.load(directory: URL(fileURLWithPath: model), context: context)
+            return try Checkpoint.load(directory: URL(fileURLWithPath: model), context: context, quantization: quantization)
         } catch let error as CheckpointError {
             throw CommandFailure("cannot load model: \(error)")
         }

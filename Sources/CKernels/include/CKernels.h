@@ -120,6 +120,10 @@ typedef void lmk_quantize_q8_0_fn(const float *x, long k, lmk_block_q8_0 *y);
 lmk_quantize_q8_0_fn lmk_quantize_q8_0;
 lmk_quantize_q8_0_fn lmk_quantize_q8_0_avx2;
 
+/// x[0 ..< k] as Q8_0 blocks with llama.cpp's reference rounding for weights (quantize_row_q8_0_ref):
+/// d = max|x|/127, q = roundf(x · (1/d)) (halves away from zero), d stored as FP16. Finite x only.
+void lmk_quantize_q8_0_reference(const float *x, long k, lmk_block_q8_0 *y);
+
 /// 1 when any of `count` blocks holds the value −128 (llama.cpp's quantizers never write it; the AVX2
 /// kernel's sign trick cannot multiply it exactly, so weights holding it are refused at load).
 int lmk_q8_0_find_minus_128(const lmk_block_q8_0 *w, long count);

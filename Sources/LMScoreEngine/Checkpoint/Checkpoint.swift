@@ -12,6 +12,8 @@ public enum Checkpoint {
         public var copiedBytes: Int
         /// How many tensors of each stored type, most first: `["Q8_0 145 tensors", "F32 50 tensors"]`.
         public var tensorTypes: [String]
+        /// What was quantized at load (`--quantize`), e.g. "q8_0: 72 matrices, LM head included"; nil: none.
+        public var quantization: String? = nil
 
         /// `counts` as `tensorTypes` lists them.
         static func tensorTypes(_ counts: [String: Int]) -> [String] {
@@ -21,7 +23,14 @@ public enum Checkpoint {
 
     /// `context`: the scorer's context in tokens (nil: the checkpoint's, at most 4096; see `ModelConfig`).
     /// `directory` may also name a GGUF file, or a directory holding one and no config.json (`GGUFCheckpoint`).
-    public static func load(directory: URL, context: Int? = nil) throws -> DecoderModel {
+    /// `quantization`: quantize the weights as they load (`Quantization`); nil: use them as stored.
+    public static func load(directory: URL, context: Int? = nil, quantization: Quantization? = nil) throws -> DecoderModel {
+        let model = try loadAsStored(directory: directory, context: context)
+        guard let quantization else { return model }
+        return try model.quantized(quantization)
+    }
+
+    static func loadAsStored(directory: URL, context: Int?) throws -> DecoderModel {
         if let gguf = GGUFCheckpoint.file(at: directory) { return try GGUFCheckpoint.load(gguf, context: context) }
         let config = try ModelConfig.load(contentsOf: directory.appendingPathComponent("config.json"), context: context)
         let storage = WeightStorage()

@@ -28,7 +28,7 @@ enum ElementType: String, Sendable {
         case .bf16:
             // The high half of the FP32 bits, rounded to nearest even on the low half.
             Float(bitPattern: (value.bitPattern &+ 0x7fff &+ ((value.bitPattern >> 16) & 1)) & 0xffff_0000)
-        case .q8_0: preconditionFailure("Q8_0 values are quantized per block, not rounded one by one")
+        case .q8_0: value   // Q8_0 weights multiply in FP32 (llama.cpp's activations are FP32 too)
         }
     }
 
@@ -84,6 +84,8 @@ final class WeightStorage: @unchecked Sendable {
     private var copies: [UnsafeMutableRawBufferPointer] = []
     private(set) var mappedBytes = 0
     private(set) var copiedBytes = 0
+    /// Bytes of mapped matrices handed back after quantizing them (`release`).
+    private(set) var releasedBytes = 0
 
     func keep(_ file: SafeTensorsFile) { files.append(file) }
     func keep(_ owner: AnyObject) { kept.append(owner) }
@@ -149,6 +151,19 @@ final class WeightStorage: @unchecked Sendable {
             base = UnsafeRawPointer(copy.baseAddress!)
         }
         return WeightMatrix(base: base, elementType: elementType, rows: rows, columns: columns)
+    }
+
+    /// Hands the pages of a mapped matrix no one reads any more (it was quantized into a copy) back to
+    /// the kernel: they leave the resident set; the file's pages stay in the page cache. A matrix this
+    /// storage copied is left alone (its copy is small next to the mapping, and freeing one is not worth
+    /// tracking).
+    func release(_ matrix: WeightMatrix) {
+        let start = Int(bitPattern: matrix.base), end = start + matrix.rows * matrix.rowBytes
+        let page = Int(getpagesize())
+        let first = (start + page - 1) / page * page, last = end / page * page
+        guard last > first, !copies.contains(where: { Int(bitPattern: $0.baseAddress) == start }) else { return }
+        madvise(UnsafeMutableRawPointer(bitPattern: first), last - first, MADV_DONTNEED)
+        releasedBytes += last - first
     }
 
     deinit { for copy in copies { copy.deallocate() } }

@@ -71,7 +71,7 @@ func product(
 
 /// C[m, n] (+)= A[m, k] · Wᵀ for Q8_0 weights W [n, k] (W8A8, as llama.cpp): A's rows quantized to Q8_0
 /// blocks first (each row on its own, so a row's bits do not depend on the batch), then the integer
-/// kernel, its columns split over the threads in whole 8-column tiles.
+/// kernel, its columns split over the threads in whole 32-column strips.
 func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: WeightMatrix,
                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, compute: ComputeContext) {
     let blocks = k / Int(LMK_Q8_0_BLOCK)
@@ -79,15 +79,18 @@ func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: Wei
     let quantized = UnsafeMutablePointer<lmk_block_q8_0>.allocate(capacity: max(m * blocks, 1))
     defer { quantized.deallocate() }
     let weights = w.base.assumingMemoryBound(to: lmk_block_q8_0.self)
+    if compute.threads == 1 || m * k < 1 << 16 {
+        compute.quantizeQ8(a, rows: m, k: k, ld: lda, into: quantized)   // a few rows: not worth waking a thread
+    } else {
+        let rowSlices = split(m, parts: compute.threads, granule: 1)
+        parallelFor(rowSlices.count) { i in
+            let rows = rowSlices[i]
+            compute.quantizeQ8(a + rows.lowerBound * lda, rows: rows.count, k: k, ld: lda, into: quantized + rows.lowerBound * blocks)
+        }
+    }
     if compute.threads == 1 || m * n * k < 1 << 18 {
-        compute.quantizeQ8(a, rows: m, k: k, ld: lda, into: quantized)
         compute.gemmQ8(m: m, n: n, blocks: blocks, a: quantized, w: weights, c: c, ldc: ldc, accumulate: accumulate)
         return
-    }
-    let rowSlices = split(m, parts: compute.threads, granule: 1)
-    parallelFor(rowSlices.count) { i in
-        let rows = rowSlices[i]
-        compute.quantizeQ8(a + rows.lowerBound * lda, rows: rows.count, k: k, ld: lda, into: quantized + rows.lowerBound * blocks)
     }
     // Slices of whole 32-column strips (the kernels' panel width), so no thread packs a partial strip
     // it need not.

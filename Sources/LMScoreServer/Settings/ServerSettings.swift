@@ -1,4 +1,5 @@
 import Foundation
+import LMScoreEngine
 
 /// Every setting of `lmscore serve`. Layers, later ones winning: built-in defaults,
 /// `Config/lmscore.json` (or `--config FILE`), `LMSCORE_*` environment variables, command-line flags.
@@ -13,6 +14,10 @@ public struct ServerSettings: Sendable, Equatable {
     /// Tokens of context a window spans (nil: the checkpoint's positions, at most 4096); at most
     /// the checkpoint's `max_position_embeddings` / `n_positions`.
     public var contextLength: Int?
+    /// Weights quantized as the model loads: "none" or "q8_0" (`Quantization`).
+    public var quantize = "none"
+    /// With `quantize`: keep the LM head (and a tied token embedding) as stored.
+    public var leaveLMHead = false
     /// Most tokens one forward pass reads (queued requests are packed up to this).
     public var maxBatchTokens = 4096
     /// Most tokens waiting in the queue; beyond it new requests get 429.
@@ -40,7 +45,7 @@ public struct ServerSettings: Sendable, Equatable {
 
     /// The keys, as written in the JSON file; the environment variable is `LMSCORE_` + the key uppercased.
     public static let keys = [
-        "host", "port", "model", "tokenizer", "threads", "context_length", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
+        "host", "port", "model", "tokenizer", "threads", "context_length", "quantize", "leave_lm_head", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
         "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
         "body_timeout", "drain_timeout", "log_level",
     ]
@@ -79,7 +84,8 @@ public struct ServerSettings: Sendable, Equatable {
             case let string as String: pairs.append((key, string))
             // JSON booleans arrive as NSNumber too (objCType "c"); 0 and 1 must stay numbers.
             case let number as NSNumber where String(cString: number.objCType) != "c": pairs.append((key, number.stringValue))
-            default: throw Invalid(description: "\(path): \"\(key)\" must be a string or a number")
+            case let flag as NSNumber: pairs.append((key, flag.boolValue ? "true" : "false"))
+            default: throw Invalid(description: "\(path): \"\(key)\" must be a string, a number or a boolean")
             }
         }
         return pairs
@@ -113,6 +119,17 @@ public struct ServerSettings: Sendable, Equatable {
             tokenizer = value
         case "threads": threads = try integer(1...256)
         case "context_length": contextLength = try integer(1...1 << 24)
+        case "quantize":
+            guard value == "none" || Quantization(name: value, lmHead: true) != nil else {
+                throw Invalid(description: "\(source): \"\(raw)\" is not one of \(Quantization.names.joined(separator: ", "))")
+            }
+            quantize = value
+        case "leave_lm_head":
+            switch value {
+            case "true", "1": leaveLMHead = true
+            case "false", "0": leaveLMHead = false
+            default: throw Invalid(description: "\(source): \"\(raw)\" is not true or false")
+            }
         case "max_batch_tokens": maxBatchTokens = try integer(1...1 << 20)
         case "max_queued_tokens": maxQueuedTokens = try integer(1...1 << 26)
         case "max_body_bytes": maxBodyBytes = try integer(1024...1 << 30)
@@ -131,6 +148,11 @@ public struct ServerSettings: Sendable, Equatable {
         default:
             throw Invalid(description: "\(source): unknown setting \"\(key)\"")
         }
+    }
+
+    /// `quantize` and `leave_lm_head` as the loader takes them (nil: as stored).
+    public var quantization: Quantization? {
+        Quantization(name: quantize, lmHead: !leaveLMHead)
     }
 
     static let defaultBodyBytesInFlight: Int = {

@@ -23,6 +23,7 @@ struct InspectCommand: ParsableCommand {
             "files": model.summary.files.joined(separator: ", "),
             "dtype": model.summary.dtypes.joined(separator: ", "),
             "tensors": model.summary.tensorTypes.joined(separator: ", "),
+            "quantized_at_load": model.summary.quantization ?? "none",
             "model_type": c.modelType,
             "parameters": c.parameterCount,
             "vocab_size": c.vocabSize,

@@ -23,6 +23,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Context in tokens (overrides \"context_length\" / LMSCORE_CONTEXT_LENGTH; default: the checkpoint's, at most 4096).")
     var context: String?
 
+    @Option(name: .long, help: "Quantize the weights as they load: none or q8_0 (overrides \"quantize\" / LMSCORE_QUANTIZE).")
+    var quantize: String?
+
+    @Flag(name: .long, help: "With --quantize: keep the LM head as stored (overrides \"leave_lm_head\" / LMSCORE_LEAVE_LM_HEAD).")
+    var leaveLmHead = false
+
     @Option(name: .long, help: "Settings file (default: Config/lmscore.json when present, or LMSCORE_CONFIG).")
     var config: String?
 
@@ -32,6 +38,8 @@ struct ServeCommand: AsyncParsableCommand {
         overrides["port"] = port
         overrides["host"] = host
         overrides["context_length"] = context
+        overrides["quantize"] = quantize
+        if leaveLmHead { overrides["leave_lm_head"] = "true" }
         let resolved: ServerSettings
         do {
             resolved = try ServerSettings.resolve(configPath: config, environment: ProcessInfo.processInfo.environment, overrides: overrides)
