@@ -50,6 +50,24 @@ struct CheckpointCommandTests {
         #expect(json.err.isEmpty, "\(json)")
     }
 
+    @Test("inspect --quantize q8_0 [--leave-lm-head] says what was quantized; bad values are one-line errors")
+    func quantize() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let directory = temp.file("tiny").path
+        #expect(try lmscore(["make-checkpoint", "--preset", "tiny", "--random", "--seed", "1", directory]).status == 0)
+        let all = try lmscore(["inspect", "--model", directory, "--quantize", "q8_0", "--json"])
+        #expect(all.status == 0, "\(all)")
+        #expect((try all.json()["quantized_at_load"] as? String)?.hasPrefix("q8_0: 9 matrices, LM head included") == true, "\(all)")
+        let body = try lmscore(["inspect", "--model", directory, "--quantize", "q8_0", "--leave-lm-head"])
+        #expect(textFields(body.out)["quantized_at_load"]?.hasPrefix("q8_0: 8 matrices, LM head as stored") == true, "\(body)")
+        #expect(textFields(try lmscore(["inspect", "--model", directory]).out)["quantized_at_load"] == "none")
+        for (arguments, message) in [(["--quantize", "q4_0"], "expected one of none, q8_0"), (["--leave-lm-head"], "needs --quantize q8_0")] {
+            let result = try lmscore(["inspect", "--model", directory] + arguments)
+            #expect(result.status != 0 && result.err.contains(message) && result.out.isEmpty, "\(result)")
+        }
+    }
+
     @Test("the same seed writes the same bytes; another seed does not")
     func deterministic() throws {
         let temp = try TemporaryDirectory()

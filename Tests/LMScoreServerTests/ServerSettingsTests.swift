@@ -1,4 +1,5 @@
 import Foundation
+import LMScoreEngine
 import LMScoreServer
 import Testing
 
@@ -54,8 +55,8 @@ struct ServerSettingsTests {
         #expect(settings.logLevel == "info")
         #expect(settings.tokenizer == nil)
         #expect(ServerSettings.keys == [
-            "host", "port", "model", "tokenizer", "threads", "context_length", "max_batch_tokens", "max_queued_tokens",
-            "max_body_bytes", "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
+            "host", "port", "model", "tokenizer", "threads", "context_length", "quantize", "leave_lm_head", "max_batch_tokens",
+            "max_queued_tokens", "max_body_bytes", "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
             "body_timeout", "drain_timeout", "log_level",
         ])
         // An empty file and no environment change nothing. (An explicit path: the working directory
@@ -135,6 +136,20 @@ struct ServerSettingsTests {
         let badFile = try ConfigFile(#"{"threads": "many"}"#)
         let shadowed = invalid(configPath: badFile.path, overrides: ["threads": "2"])
         #expect(shadowed?.contains("\"threads\"") == true, "\(shadowed ?? "")")
+    }
+
+    @Test("quantize and leave_lm_head: a JSON boolean or true/false/1/0; unknown names refused")
+    func quantization() throws {
+        let file = try ConfigFile(#"{"quantize": "q8_0", "leave_lm_head": true}"#)
+        let settings = try ServerSettings.resolve(configPath: file.path, environment: [:], overrides: [:])
+        #expect(settings.quantize == "q8_0" && settings.leaveLMHead && settings.quantization == .q8_0(lmHead: false))
+        let empty = try ConfigFile("{}")
+        let defaults = try ServerSettings.resolve(configPath: empty.path, environment: [:], overrides: [:])
+        #expect(defaults.quantize == "none" && !defaults.leaveLMHead && defaults.quantization == nil)
+        let fromEnvironment = try ServerSettings.resolve(configPath: empty.path, environment: ["LMSCORE_QUANTIZE": "q8_0"], overrides: [:])
+        #expect(fromEnvironment.quantization == .q8_0(lmHead: true))
+        #expect(invalid(configPath: empty.path, environment: ["LMSCORE_QUANTIZE": "q4_0"])?.contains("none, q8_0") == true)
+        #expect(invalid(configPath: empty.path, overrides: ["leave_lm_head": "yes"])?.contains("--leave-lm-head") == true)
     }
 
     @Test("Unknown keys, non-scalar values, unreadable or non-object files are errors")
