@@ -38,11 +38,11 @@ extension ScoreResponse.Batch {
 
 /// `batch.kld`: every figure of llama.cpp's `--kl-divergence` report (KLDSummary), Δp as a fraction
 /// (llama.cpp prints percent).
-struct KLDJSON: Encodable {
+public struct KLDJSON: Encodable {
     let summary: KLDSummary
-    init(_ summary: KLDSummary) { self.summary = summary }
+    public init(_ summary: KLDSummary) { self.summary = summary }
 
-    func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: DynamicKey.self)
         let s = summary
         try c.encode(s.count, forKey: "positions")
