@@ -83,4 +83,20 @@ struct CompareCommandTests {
         #expect(run.status == 1, "\(run)")
         #expect(run.err.contains(expected), "\(run)")
     }
+
+    @Test("lmscore score loads one model: a reference or another model name is a 404 naming it, not ignored")
+    func scoreRefusesAReference() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let model = temp.file("model")
+        _ = try writeTinyCheckpoint(to: model, seed: 9)
+        for (field, param) in [(#""reference": "other""#, "reference"), (#""model": "other""#, "model")] {
+            let run = try lmscore(["score", "--model", model.path], stdin: Data(#"{"sequences": [[1, 2, 3]], \#(field)}"#.utf8))
+            #expect(run.status == 1, "\(run)")
+            let error = try #require(try run.json()["error"] as? [String: Any])
+            #expect(error["code"] as? String == "model_not_found" && error["param"] as? String == param, "\(run)")
+        }
+        let named = try lmscore(["score", "--model", model.path], stdin: Data(#"{"sequences": [[1, 2, 3]], "model": "model"}"#.utf8))
+        #expect(named.status == 0, "\(named)")
+    }
 }
