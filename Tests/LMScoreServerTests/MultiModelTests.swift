@@ -147,6 +147,13 @@ extension ServerTests {
                 let error = try errorObject(response)
                 #expect(error["code"] as? String == "tokenizer_mismatch" && error["param"] as? String == "reference")
                 #expect((error["message"] as? String)?.contains("the model has a tokenizer (gpt2), the reference none") == true, "\(error)")
+                // `model` picks the tokenizer of /tokenize too: one model has GPT-2's, the other none.
+                let tokenized = try await server.request("POST", "/tokenize", body: Self.body(["text": "Hello world", "model": "ranks"]))
+                let ids = try tokenized.json()["tokens"] as? [Int]
+                #expect(tokenized.status == 200 && ids == [15496, 995], "\(tokenized)")
+                let bare = try await server.request("POST", "/tokenize", body: Self.body(["text": "Hello world", "model": "bare"]))
+                let code = try errorObject(bare)["code"] as? String
+                #expect(bare.status == 422 && code == "tokenizer_unavailable", "\(bare)")
             }
         }
     }
