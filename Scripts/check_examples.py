@@ -6,6 +6,10 @@
 The marking convention (docs/development.md, "Checked examples"):
   <!-- example -->                 before a fenced block marks it;
   <!-- example fresh-server -->    the same, against a server started for that block alone.
+  <!-- example two-models -->      the same, against a server of two models started for that block:
+                                   the bundled model (the default) and its BF16 copy "bf16" (BF16_COPY,
+                                   written by Scripts/make_bf16_copy.py when missing; CLI examples may
+                                   name that path too).
   In a marked block, a line starting with "$ " is a command and the lines up to the next "$ " line are
   its expected standard output. A block without "$ " lines is one command as a user would copy it; its
   expected output is the next fenced block, which follows a line "<!-- output -->".
@@ -34,7 +38,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_FILES = ["README.md", "docs/api.md"]
 RELATIVE_TOLERANCE = 1e-9
 ABSOLUTE_TOLERANCE = 1e-12
-MARK = re.compile(r"^<!-- example( fresh-server)? -->\s*$")
+MARK = re.compile(r"^<!-- example( fresh-server| two-models)? -->\s*$")
+BUNDLED = os.path.join(REPO, "Models", "lmscore-gpt2-small-en")
+BF16_COPY = "/tmp/lmscore-gpt2-small-en-bf16"
 OUTPUT_MARK = "<!-- output -->"
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 COMPLETION_ID = re.compile(r"^cmpl-[0-9a-f]+$")
@@ -57,6 +63,7 @@ class Example:
     line: int               # 1-based line of the mark
     fresh_server: bool
     commands: list = field(default_factory=list)
+    two_models: bool = False
 
 
 def fence_end(lines, start, path):
@@ -80,7 +87,7 @@ def parse(path):
         where = f"{path}:{i + 1}"
         if i + 1 >= len(lines) or not lines[i + 1].startswith("```"):
             sys.exit(f"check_examples: {where}: a mark must be followed by a fenced block")
-        example = Example(path, i + 1, bool(mark.group(1)))
+        example = Example(path, i + 1, bool(mark.group(1)), two_models=mark.group(1) == " two-models")
         open_line = i + 1
         close_line = fence_end(lines, open_line, path)
         body = list(range(open_line + 1, close_line))
@@ -162,16 +169,26 @@ def output_equal(shown, actual):
 
 # ---- running
 
+def ensure_bf16_copy():
+    """BF16_COPY from the bundled model, unless it was written already."""
+    if os.path.exists(os.path.join(BF16_COPY, "model.safetensors")) and os.path.exists(os.path.join(BF16_COPY, "config.json")):
+        return
+    subprocess.run([sys.executable, os.path.join(REPO, "Scripts", "make_bf16_copy.py"), BUNDLED, BF16_COPY], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 class Server:
     """`lmscore serve` on the bundled model, on a port it picks, with no LMSCORE_* setting inherited."""
 
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, models=None):
+        """`models`: --model arguments (default: none, the bundled model)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("LMSCORE_")}
         env["LMSCORE_THREADS"] = "2"   # the shown figures were made with 2 threads
         self.log_path = os.path.join(workdir, f"server-{time.monotonic_ns()}.log")
         self.log = open(self.log_path, "w")
         # From the work directory, so that the repository's Config/lmscore.json is not read.
-        self.process = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--port", "0"], cwd=workdir,
+        arguments = [a for m in (models or []) for a in ("--model", m)]
+        self.process = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--port", "0"] + arguments, cwd=workdir,
                                         env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
         self.port = self._wait_port()
@@ -196,7 +213,7 @@ class Server:
         """Waits for the log's "ready" line rather than polling /healthz: a poll would show in /metrics."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if re.search(r"model \S+ ready", self._log_text()):
+            if re.search(r"model\(s\) loaded", self._log_text()):
                 return
             if self.process.poll() is not None:
                 break
@@ -300,7 +317,11 @@ def main():
             replacements = []
             for example in examples:
                 server = None
-                if example.fresh_server:
+                if example.two_models or any(BF16_COPY in c.text for c in example.commands):
+                    ensure_bf16_copy()
+                if example.two_models:
+                    server = Server(binary, workdir, [f"lmscore-gpt2-small-en={BUNDLED}", f"bf16={BF16_COPY}"])
+                elif example.fresh_server:
                     server = Server(binary, workdir)
                 elif any("localhost:8080" in c.text for c in example.commands):
                     shared = shared or Server(binary, workdir)

@@ -489,7 +489,7 @@ class Checker:
             ex = c.request("GET", "/v1/models")
             self.validate(ex, request_valid=True)
             self.expect(ex, 200)
-            entry = ex.json()["data"][0]
+            entry = ex.json()["data"][0]   # the default model first
             if entry["id"] != self.model_name or entry["max_model_len"] != self.npos:
                 raise CaseFailure(f"/v1/models entry {entry} does not name {self.model_name!r} with "
                                   f"max_model_len {self.npos}")
@@ -547,8 +547,9 @@ class Checker:
             rows = payload["inputs"]
             targets = [[None if t == -100 else t for t in r] for r in payload["targets"]]
             stride = None
-        if response.get("model") != self.model_name:
-            problems.append(f"model {response.get('model')!r} != {self.model_name!r}")
+        served = payload.get("model") or self.model_name
+        if response.get("model") != served:
+            problems.append(f"model {response.get('model')!r} != {served!r}")
         if len(results) != len(rows):
             problems.append(f"{len(results)} results for {len(rows)} rows")
         total_sum, total_n, perplexities = 0.0, 0, []
@@ -680,6 +681,51 @@ class Checker:
         self.score_ok("POST /score choices, two equal continuations -> 200 (best: the first)",
                       {"choices": [{"context": seq(2), "continuations": [seq(2, 7), seq(2, 7)]}]})
         self.same_as_sequences_case(groups[0])
+        self.phase_two_models(seq, groups)
+
+    def phase_two_models(self, seq: Callable, groups: list) -> None:
+        """`statistics`, `model` and `reference` (the main server serves tiny and tiny2)."""
+        N = self.npos
+        self.score_ok("POST /score sequences + statistics [entropy, rank] -> 200",
+                      {"sequences": [seq(6), seq(1)], "statistics": ["entropy", "rank"]})
+        self.score_ok("POST /score sequences + model tiny2 -> 200", {"sequences": [seq(6)], "model": "tiny2"})
+        self.score_ok(f"POST /score sequences (one of {2 * N + 3} tokens: windows) + reference tiny2 + statistics -> 200",
+                      {"sequences": [seq(2 * N + 3), seq(5), seq(1)], "reference": "tiny2", "statistics": ["rank"]})
+        self.score_ok("POST /score inputs+targets with -100 + reference tiny2 -> 200",
+                      {"inputs": [seq(4)], "targets": [seq(3, 1) + [-100]], "reference": "tiny2"})
+        self.score_ok("POST /score choices + reference tiny2 (model tiny2, reference tiny) -> 200",
+                      {"choices": groups[:1], "model": "tiny2", "reference": "tiny"})
+
+        def fields() -> None:
+            ex = self.client.post_json("/score", {"sequences": [seq(20)], "reference": "tiny2"})
+            self.validate(ex, request_valid=True)
+            self.expect(ex, 200)
+            body = ex.json()
+            row = body["results"][0]
+            n = len(row["logprobs"])
+            for key in ("kl", "delta_p", "same_top", "reference_logprobs", "cross_entropy"):
+                if len(row[key]) != n or row[key][0] is not None or any(v is None for v in row[key][1:]):
+                    raise CaseFailure(f"{key} is not aligned with logprobs: {row[key]}")
+            if any(k < 0 for k in row["kl"][1:]) or body["batch"]["kld"]["positions"] != n - 1:
+                raise CaseFailure(f"kl {row['kl']} or kld.positions {body['batch']['kld']['positions']} wrong")
+            if body.get("reference") != "tiny2":
+                raise CaseFailure(f"reference {body.get('reference')!r}")
+        self.run_case("POST /score reference: per-position lists aligned with logprobs, batch.kld over the scored positions", fields)
+
+        def refused(name: str, payload: dict, status: int, code: str, param: str) -> None:
+            def body() -> None:
+                ex = self.client.post_json("/score", payload)
+                self.validate(ex, request_valid=None)
+                self.expect(ex, status, code, param)
+            self.run_case(name, body)
+        refused("POST /score reference not served -> 404 model_not_found", {"sequences": [seq(3)], "reference": "nope"},
+                404, "model_not_found", "reference")
+        refused("POST /score reference = model -> 422", {"sequences": [seq(3)], "reference": "tiny"},
+                422, "invalid_value", "reference")
+        refused("POST /score model not served -> 404 model_not_found", {"sequences": [seq(3)], "model": "nope"},
+                404, "model_not_found", "model")
+        refused("POST /score statistics [\"perplexity\"] -> 422 unsupported_value", {"sequences": [seq(3)], "statistics": ["perplexity"]},
+                422, "unsupported_value", "statistics[0]")
 
     def same_as_sequences_case(self, group: dict) -> None:
         """A continuation's scores are those of context + continuation scored as one sequence."""
@@ -1267,6 +1313,9 @@ class Checker:
            {"prompt": [464] * N, "echo": True, "max_tokens": 0})
         ok(f"POST /v1/completions prompt of n_positions-1={N - 1} ids + max_tokens=1 -> 200",
            {"prompt": [464] * (N - 1), "max_tokens": 1, "logprobs": 1})
+        ok("POST /v1/completions echo + logprobs=0 + max_tokens=1 + statistics [entropy, rank] -> 200",
+           {"prompt": "The cat sat on the mat.", "echo": True, "logprobs": 0, "max_tokens": 1,
+            "statistics": ["entropy", "rank"]})
 
         e = self.error_case
         path = "/v1/completions"

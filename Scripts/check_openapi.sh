@@ -6,7 +6,7 @@
 # 1. builds lmscore (debug) unless LMSCORE_BIN names a binary;
 # 2. writes a tiny random checkpoint to a temp dir;
 # 3. starts three servers on 127.0.0.1, on ports they pick themselves (--port 0):
-#    - the main one, with small limits (max_body_bytes 65536, max_queued_tokens 64, request_timeout 0.5 s,
+#    - the main one, serving two random models (tiny, the default, and tiny2: `model`, `reference`), with small limits (max_body_bytes 65536, max_queued_tokens 64, request_timeout 0.5 s,
 #      1 thread) so that 413, 429 and 504 can be provoked; its random model has no tokenizer (vocab 1000),
 #      so text input gets 422 `tokenizer_unavailable`;
 #    - a "loading" one whose model.safetensors is a FIFO: its load blocks in open() until a writer
@@ -79,6 +79,9 @@ cleanup() {
 trap cleanup EXIT
 
 "$bin" make-checkpoint --preset tiny --random --seed 0 "$work/tiny" >&2
+# A second model of the same shape and vocabulary (another seed), served beside it for `model` and
+# `reference` (two-model comparisons).
+"$bin" make-checkpoint --preset tiny --random --seed 1 "$work/tiny2" >&2
 mkdir "$work/loading-model"
 cp "$work/tiny/config.json" "$work/loading-model/"
 mkfifo "$work/loading-model/model.safetensors"
@@ -118,7 +121,7 @@ wait_port() {  # wait_port LOG PID → prints the port once the log says it is l
   return 1
 }
 
-serve "$work/tiny" "$work/main.log" LMSCORE_MAX_BODY_BYTES=$max_body_bytes \
+serve "$work/tiny,tiny2=$work/tiny2" "$work/main.log" LMSCORE_MAX_BODY_BYTES=$max_body_bytes \
   LMSCORE_MAX_QUEUED_TOKENS=$max_queued_tokens LMSCORE_REQUEST_TIMEOUT=$request_timeout LMSCORE_THREADS=1 \
   LMSCORE_DRAIN_TIMEOUT=10
 main_pid=$server_pid

@@ -52,6 +52,11 @@ Usage:
   python Scripts/make_reference.py --check DIR [DIR ...]
         # recompute DIR/expected.json from DIR's stored weights and compare (works on the
         # shared fixtures too)
+  python Scripts/make_reference.py --perturb SRC DST [--scale S] [--seed N]
+        # a perturbed copy of fixture SRC in DST: every stored tensor t becomes
+        # t + S·std(t)·N(0, 1) (stored in t's dtype, seeded), config.json copied, and DST/expected.json
+        # recomputed on SRC's cases — a second model with the same vocabulary, for lmscore's
+        # two-model comparisons (Scripts/make_compare_reference.py)
 """
 
 import argparse
@@ -819,8 +824,39 @@ def self_check() -> None:
               f"float32 max |dlogprob| {float32_deviation(d):.1e}; {size} bytes")
 
 
+def perturb(src: Path, dst: Path, scale: float, seed: int) -> None:
+    """DST: SRC's checkpoint with seeded Gaussian noise of `scale` standard deviations on every tensor."""
+    if (src / "model.safetensors.index.json").exists():
+        sys.exit(f"{src}: --perturb copies single-file checkpoints only")
+    stored = read_stored_tensors(src)
+    generator = torch.Generator().manual_seed(seed)
+    perturbed = {}
+    for name in sorted(stored):
+        t = stored[name]
+        if not t.is_floating_point() or t.numel() < 2:
+            perturbed[name] = t.clone()
+            continue
+        t64 = t.to(torch.float64)
+        noise = torch.randn(t.shape, generator=generator, dtype=torch.float64)
+        perturbed[name] = (t64 + scale * t64.std() * noise).to(t.dtype).contiguous()
+    dst.mkdir(parents=True, exist_ok=True)
+    safetensors.torch.save_file(perturbed, dst / "model.safetensors", metadata={"format": "pt"})
+    shutil.copyfile(src / "config.json", dst / "config.json")
+    want = json.loads((src / "expected.json").read_text())
+    model = load_float64_model(dst)
+    cases = [score_case(model, {k: v for k, v in c.items() if k not in ("rows", "batch")}, []) for c in want["cases"]]
+    write_json(dst / "expected.json", expected_document(dst.name, want["dtype"], model.config, cases))
+    for f in dst.iterdir():
+        f.chmod(0o644)
+    print(f"{dst}: {src.name} + {scale}·std·N(0, 1), seed {seed}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--perturb", nargs=2, type=Path, metavar=("SRC", "DST"),
+                        help="write a perturbed copy of fixture SRC to DST")
+    parser.add_argument("--scale", type=float, default=0.05, help="--perturb: noise in standard deviations of each tensor")
+    parser.add_argument("--seed", type=int, default=24, help="--perturb: the noise's seed")
     parser.add_argument("--check", nargs="+", type=Path, metavar="DIR",
                         help="recompute DIR/expected.json from DIR's weights and compare")
     args = parser.parse_args()
@@ -828,6 +864,9 @@ def main() -> None:
     hf_logging.disable_progress_bar()
     torch.set_num_threads(1)  # deterministic reduction order
 
+    if args.perturb:
+        perturb(*args.perturb, args.scale, args.seed)
+        return
     if args.check:
         bad = False
         for d in args.check:

@@ -33,20 +33,29 @@ public enum Endpoint: String, CaseIterable, Sendable {
         }
     }
 
-    /// Decodes and validates `body` for this route; throws the 4xx `APIError` the endpoint answers.
+    /// Decodes and validates `body` for this route with the one model of `context`; throws the 4xx
+    /// `APIError` the endpoint answers.
     public func decode(_ body: Data, context: Context) throws(APIError) -> EndpointCall {
+        try decode(body, catalog: Catalog(models: [context]))
+    }
+
+    /// Decodes and validates `body` for this route with the model its `model` field names (default:
+    /// the catalog's first), and for `/score` the `reference` it compares with (Endpoint+Catalog.swift).
+    public func decode(_ body: Data, catalog: Catalog) throws(APIError) -> EndpointCall {
+        let context = try catalog.model(for: body)
         let tokenizer = context.tokenizer
         switch self {
         case .score:
-            let call = try ScoreCall.decode(body, config: context.config, tokenizer: tokenizer)
-            return EndpointCall(scoring: call.request) { result in
+            let call = try ScoreCall.decode(body, config: context.config, tokenizer: tokenizer, servedModel: context.modelName)
+            let reference = try call.reference.map { name throws(APIError) in try catalog.reference(name, for: context, request: call.request) }
+            return EndpointCall(scoring: call.request, model: context.modelName, reference: reference?.modelName) { result in
                 ScoreResponse(model: context.modelName, result: result!, call: call, tokenizer: tokenizer).jsonData()
             }
         case .completions:
             let call = try CompletionsCall.decode(body, config: context.config, modelName: context.modelName, tokenizer: tokenizer)
             // Token ids decode without a tokenizer, but the answer's token strings need one.
             guard let tokenizer else { throw .noTokenizer("prompt") }
-            return EndpointCall(scoring: call.request) { result in
+            return EndpointCall(scoring: call.request, model: context.modelName) { result in
                 let (id, created) = context.completionIdentity()
                 return CompletionsResponse(call: call, result: result!, model: context.modelName, tokenizer: tokenizer,
                                            id: id, created: created).jsonData()
@@ -69,10 +78,15 @@ public enum Endpoint: String, CaseIterable, Sendable {
 /// answer is ready) and how its result becomes the 200 body.
 public struct EndpointCall: Sendable {
     public let scoring: ScoringRequest?
+    /// The served model that scores it, and the one it is compared with (`/score`'s `reference`).
+    public let model: String?
+    public let reference: String?
     private let encode: @Sendable (ScoringResult?) -> Data
 
-    init(scoring: ScoringRequest?, encode: @escaping @Sendable (ScoringResult?) -> Data) {
+    init(scoring: ScoringRequest?, model: String? = nil, reference: String? = nil, encode: @escaping @Sendable (ScoringResult?) -> Data) {
         self.scoring = scoring
+        self.model = model
+        self.reference = reference
         self.encode = encode
     }
 

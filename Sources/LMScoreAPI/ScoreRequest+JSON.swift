@@ -16,6 +16,9 @@ public struct ScoreCall: Sendable, Equatable {
     /// For rows from `texts`: each text's bytes and words, for lm-eval's per-text metrics
     /// (`bits_per_byte`, `byte_perplexity`, `word_perplexity`); empty otherwise.
     public var textSizes: [TextSize]
+    /// `reference`: the served model to compare with (the model is the body's `model`, or the first
+    /// served); its scores and the comparisons are added (ScoreResponse+Comparison.swift).
+    public var reference: String? = nil
 
     public init(request: ScoringRequest, includeProbabilities: Bool = false, returnTokens: Bool = false, fromTexts: Bool = false,
                 textSizes: [TextSize] = []) {
@@ -30,7 +33,7 @@ public struct ScoreCall: Sendable, Equatable {
 extension ScoreCall {
     static let knownFields: Set<String> = [
         "sequences", "texts", "inputs", "targets", "choices", "top_k", "probabilities", "window", "return_tokens", "allow_special",
-        "add_bos",
+        "add_bos", "model", "reference", "statistics",
     ]
 
     /// Parses and validates a request body. Throws 400 for malformed JSON, 422 (with `param`, the
@@ -42,7 +45,9 @@ extension ScoreCall {
     /// `probabilities: bool`, `window: {"stride": int}` and `return_tokens: bool` (sequences and texts),
     /// `allow_special: bool` (texts: special tokens' text is read as those tokens, default true),
     /// `add_bos: bool` (texts: put the tokenizer's BOS first, default the tokenizer's own choice).
-    public static func decode(_ data: Data, config: ModelConfig, tokenizer: (any TextTokenizer)? = nil) throws(APIError) -> ScoreCall {
+    /// `servedModel`: the name a `model` field must give (nil: any string).
+    public static func decode(_ data: Data, config: ModelConfig, tokenizer: (any TextTokenizer)? = nil,
+                              servedModel: String? = nil) throws(APIError) -> ScoreCall {
         let body = try JSONReader.object(JSONReader.parse(data), at: "", known: knownFields)
         let vocab = config.vocabSize
         func present(_ key: String) -> Any? { body[key].flatMap { JSONReader.isNull($0) ? nil : $0 } }
@@ -84,12 +89,18 @@ extension ScoreCall {
             if returnTokens && tokenizer == nil { throw .noTokenizer("return_tokens") }
         }
 
-        let request = ScoringRequest(rows: rows, topK: topK, stride: stride)
+        var request = ScoringRequest(rows: rows, topK: topK, stride: stride)
+        if let value = present("statistics") { request.statistics = try StatisticsField.read(value) }
         do { try request.validate(for: config) } catch { throw APIError(error) }
+        // `model` picked this model (Endpoint.Catalog); it must name it.
+        try ServedModel.check(present("model"), served: servedModel)
+        let reference = try present("reference").map { value throws(APIError) in try JSONReader.string(value, at: "reference") }
         // The texts were read (and checked to be strings) with the rows.
         let texts = (present("texts") as? [Any])?.compactMap { $0 as? String } ?? []
-        return ScoreCall(request: request, includeProbabilities: includeProbabilities, returnTokens: returnTokens,
-                         fromTexts: present("texts") != nil, textSizes: texts.map(TextSize.init))
+        var call = ScoreCall(request: request, includeProbabilities: includeProbabilities, returnTokens: returnTokens,
+                             fromTexts: present("texts") != nil, textSizes: texts.map(TextSize.init))
+        call.reference = reference
+        return call
     }
 
     /// The one form the body uses: `sequences`, `texts`, `inputs` + `targets` or `choices`.

@@ -7,13 +7,20 @@ import LMScoreTokenizer
 /// for `choices`, one result per group: `{"continuations": [row…], "best": index}`.
 public struct ScoreResponse: Encodable {
     public let model: String
+    /// The reference model's name, when the call compared two (ScoreResponse+Comparison.swift).
+    public let reference: String?
     public let results: [Result]
     public let batch: Batch
 
     /// `tokenizer` is needed when the call asks for `return_tokens`.
     public init(model: String, result: ScoringResult, call: ScoreCall, tokenizer: (any TextTokenizer)? = nil) {
         self.model = model
+        reference = result.comparison == nil ? nil : call.reference
         var rows = result.rows.map { Row($0, topK: call.request.topK, probabilities: call.includeProbabilities) }
+        for r in rows.indices {
+            rows[r].statistics = call.request.statistics
+            rows[r].comparison = result.comparison?.rows[r]
+        }
         if call.fromTexts, case .sequences(let sequences) = call.request.rows {
             for (r, sequence) in sequences.enumerated() { rows[r].tokenIDs = sequence }
         }
@@ -35,7 +42,10 @@ public struct ScoreResponse: Encodable {
         } else {
             results = rows.map { .row($0) }
         }
-        batch = Batch(result.batch, texts: call.textSizes.isEmpty ? nil : zip(result.rows, call.textSizes).map { ($0, $1) })
+        var batch = Batch(result.batch, texts: call.textSizes.isEmpty ? nil : zip(result.rows, call.textSizes).map { ($0, $1) })
+        batch.kld = result.comparison?.summary
+        batch.compared = result.comparison != nil
+        self.batch = batch
     }
 
     public enum Result: Encodable {
@@ -97,6 +107,10 @@ public struct ScoreResponse: Encodable {
         var tokenIDs: [Int32]?
         /// The text's bytes and words, for rows given as text: adds lm-eval's per-text metrics.
         var textSize: TextSize?
+        /// Per-position statistics asked for (`entropy`, `rank`).
+        var statistics: PositionStatistics = []
+        /// With a reference: the two-model numbers of this row.
+        var comparison: RowComparison?
 
         init(_ row: RowScore, topK: Int, probabilities: Bool) {
             positions = row.positions
@@ -140,6 +154,7 @@ public struct ScoreResponse: Encodable {
                 try c.encode(metrics?.bytePerplexity, forKey: .byte_perplexity)
                 try c.encode(metrics?.wordPerplexity, forKey: .word_perplexity)
             }
+            try encodeStatisticsAndComparison(to: encoder)
         }
     }
 
@@ -163,6 +178,9 @@ public struct ScoreResponse: Encodable {
         /// score a token, as lm-eval's weighted aggregation sums over documents); nil in the tuple when
         /// no row scores one.
         let textMetrics: TextMetrics??
+        /// With a reference: llama.cpp's KL-divergence summary (nil when nothing was scored).
+        var kld: KLDSummary?
+        var compared = false
 
         /// `texts`: each row with its text's size (nil when the rows are not texts).
         init(_ batch: BatchScore, texts: [(RowScore, TextSize)]? = nil) {
@@ -195,6 +213,7 @@ public struct ScoreResponse: Encodable {
                 try c.encode(textMetrics?.bytePerplexity, forKey: .byte_perplexity)
                 try c.encode(textMetrics?.wordPerplexity, forKey: .word_perplexity)
             }
+            if compared { try encodeKLD(to: encoder) }
         }
     }
 }

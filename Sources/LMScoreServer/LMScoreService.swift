@@ -22,18 +22,18 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     }
 
     struct Ready {
-        let model: DecoderModel
+        /// Every served model; the first is the default (`model`, `tokenizer`).
+        let registry: ModelRegistry
         let scheduler: BatchScheduler
-        /// The model's tokenizer (GPT-2 ranks or tokenizer.json), for text input and token strings; nil
-        /// for a model without one.
-        let tokenizer: (any TextTokenizer)?
 
         /// The matrix kernels' CPU path the products run on.
         let kernel: KernelPath
 
-        var endpointContext: Endpoint.Context {
-            Endpoint.Context(modelName: model.name, config: model.config, tokenizer: tokenizer)
-        }
+        var model: DecoderModel { registry.first.model }
+        var modelName: String { registry.first.name }
+        /// The default model's tokenizer (GPT-2 ranks or tokenizer.json), for text input and token
+        /// strings; nil for a model without one.
+        var tokenizer: (any TextTokenizer)? { registry.first.tokenizer }
     }
 
     public let settings: ServerSettings
@@ -90,7 +90,8 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     }
 
     private func load() async {
-        guard let path = settings.model else {
+        let entries = settings.models
+        guard !entries.isEmpty else {
             state.withLock { $0 = .failed("no model configured") }
             return
         }
@@ -108,27 +109,28 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         let loadModel = self.loadModel
         let fallbackRanks = settings.tokenizer.map { URL(fileURLWithPath: $0) }
         let start = ContinuousClock.Instant.now
-        guard let outcome = await runOnThread({ () throws -> (DecoderModel, (any TextTokenizer)?) in
-            let model = try loadModel(path)
-            let tokenizer = try TokenizerLookup.load(modelDirectory: URL(fileURLWithPath: path), vocabSize: model.config.vocabSize,
-                                                     fallback: fallbackRanks)
-            return (model, tokenizer)
+        let maxBatchTokens = settings.maxBatchTokens
+        guard let outcome = await runOnThread({ () throws -> ModelRegistry in
+            try ModelRegistry.load(entries, loadModel: loadModel, fallbackRanks: fallbackRanks, maxBatchTokens: maxBatchTokens)
         }) else { return }  // shutting down
         switch outcome {
-        case .success(let (model, tokenizer)):
+        case .success(let registry):
             ComputeThreads.set(settings.threads)
             let scheduler = BatchScheduler(
-                scorer: Scorer(model: model, maxTokensPerForward: settings.maxBatchTokens),
+                scorers: registry.entries.map { ($0.name, $0.scorer) },
                 maxBatchTokens: settings.maxBatchTokens, maxQueuedTokens: settings.maxQueuedTokens,
                 requestTimeout: settings.requestTimeout, metrics: metrics)
             let installed = state.withLock { state in
                 guard case .loading = state else { return false }
-                state = .ready(Ready(model: model, scheduler: scheduler, tokenizer: tokenizer, kernel: kernel))
+                state = .ready(Ready(registry: registry, scheduler: scheduler, kernel: kernel))
                 return true
             }
             if installed {
-                let tokenizerNote = tokenizer?.formatName ?? "none (token ids only)"
-                logger.info("model \(model.name) ready: \(model.config.parameterCount) parameters, \(String(format: "%.2f", seconds(.now - start))) s; tokenizer: \(tokenizerNote)")
+                for entry in registry.entries {
+                    let tokenizerNote = entry.tokenizer?.formatName ?? "none (token ids only)"
+                    logger.info("model \(entry.name) ready: \(entry.model.config.parameterCount) parameters, \(megabytes(entry.weightBytes)) of weights; tokenizer: \(tokenizerNote)")
+                }
+                logger.info("\(registry.entries.count) model(s) loaded in \(String(format: "%.2f", seconds(.now - start))) s; weights in memory: \(megabytes(registry.weightBytes))")
             }
         case .failure(let error):
             logger.error("cannot load model or tokenizer: \(error)")
@@ -207,7 +209,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         case "/healthz":
             guard request.method == "GET" || request.method == "HEAD" else { return .error(.methodNotAllowed(request.method, request.path, allowed: "GET, HEAD")) }
             switch current {
-            case .ready(let ready): return .json(200, ["status": "ok", "model": ready.model.name])
+            case .ready(let ready): return .json(200, ["status": "ok", "model": ready.modelName])
             case .loading: return .json(503, ["status": "loading"])
             case .failed(let reason): return .json(503, ["status": "failed", "reason": reason])
             case .draining, .stopped: return .json(503, ["status": "draining"])
@@ -220,11 +222,11 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             switch current {
             case .ready(let ready):
                 if request.path == "/v1/model" { return .json(200, modelDescription(ready)) }
-                // OpenAI's model list, for clients that discover the model name.
-                return .json(200, ["object": "list", "data": [[
-                    "id": ready.model.name, "object": "model", "created": startedAt, "owned_by": "lmscore",
-                    "max_model_len": ready.model.config.nPositions,
-                ] as [String: Any]]])
+                // OpenAI's model list, for clients that discover the model name: every served model, the default first.
+                return .json(200, ["object": "list", "data": ready.registry.entries.map { entry in [
+                    "id": entry.name, "object": "model", "created": startedAt, "owned_by": "lmscore",
+                    "max_model_len": entry.model.config.nPositions,
+                ] as [String: Any] }])
             case .loading, .failed: return .error(.loading)
             case .draining, .stopped: return .error(.draining)
             }
@@ -234,7 +236,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             switch current {
             case .ready(let ready):
                 guard let tokenizer = ready.tokenizer else { return .error(TokenizerInfo.unavailable) }
-                return .json(200, TokenizerInfo.jsonData(tokenizer: tokenizer, modelName: ready.model.name, contextLength: ready.model.config.nPositions))
+                return .json(200, TokenizerInfo.jsonData(tokenizer: tokenizer, modelName: ready.modelName, contextLength: ready.model.config.nPositions))
             case .loading, .failed: return .error(.loading)
             case .draining, .stopped: return .error(.draining)
             }
@@ -250,16 +252,16 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     private func answer(_ endpoint: Endpoint, body: BodyHolder, reservation: BodyBudget.Reservation, ready: Ready) async -> Answer {
         var work: Answer.ScoringWork?
         do {
-            let context = ready.endpointContext
+            let catalog = ready.registry.catalog
             let call = try await bodyWorkers.run { () throws -> EndpointCall in
                 defer { reservation.release() }
-                return try endpoint.decode(body.take(), context: context)
+                return try endpoint.decode(body.take(), catalog: catalog)
             }
             guard let scoring = call.scoring else {
                 return Answer(response: .json(200, await bodyWorkers.run { call.responseBody(nil) }))
             }
             work = Answer.ScoringWork(rows: scoring.rowCount, tokens: scoring.tokenCount)
-            let scheduled = try await ready.scheduler.submit(scoring)
+            let scheduled = try await ready.scheduler.submit(scoring, model: call.model, reference: call.reference)
             work?.queueSeconds = scheduled.queueSeconds
             return Answer(response: .json(200, await bodyWorkers.run { call.responseBody(scheduled.result) }), work: work)
         } catch let error as APIError {
@@ -291,19 +293,30 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
     }
 
     private func modelDescription(_ ready: Ready) -> [String: Any] {
-        let model = ready.model
+        var description = Self.describe(ready.registry.first, tokenizer: ready.tokenizer, kernel: ready.kernel)
+        // Every served model (the default first) and the memory their weights take together.
+        description["models"] = ready.registry.entries.map { Self.describe($0, tokenizer: $0.tokenizer, kernel: ready.kernel) }
+        description["weight_bytes_total"] = ready.registry.weightBytes
+        return description
+    }
+
+    private static func describe(_ entry: ModelRegistry.Entry, tokenizer: (any TextTokenizer)?, kernel: KernelPath) -> [String: Any] {
+        let model = entry.model
         let c = model.config
         return [
-            "name": model.name, "n_positions": c.nPositions, "vocab_size": c.vocabSize, "n_layer": c.nLayer,
+            "name": entry.name, "weight_bytes": entry.weightBytes, "n_positions": c.nPositions, "vocab_size": c.vocabSize, "n_layer": c.nLayer,
             "n_embd": c.nEmbd, "n_head": c.nHead, "dtype": model.summary.dtypes.joined(separator: ","),
             // The context windows span, the checkpoint's maximum, and whether the maximum was cut to it.
             "model_type": c.modelType, "context_length": c.nPositions, "max_position_embeddings": c.maxPositions,
             "context_limited": c.nPositions < c.maxPositions,
-            "parameters": c.parameterCount, "tokenizer": ready.tokenizer?.formatName ?? "none",
-            "kernel": ready.kernel.rawValue, "quantization": model.summary.quantization ?? "none",
+            "parameters": c.parameterCount, "tokenizer": tokenizer?.formatName ?? "none",
+            "kernel": kernel.rawValue, "quantization": model.summary.quantization ?? "none",
         ]
     }
 }
+
+/// "123.4 MB"
+func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
 
 /// Runs `work` on a thread of its own and returns its outcome — or nil as soon as the calling task is
 /// cancelled (the thread then finishes on its own and its result is dropped).

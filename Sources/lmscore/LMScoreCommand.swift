@@ -9,7 +9,7 @@ struct LMScoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lmscore",
         abstract: "Score token sequences with a decoder-only language model (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX, Gemma 1/2/3, Phi-3; safetensors or GGUF): per-token log-probabilities, loss, perplexity.",
-        subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, BatchCommand.self, PerplexityCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self, TokenizeCommand.self]
+        subcommands: [ServeCommand.self, HealthcheckCommand.self, ScoreCommand.self, BatchCommand.self, PerplexityCommand.self, CompareCommand.self, InspectCommand.self, MakeCheckpointCommand.self, BenchCommand.self, TokenizeCommand.self]
     )
 }
 

@@ -19,13 +19,15 @@ public struct CompletionsCall: Sendable {
     public var maxTokens: Int
     /// OpenAI's `stop`: text after which the completion is cut (`finish_reason: "stop"`).
     public var stop: [String] = []
+    /// lmscore's `statistics`: `entropy` / `rank` lists in the `logprobs` object, aligned with `token_logprobs`.
+    public var statistics: PositionStatistics = []
 
     /// What the engine scores: every prompt as a sequence, plus the greedy next token for max_tokens 1.
     /// Prompts that start alike (lm-eval sends a question's context once per answer) read their common
     /// prefix once, like `/score`'s `choices`.
     public var request: ScoringRequest {
         ScoringRequest(rows: .sequences(prompts), topK: logprobs ?? 0, nextToken: maxTokens == 1,
-                       sharedPrefixMinimum: Self.sharedPrefixMinimum)
+                       sharedPrefixMinimum: Self.sharedPrefixMinimum, statistics: statistics)
     }
 
     /// Prompts sharing at least this many leading tokens share the forward pass over them.
@@ -33,7 +35,7 @@ public struct CompletionsCall: Sendable {
 
     static let knownFields: Set<String> = [
         "model", "prompt", "echo", "logprobs", "max_tokens", "temperature", "top_p", "n", "best_of", "stream",
-        "stream_options", "stop", "seed", "user", "presence_penalty", "frequency_penalty", "logit_bias", "suffix",
+        "stream_options", "stop", "seed", "user", "presence_penalty", "frequency_penalty", "logit_bias", "suffix", "statistics",
     ]
 
     /// OpenAI's default `max_tokens`: a request that leaves it out asks for 16 generated tokens.
@@ -114,6 +116,12 @@ public struct CompletionsCall: Sendable {
                 }
             }
             call.stop.removeAll { $0.isEmpty }
+        }
+        if let value = present("statistics") {
+            call.statistics = try StatisticsField.read(value)
+            guard call.statistics.isEmpty || call.logprobs != nil else {
+                throw .invalid("statistics", "`statistics` are reported in the `logprobs` object: send `logprobs` (0 or more) with them")
+            }
         }
         if let value = present("seed") { _ = try JSONReader.integer(value, at: "seed") }
         if let value = present("user") { _ = try JSONReader.string(value, at: "user") }
@@ -199,6 +207,7 @@ public struct CompletionsResponse {
                 logprobs = .object([
                     ("tokens", .array(bytes.map { .string(TokenText.string($0)) })),
                     ("token_logprobs", .array(scores.map { $0.map { .double($0.logprob) } ?? .null })),
+                ] + Self.statisticsFields(scores, call.statistics) + [
                     // {token: logprob}, most likely first. No two tokens share a text: every GPT-2 token's
                     // bytes are distinct, and `bytes:\xNN` spells those that are not UTF-8.
                     ("top_logprobs", .array(scores.map { score in
@@ -231,4 +240,12 @@ public struct CompletionsResponse {
     }
 
     public func jsonData() -> Data { json.data }
+
+    /// `entropy` and `rank` lists aligned with `token_logprobs`, as asked for.
+    private static func statisticsFields(_ scores: [TokenScore?], _ statistics: PositionStatistics) -> [(String, OrderedJSON)] {
+        var fields: [(String, OrderedJSON)] = []
+        if statistics.contains(.entropy) { fields.append(("entropy", .array(scores.map { $0?.entropy.map { .double($0) } ?? .null }))) }
+        if statistics.contains(.rank) { fields.append(("rank", .array(scores.map { $0?.rank.map { .int($0) } ?? .null }))) }
+        return fields
+    }
 }

@@ -17,6 +17,10 @@ public struct TokenScore: Sendable, Equatable {
     public let isGreedy: Bool
     /// The `topK` most likely tokens, best first (empty when none were asked for).
     public let top: [TopToken]
+    /// The next-token distribution's entropy in nats, when asked for (`PositionStatistics.entropy`).
+    public var entropy: Double? = nil
+    /// The target's rank (1 = the greedy token), when asked for (`PositionStatistics.rank`).
+    public var rank: Int? = nil
 }
 
 /// A hidden-state row whose next-token distribution is to be read at `target`.
@@ -26,6 +30,8 @@ struct ScoredPosition {
     let target: Int32
     /// How many most likely tokens to report.
     let topK: Int
+    /// Entropy and rank, folded beside the log-sum-exp when asked for (LMHead+Statistics.swift).
+    var statistics: PositionStatistics = []
 
     /// The target of a greedy next-token prediction: the argmax, found while folding the vocabulary.
     static let argmax: Int32 = -1
@@ -41,13 +47,13 @@ final class LMHead {
     static let rowBlock = 256
     static let vocabTile = 4096
 
-    private let weight: WeightMatrix   // [V, C]
-    private let vocabSize: Int
-    private let channels: Int
+    let weight: WeightMatrix   // [V, C]
+    let vocabSize: Int
+    let channels: Int
     /// Logits are soft-capped to cap · tanh(logit / cap) before the fold (Gemma 2).
-    private let softcap: Float?
-    private let gathered: UnsafeMutablePointer<Float>  // [rowBlock, C]
-    private let logits: UnsafeMutablePointer<Float>    // [rowBlock, vocabTile]
+    let softcap: Float?
+    let gathered: UnsafeMutablePointer<Float>  // [rowBlock, C]
+    let logits: UnsafeMutablePointer<Float>    // [rowBlock, vocabTile]
 
     init(weight: WeightMatrix, vocabSize: Int, channels: Int, softcap: Float?) {
         self.weight = weight
@@ -78,10 +84,9 @@ final class LMHead {
     private func scoreBlock(hidden: UnsafePointer<Float>, block: ArraySlice<ScoredPosition>, compute: ComputeContext) -> [TokenScore] {
         let C = channels
         let rows = block.count
-        for (i, position) in block.enumerated() {
-            (gathered + i * C).update(from: hidden + position.hiddenRow * C, count: C)
-        }
+        gather(hidden: hidden, block: block)
         var states = block.map { RunningLogSumExp(target: Int($0.target), topK: $0.topK) }
+        var statistics = statisticsFolds(block, compute: compute)   // empty when none is asked for
         let slices = split(block.count, parts: compute.threads)   // the rows each thread folds
         let ops = compute.ops
         var v0 = 0
@@ -91,16 +96,30 @@ final class LMHead {
             matmul(m: rows, n: width, k: C, a: gathered, lda: C, b: weight.rowSlice(v0..<v0 + width), transposeB: true,
                    c: logits, ldc: width, compute: compute)
             states.withUnsafeMutableBufferPointer { states in
-                parallelFor(slices.count) { s in
-                    for i in slices[s] {
-                        if let softcap { ops.softcap(logits + i * width, width, softcap) }
-                        states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0, ops: ops)
+                statistics.withUnsafeMutableBufferPointer { statistics in
+                    parallelFor(slices.count) { s in
+                        for i in slices[s] {
+                            if let softcap { ops.softcap(logits + i * width, width, softcap) }
+                            states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0, ops: ops)
+                            if !statistics.isEmpty {
+                                statistics[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0, maximum: states[i].maximum)
+                            }
+                        }
                     }
                 }
             }
             v0 += width
         }
-        return states.map { $0.result() }
+        return zip(states.indices, states).map { i, state in
+            statistics.isEmpty ? state.result() : statistics[i].attach(to: state.result())
+        }
+    }
+
+    /// gathered[i] = hidden[block[i].hiddenRow]   // [rows, C]
+    func gather(hidden: UnsafePointer<Float>, block: ArraySlice<ScoredPosition>) {
+        for (i, position) in block.enumerated() {
+            (gathered + i * channels).update(from: hidden + position.hiddenRow * channels, count: channels)
+        }
     }
 }
 

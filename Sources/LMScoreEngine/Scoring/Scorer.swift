@@ -10,9 +10,9 @@ public final class Scorer: @unchecked Sendable {
     public let maxTokensPerForward: Int
     /// The kernels and threads every pass runs on.
     public let compute: ComputeContext
-    private let lock = NSLock()
-    private let workspace: Workspace
-    private let head: LMHead
+    let lock = NSLock()
+    let workspace: Workspace
+    let head: LMHead
 
     /// `compute`: the kernels and threads (default: the process's path and `ComputeThreads.count` now).
     public init(model: DecoderModel, maxTokensPerForward: Int = 4096, compute: ComputeContext = .process()) {
@@ -39,20 +39,53 @@ public final class Scorer: @unchecked Sendable {
     public func score(batch requests: [ScoringRequest], progress: ((_ tokensRead: Int, _ tokensTotal: Int) -> Void)? = nil) -> [ScoringResult] {
         lock.lock()
         defer { lock.unlock() }
+        let statistics = requests.map(\.statistics)
+        let passes = runPasses(requests, progress: progress) { units in
+            let (batch, wanted, targets) = headPositions(units, statistics: statistics)
+            let hidden = model.forward(batch, workspace: workspace, compute: compute)
+            let scores = head.score(hidden: hidden, positions: wanted, compute: compute)
+            if workspace.capacity > 4 * maxTokensPerForward { workspace.shrink() }
+            return targets.map { ($0, scores[$1]) }
+        }
+        return requests.indices.map { r in passes.result(r, requests[r], scores: passes.slots[r]) }
+    }
+
+    /// What `runPasses` gathers per request: each row's slots (a last extra slot for `next`), and the
+    /// windows, passes and tokens read.
+    struct Passes<Score> {
+        var slots: [[[Score?]]]   // [request][row][position]
+        var windows: [[Int]]
+        var passes: [Int]
+        var tokensRead: [Int]
+
+        /// Request r's `ScoringResult` from its token scores.
+        func result(_ r: Int, _ request: ScoringRequest, scores: [[TokenScore?]]) -> ScoringResult {
+            let rows = zip(scores, windows[r]).map { slots, windows in
+                request.nextToken
+                    ? RowScore(positions: Array(slots.dropLast()), windows: windows, next: slots.last!)
+                    : RowScore(positions: slots, windows: windows)
+            }
+            return ScoringResult(rows: rows, batch: BatchScore(rows: rows), forwardPasses: passes[r], tokensRead: tokensRead[r])
+        }
+    }
+
+    /// Plans every request into units, packs them into forward passes of at most `maxTokensPerForward`
+    /// tokens, runs `pass` on each (the forward pass and LM head, returning each target's score) and
+    /// puts the scores into their requests' slots. The caller holds the lock.
+    func runPasses<Score>(_ requests: [ScoringRequest], progress: ((_ tokensRead: Int, _ tokensTotal: Int) -> Void)?,
+                          pass: ([Unit]) -> [(Target, Score)]) -> Passes<Score> {
         var units: [Unit] = []
-        var positions: [[[TokenScore?]]] = []   // [request][row][position]; a last extra slot for `next`
-        var windows: [[Int]] = []
+        var result = Passes<Score>(slots: [], windows: [], passes: [Int](repeating: 0, count: requests.count),
+                                   tokensRead: [Int](repeating: 0, count: requests.count))
         for (r, request) in requests.enumerated() {
             let plan = plan(request, requestIndex: r)
             units += plan.units
-            positions.append(plan.rowSlots.map { [TokenScore?](repeating: nil, count: $0) })
-            windows.append(plan.windows)
+            result.slots.append(plan.rowSlots.map { [Score?](repeating: nil, count: $0) })
+            result.windows.append(plan.windows)
         }
 
-        var passes = [Int](repeating: 0, count: requests.count)
-        var tokensRead = [Int](repeating: 0, count: requests.count)
-        for unit in units { tokensRead[unit.request] += unit.tokenCount }
-        let tokensTotal = tokensRead.reduce(0, +)
+        for unit in units { result.tokensRead[unit.request] += unit.tokenCount }
+        let tokensTotal = result.tokensRead.reduce(0, +)
         var tokensDone = 0
         var next = 0
         while next < units.count {
@@ -63,28 +96,20 @@ public final class Scorer: @unchecked Sendable {
                 tokens += units[next].tokenCount
                 next += 1
             }
-            for request in Set(members.map(\.request)) { passes[request] += 1 }
-            for (target, score) in run(members) {
-                positions[target.request][target.row][target.position] = score
+            for request in Set(members.map(\.request)) { result.passes[request] += 1 }
+            for (target, score) in pass(members) {
+                result.slots[target.request][target.row][target.position] = score
             }
             tokensDone += tokens
             progress?(tokensDone, tokensTotal)
         }
-
-        return requests.enumerated().map { r, request in
-            let rows = zip(positions[r], windows[r]).map { slots, windows in
-                request.nextToken
-                    ? RowScore(positions: Array(slots.dropLast()), windows: windows, next: slots.last!)
-                    : RowScore(positions: slots, windows: windows)
-            }
-            return ScoringResult(rows: rows, batch: BatchScore(rows: rows), forwardPasses: passes[r], tokensRead: tokensRead[r])
-        }
+        return result
     }
 
-    /// One forward pass over the units' segments, then the LM head over the positions that have a
-    /// target. A (hidden state, target) pair wanted by several result rows — a shared prefix's tokens,
-    /// a context's prediction of the same first token — goes through the LM head once.
-    private func run(_ units: [Unit]) -> [(Target, TokenScore)] {
+    /// One forward pass's rows and the positions the LM head scores: a (hidden state, target) pair
+    /// wanted by several result rows — a shared prefix's tokens, a context's prediction of the same
+    /// first token — goes through the LM head once. `statistics`: what each request asks for.
+    func headPositions(_ units: [Unit], statistics: [PositionStatistics]) -> (ForwardBatch, [ScoredPosition], [(Target, Int)]) {
         var batch = ForwardBatch()
         var wanted: [ScoredPosition] = []
         var index: [HeadKey: Int] = [:]
@@ -95,9 +120,10 @@ public final class Scorer: @unchecked Sendable {
                 let row = batch.append(segment.inputs, continuing: segment.prefix.map { unitRows[$0] })
                 unitRows.append(row)
                 for target in segment.targets {
-                    let key = HeadKey(hiddenRow: batch.rows[row].lowerBound + target.input, token: target.token, topK: unit.topK)
+                    let key = HeadKey(hiddenRow: batch.rows[row].lowerBound + target.input, token: target.token, topK: unit.topK,
+                                      statistics: statistics[unit.request])
                     let slot = index[key] ?? {
-                        wanted.append(ScoredPosition(hiddenRow: key.hiddenRow, target: key.token, topK: key.topK))
+                        wanted.append(ScoredPosition(hiddenRow: key.hiddenRow, target: key.token, topK: key.topK, statistics: key.statistics))
                         index[key] = wanted.count - 1
                         return wanted.count - 1
                     }()
@@ -105,16 +131,14 @@ public final class Scorer: @unchecked Sendable {
                 }
             }
         }
-        let hidden = model.forward(batch, workspace: workspace, compute: compute)
-        let scores = head.score(hidden: hidden, positions: wanted, compute: compute)
-        if workspace.capacity > 4 * maxTokensPerForward { workspace.shrink() }
-        return targets.map { ($0, scores[$1]) }
+        return (batch, wanted, targets)
     }
 
-    private struct HeadKey: Hashable {
+    struct HeadKey: Hashable {
         let hiddenRow: Int
         let token: Int32
         let topK: Int
+        let statistics: PositionStatistics
     }
 
     private struct Plan {

@@ -21,13 +21,17 @@ public struct ScoringRequest: Sendable, Equatable {
     /// share one forward pass over that prefix, as `choices` share their context: several prompts of
     /// one multiple-choice question cost about one. Scores equal unshared scoring up to float rounding.
     public var sharedPrefixMinimum: Int?
+    /// Per-position statistics to report beside each log-prob (entropy, rank).
+    public var statistics: PositionStatistics = []
 
-    public init(rows: Rows, topK: Int = 0, stride: Int? = nil, nextToken: Bool = false, sharedPrefixMinimum: Int? = nil) {
+    public init(rows: Rows, topK: Int = 0, stride: Int? = nil, nextToken: Bool = false, sharedPrefixMinimum: Int? = nil,
+                statistics: PositionStatistics = []) {
         self.rows = rows
         self.topK = topK
         self.stride = stride
         self.nextToken = nextToken
         self.sharedPrefixMinimum = sharedPrefixMinimum
+        self.statistics = statistics
     }
 
     /// PyTorch's `ignore_index`.

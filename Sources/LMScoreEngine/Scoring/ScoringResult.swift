@@ -65,6 +65,8 @@ public struct ScoringResult: Sendable, Equatable {
     public var forwardPasses: Int
     /// Tokens the model read for this request (a shared context or prefix counts once per pass).
     public var tokensRead: Int
+    /// With a reference model (`Scorer.compare`): the two distributions compared (Comparison.swift).
+    public var comparison: Comparison? = nil
 }
 
 /// loss = −(Σ log p) / N; undefined (nil) for N = 0, where PyTorch returns NaN.

@@ -31,8 +31,12 @@ public struct ScheduledResult: Sendable {
 /// Every submitted request is answered exactly once: with its result or with a `SchedulingError`.
 /// A request whose task is cancelled while it waits leaves the queue at once and is never scored; once
 /// its forward pass has begun, the pass runs to the end (the other rows of the batch need it).
+///
+/// Several models: one queue per model (or model and reference, for comparisons), served round-robin
+/// (`ModelQueues`), so one model's load never starves another's requests; one forward pass at a time
+/// across all models (they share the CPU).
 public actor BatchScheduler {
-    private struct Pending {
+    struct Pending {
         let id: UInt64
         let request: ScoringRequest
         let tokens: Int
@@ -42,14 +46,16 @@ public actor BatchScheduler {
         let continuation: CheckedContinuation<Void, any Error>
     }
 
-    private let scorer: Scorer
+    /// The served models by name, the first being the default.
+    private let scorers: [String: Scorer]
+    private let defaultModel: String
     private let maxBatchTokens: Int
     private let maxQueuedTokens: Int
     private let requestTimeout: Double
     private let metrics: ServerMetrics?
     private let forwardQueue = DispatchQueue(label: "lmscore.forward", qos: .userInitiated)
 
-    private var queue: [Pending] = []
+    private var queue = ModelQueues<Pending>()
     private var nextID: UInt64 = 0
     private var queuedTokens = 0
     private var running = false
@@ -58,16 +64,28 @@ public actor BatchScheduler {
     private var secondsPerToken = 0.002
 
     public init(scorer: Scorer, maxBatchTokens: Int, maxQueuedTokens: Int, requestTimeout: Double, metrics: ServerMetrics? = nil) {
-        self.scorer = scorer
+        self.init(scorers: [(scorer.model.name, scorer)], maxBatchTokens: maxBatchTokens, maxQueuedTokens: maxQueuedTokens,
+                  requestTimeout: requestTimeout, metrics: metrics)
+    }
+
+    /// `scorers`: each served model by name, the first being the default.
+    public init(scorers: [(name: String, scorer: Scorer)], maxBatchTokens: Int, maxQueuedTokens: Int, requestTimeout: Double,
+                metrics: ServerMetrics? = nil) {
+        precondition(!scorers.isEmpty, "a scheduler serves at least one model")
+        self.scorers = Dictionary(scorers.map { ($0.name, $0.scorer) }, uniquingKeysWith: { first, _ in first })
+        defaultModel = scorers[0].name
         self.maxBatchTokens = maxBatchTokens
         self.maxQueuedTokens = maxQueuedTokens
         self.requestTimeout = requestTimeout
         self.metrics = metrics
     }
 
-    /// Queues a validated request and waits for its batch. Throws `.cancelled` when the calling task
-    /// is cancelled before the batch begins.
-    public func submit(_ request: ScoringRequest) async throws -> ScheduledResult {
+    /// Queues a validated request for `model` (nil: the default), compared with `reference` when given
+    /// (both served names, comparable: the API's catalog checked them), and waits for its batch. Throws
+    /// `.cancelled` when the calling task is cancelled before the batch begins.
+    public func submit(_ request: ScoringRequest, model: String? = nil, reference: String? = nil) async throws -> ScheduledResult {
+        let key = ModelKey(model: model ?? defaultModel, reference: reference)
+        precondition(scorers[key.model] != nil && (reference.map { scorers[$0] != nil } ?? true), "unknown model in \(key)")
         guard !draining else { throw SchedulingError.draining }
         guard !Task.isCancelled else { throw SchedulingError.cancelled }
         let tokens = request.tokenCount
@@ -84,7 +102,8 @@ public actor BatchScheduler {
         // withdrawal it sends is an actor call, so it is handled after the append below either way.
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                queue.append(Pending(id: id, request: request, tokens: tokens, arrival: .now, handoff: handoff, continuation: continuation))
+                queue.append(Pending(id: id, request: request, tokens: tokens, arrival: .now, handoff: handoff, continuation: continuation),
+                             key: key)
                 queuedTokens += tokens
                 metrics?.queueDepth.record(queue.count)
                 startNextBatchIfIdle()
@@ -98,8 +117,7 @@ public actor BatchScheduler {
     /// Takes a request out of the queue if it is still there (its batch has not begun) and answers
     /// it `.cancelled`.
     private func withdraw(_ id: UInt64) {
-        guard let index = queue.firstIndex(where: { $0.id == id }) else { return }
-        let pending = queue.remove(at: index)
+        guard let pending = queue.remove(where: { $0.id == id }) else { return }
         queuedTokens -= pending.tokens
         metrics?.queueDepth.record(queue.count)
         pending.continuation.resume(throwing: SchedulingError.cancelled)
@@ -110,8 +128,7 @@ public actor BatchScheduler {
     /// batch ends as usual.
     public func dropQueued() {
         draining = true
-        let dropped = queue
-        queue.removeAll()
+        let dropped = queue.removeAll()
         queuedTokens = 0
         metrics?.queueDepth.record(0)
         for pending in dropped { pending.continuation.resume(throwing: SchedulingError.draining) }
@@ -124,28 +141,31 @@ public actor BatchScheduler {
         var taken: [Pending] = []
         var budget = BatchBudget(maxTokens: maxBatchTokens)
         let now = ContinuousClock.Instant.now
-        while let next = queue.first, budget.admits(next.tokens) {
-            queue.removeFirst()
+        // From the next model's queue in turn: its requests in order while they fit; timed-out ones answered 504.
+        let served = queue.takeBatch { next in
+            guard budget.admits(next.tokens) else { return (accept: false, batched: false) }
             queuedTokens -= next.tokens
             let waited = seconds(now - next.arrival)
             if waited > requestTimeout {
                 next.continuation.resume(throwing: SchedulingError.timedOut(waited: waited))
-                continue
+                return (accept: true, batched: false)
             }
             taken.append(next)
             budget.add(next.tokens)
+            return (accept: true, batched: true)
         }
         metrics?.queueDepth.record(queue.count)
-        guard !taken.isEmpty else { return }
+        guard let served, !taken.isEmpty else { return }
         running = true
         let (batch, tokens) = (taken, budget.tokens)
-        let scorer = self.scorer
+        let scorer = scorers[served.model]!
+        let reference = served.reference.map { scorers[$0]! }
         let metrics = self.metrics
         let requests = batch.map(\.request)
         metrics?.forwardTokens.record(tokens)
         forwardQueue.async {
             let start = ContinuousClock.Instant.now
-            let results = scorer.score(batch: requests)
+            let results = reference.map { scorer.compare(batch: requests, reference: $0) } ?? scorer.score(batch: requests)
             let elapsed = seconds(.now - start)
             metrics?.forwardTokens.record(0)
             metrics?.forwardDuration.recordSeconds(elapsed)

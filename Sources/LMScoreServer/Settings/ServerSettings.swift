@@ -113,6 +113,7 @@ public struct ServerSettings: Sendable, Equatable {
         case "port": port = try integer(0...65535)
         case "model":
             guard !value.isEmpty else { throw Invalid(description: "\(source): empty model path") }
+            _ = try Self.parseModels(value, source: source)   // one PATH, or NAME=PATH entries separated by commas
             model = value
         case "tokenizer":
             guard !value.isEmpty else { throw Invalid(description: "\(source): empty tokenizer path") }

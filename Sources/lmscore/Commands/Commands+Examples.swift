@@ -32,6 +32,15 @@ extension PerplexityCommand: CommandExamples {
         """
 }
 
+extension CompareCommand: CommandExamples {
+    static let examples = """
+        # How far an 8-bit GGUF is from its F16 source, llama.cpp's KL-divergence report on a text
+        lmscore compare --model x.q8_0.gguf --reference x.f16.gguf wiki.test.raw
+        # Two Hugging Face directories, for machines
+        lmscore compare --model ./gpt2-finetuned --reference ./gpt2 --json text.txt
+        """
+}
+
 extension InspectCommand: CommandExamples {
     static let examples = """
         # What the bundled model is

@@ -28,7 +28,13 @@ struct ScoreCommand: ParsableCommand {
         let body = try readInput(file)
         let scorer = Scorer(model: model)
         do {
-            let call = try ScoreCall.decode(body, config: model.config, tokenizer: tokenizer)
+            let call = try ScoreCall.decode(body, config: model.config, tokenizer: tokenizer, servedModel: model.name)
+            if let reference = call.reference {
+                // One model here: a reference is another model's name, which this command does not load (404;
+                // `lmscore compare` takes two).
+                let context = Endpoint.Context(modelName: model.name, config: model.config, tokenizer: tokenizer)
+                _ = try Endpoint.Catalog(models: [context]).reference(reference, for: context, request: call.request)
+            }
             let progress = Progress(mode: Progress.automaticMode(quiet: quiet, logEvery: 10), label: "score", unit: "tokens read", total: nil)
             let result = scorer.score(batch: [call.request]) { read, total in
                 progress.total = total

@@ -11,8 +11,10 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Serve POST /score, /tokenize, /detokenize, /v1/completions and GET /healthz, /metrics, /v1/model, /v1/models over HTTP.")
 
-    @Option(name: .long, help: "Model directory (overrides \"model\" / LMSCORE_MODEL).")
-    var model: String?
+    @Option(name: .long, help: ArgumentHelp(
+        "Model: a directory, safetensors or GGUF path, or NAME=PATH; repeat to serve several (the first is the default; overrides \"model\" / LMSCORE_MODEL).",
+        valueName: "[NAME=]PATH"))
+    var model: [String] = []
 
     @Option(name: .long, help: "Port (overrides \"port\" / LMSCORE_PORT; 0 picks a free one).")
     var port: String?
@@ -34,7 +36,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         var overrides: [String: String] = [:]
-        overrides["model"] = model
+        if !model.isEmpty { overrides["model"] = model.joined(separator: ",") }
         overrides["port"] = port
         overrides["host"] = host
         overrides["context_length"] = context
