@@ -10,15 +10,19 @@ public final class Scorer: @unchecked Sendable {
     public let maxTokensPerForward: Int
     /// The kernels and threads every pass runs on.
     public let compute: ComputeContext
+    /// Keys/values and answers of token prefixes, kept across calls (`prefixCacheBytes`; 0: nothing kept).
+    public let prefixCache: PrefixCache
     private let lock = NSLock()
-    private let workspace: Workspace
-    private let head: LMHead
+    let workspace: Workspace
+    let head: LMHead
 
     /// `compute`: the kernels and threads (default: the process's path and `ComputeThreads.count` now).
-    public init(model: DecoderModel, maxTokensPerForward: Int = 4096, compute: ComputeContext = .process()) {
+    /// `prefixCacheBytes`: the prefix cache's budget (0: off; the scores are the same bits either way).
+    public init(model: DecoderModel, maxTokensPerForward: Int = 4096, compute: ComputeContext = .process(), prefixCacheBytes: Int = 0) {
         self.model = model
         self.maxTokensPerForward = max(maxTokensPerForward, model.config.nPositions)
         self.compute = compute
+        prefixCache = PrefixCache(budgetBytes: prefixCacheBytes, config: model.config)
         workspace = Workspace(config: model.config)
         head = LMHead(weight: model.weights.lmHead, vocabSize: model.config.vocabSize, channels: model.config.nEmbd,
                       softcap: model.config.finalLogitSoftcap)
@@ -82,40 +86,10 @@ public final class Scorer: @unchecked Sendable {
     }
 
     /// One forward pass over the units' segments, then the LM head over the positions that have a
-    /// target. A (hidden state, target) pair wanted by several result rows — a shared prefix's tokens,
-    /// a context's prediction of the same first token — goes through the LM head once.
-    private func run(_ units: [Unit]) -> [(Target, TokenScore)] {
-        var batch = ForwardBatch()
-        var wanted: [ScoredPosition] = []
-        var index: [HeadKey: Int] = [:]
-        var targets: [(Target, Int)] = []   // each target and its entry in `wanted`
-        for unit in units {
-            var unitRows: [Int] = []
-            for segment in unit.segments {
-                let row = batch.append(segment.inputs, continuing: segment.prefix.map { unitRows[$0] })
-                unitRows.append(row)
-                for target in segment.targets {
-                    let key = HeadKey(hiddenRow: batch.rows[row].lowerBound + target.input, token: target.token, topK: unit.topK)
-                    let slot = index[key] ?? {
-                        wanted.append(ScoredPosition(hiddenRow: key.hiddenRow, target: key.token, topK: key.topK))
-                        index[key] = wanted.count - 1
-                        return wanted.count - 1
-                    }()
-                    targets.append((target, slot))
-                }
-            }
-        }
-        let hidden = model.forward(batch, workspace: workspace, compute: compute)
-        let scores = head.score(hidden: hidden, positions: wanted, compute: compute)
-        if workspace.capacity > 4 * maxTokensPerForward { workspace.shrink() }
-        return targets.map { ($0, scores[$1]) }
-    }
-
-    private struct HeadKey: Hashable {
-        let hiddenRow: Int
-        let token: Int32
-        let topK: Int
-    }
+    /// target (`runPass`, Scorer+PrefixCache.swift): tokens several segments share — a context, a shared
+    /// prefix, the same prompt twice — are computed once, tokens the prefix cache holds not at all, and a
+    /// (position, target) pair wanted by several result rows goes through the LM head once.
+    private func run(_ units: [Unit]) -> [(Target, TokenScore)] { runPass(units) }
 
     private struct Plan {
         var units: [Unit] = []
