@@ -117,8 +117,10 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         switch outcome {
         case .success(let (model, tokenizer)):
             ComputeThreads.set(settings.threads)
+            let scorer = Scorer(model: model, maxTokensPerForward: settings.maxBatchTokens, prefixCacheBytes: settings.prefixCacheBytes)
+            metrics.prefixCache.record(scorer.prefixCache.statistics)
             let scheduler = BatchScheduler(
-                scorer: Scorer(model: model, maxTokensPerForward: settings.maxBatchTokens),
+                scorer: scorer,
                 maxBatchTokens: settings.maxBatchTokens, maxQueuedTokens: settings.maxQueuedTokens,
                 requestTimeout: settings.requestTimeout, metrics: metrics)
             let installed = state.withLock { state in
@@ -300,7 +302,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             "model_type": c.modelType, "context_length": c.nPositions, "max_position_embeddings": c.maxPositions,
             "context_limited": c.nPositions < c.maxPositions,
             "parameters": c.parameterCount, "tokenizer": ready.tokenizer?.formatName ?? "none",
-            "kernel": ready.kernel.rawValue,
+            "kernel": ready.kernel.rawValue, "prefix_cache_bytes": settings.prefixCacheBytes,
         ]
     }
 }

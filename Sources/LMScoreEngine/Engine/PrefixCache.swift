@@ -31,6 +31,9 @@ public final class PrefixCache: @unchecked Sendable {
         public var evictions = 0
         /// Token positions those nodes held.
         public var evictedTokens = 0
+
+        /// An empty cache's.
+        public init(budgetBytes: Int) { self.budgetBytes = budgetBytes }
     }
 
     public let budgetBytes: Int

@@ -23,6 +23,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Context in tokens (overrides \"context_length\" / LMSCORE_CONTEXT_LENGTH; default: the checkpoint's, at most 4096).")
     var context: String?
 
+    @Option(name: .long, help: "Prefix cache budget in bytes (overrides \"prefix_cache_bytes\" / LMSCORE_PREFIX_CACHE_BYTES; 0: off; default: 1/8 of the memory, at most 8 GiB).")
+    var prefixCacheBytes: String?
+
     @Option(name: .long, help: "Settings file (default: Config/lmscore.json when present, or LMSCORE_CONFIG).")
     var config: String?
 
@@ -32,6 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
         overrides["port"] = port
         overrides["host"] = host
         overrides["context_length"] = context
+        overrides["prefix_cache_bytes"] = prefixCacheBytes
         let resolved: ServerSettings
         do {
             resolved = try ServerSettings.resolve(configPath: config, environment: ProcessInfo.processInfo.environment, overrides: overrides)
