@@ -44,9 +44,9 @@ BF16_COPY = "/tmp/lmscore-gpt2-small-en-bf16"
 OUTPUT_MARK = "<!-- output -->"
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 COMPLETION_ID = re.compile(r"^cmpl-[0-9a-f]+$")
-# "created" is a clock reading; "kernel" names the CPU's matrix-kernel path (avx512, avx2 or portable),
-# which depends on the machine the check runs on.
-MASKED_KEYS = {"created", "kernel"}
+# "created" is a clock reading; "kernel" names the CPU's matrix-kernel path (avx512, avx2 or portable)
+# and "prefix_cache_bytes" defaults to 1/8 of the memory: both depend on the machine the check runs on.
+MASKED_KEYS = {"created", "kernel", "prefix_cache_bytes"}
 
 
 @dataclass

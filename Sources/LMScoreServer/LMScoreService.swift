@@ -110,12 +110,16 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         let fallbackRanks = settings.tokenizer.map { URL(fileURLWithPath: $0) }
         let start = ContinuousClock.Instant.now
         let maxBatchTokens = settings.maxBatchTokens
+        // The prefix cache's budget is shared out equally among the served models (one cache each).
+        let prefixCacheBytes = settings.prefixCacheBytes / max(1, entries.count)
         guard let outcome = await runOnThread({ () throws -> ModelRegistry in
-            try ModelRegistry.load(entries, loadModel: loadModel, fallbackRanks: fallbackRanks, maxBatchTokens: maxBatchTokens)
+            try ModelRegistry.load(entries, loadModel: loadModel, fallbackRanks: fallbackRanks, maxBatchTokens: maxBatchTokens,
+                                   prefixCacheBytes: prefixCacheBytes)
         }) else { return }  // shutting down
         switch outcome {
         case .success(let registry):
             ComputeThreads.set(settings.threads)
+            for entry in registry.entries { metrics.prefixCache.record(entry.scorer.prefixCache.statistics, model: entry.name) }
             let scheduler = BatchScheduler(
                 scorers: registry.entries.map { ($0.name, $0.scorer) },
                 maxBatchTokens: settings.maxBatchTokens, maxQueuedTokens: settings.maxQueuedTokens,
@@ -311,6 +315,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             "context_limited": c.nPositions < c.maxPositions,
             "parameters": c.parameterCount, "tokenizer": tokenizer?.formatName ?? "none",
             "kernel": kernel.rawValue, "quantization": model.summary.quantization ?? "none",
+            "prefix_cache_bytes": entry.scorer.prefixCache.statistics.budgetBytes,
         ]
     }
 }

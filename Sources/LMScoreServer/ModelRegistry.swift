@@ -30,8 +30,9 @@ struct ModelRegistry: Sendable {
     var weightBytes: Int { entries.reduce(0) { $0 + $1.weightBytes } }
 
     /// Loads every entry (model, then tokenizer) in order; two models under one name are refused.
+    /// `prefixCacheBytes`: each model's prefix cache budget (0: none).
     static func load(_ entries: [ServerSettings.ModelEntry], loadModel: (String) throws -> DecoderModel, fallbackRanks: URL?,
-                     maxBatchTokens: Int) throws -> ModelRegistry {
+                     maxBatchTokens: Int, prefixCacheBytes: Int = 0) throws -> ModelRegistry {
         var loaded: [Entry] = []
         for entry in entries {
             let model = try loadModel(entry.path)
@@ -42,7 +43,7 @@ struct ModelRegistry: Sendable {
             let tokenizer = try TokenizerLookup.load(modelDirectory: URL(fileURLWithPath: entry.path), vocabSize: model.config.vocabSize,
                                                      fallback: fallbackRanks)
             loaded.append(Entry(name: name, model: model, tokenizer: tokenizer,
-                                scorer: Scorer(model: model, maxTokensPerForward: maxBatchTokens)))
+                                scorer: Scorer(model: model, maxTokensPerForward: maxBatchTokens, prefixCacheBytes: prefixCacheBytes)))
         }
         return ModelRegistry(entries: loaded, catalog: Endpoint.Catalog(models: loaded.map(\.endpointContext)))
     }

@@ -92,7 +92,10 @@ extension ServerTests {
             let blocker = generator.rows(count: 3, length: 2000...2000, vocab: 50257)
             let departed = (0..<20).map { _ in generator.rows(count: 1, length: 500...500, vocab: 50257) }
             let last = generator.rows(count: 1, length: 200...200, vocab: 50257)
-            try await withServer(testSettings(model: TestModels.slow)) { server in
+            // The blocker is scored twice and must take as long the second time: no prefix cache.
+            var settings = testSettings(model: TestModels.slow)
+            settings.prefixCacheBytes = 0
+            try await withServer(settings) { server in
                 let port = server.port
                 // Each alone, for the bound below.
                 let blockerStart = ContinuousClock.Instant.now

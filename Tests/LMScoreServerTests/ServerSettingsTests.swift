@@ -57,7 +57,7 @@ struct ServerSettingsTests {
         #expect(ServerSettings.keys == [
             "host", "port", "model", "tokenizer", "threads", "context_length", "quantize", "leave_lm_head", "max_batch_tokens",
             "max_queued_tokens", "max_body_bytes", "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
-            "body_timeout", "drain_timeout", "log_level",
+            "body_timeout", "drain_timeout", "log_level", "prefix_cache_bytes",
         ])
         // An empty file and no environment change nothing. (An explicit path: the working directory
         // may hold Config/lmscore.json, which resolve reads when no path is given.)

@@ -67,6 +67,9 @@ public final class DecoderModel: Sendable {
             }
         }
         norm(x, weights.finalNorm, into: ln, rows: T, compute)
+        for (row, block) in batch.stores {
+            block.hidden.update(from: ln + batch.rows[row].lowerBound * config.nEmbd, count: batch.rows[row].count * config.nEmbd)
+        }
         return ln
     }
 
@@ -101,7 +104,8 @@ public final class DecoderModel: Sendable {
             normalizeHeads(qkv, heads: heads, rows: T, queryGain: queryNorm, keyGain: keyNorm, config.norm, compute: compute)
         }
         rotary[l]?.rotate(qkv, heads: heads, positions: positions, compute: compute)
-        causalAttention(qkv: qkv, heads: heads, out: att, rows: batch.rows, prefixes: batch.prefixes, spec: spec,
+        for (row, block) in batch.stores { block.store(layer: l, qkv: qkv, tokens: batch.rows[row], heads: heads) }
+        causalAttention(qkv: qkv, heads: heads, out: att, rows: batch.rows, contexts: batch.contexts, layer: l, spec: spec,
                         scratch: ws.scores, scratchStride: ws.scoresPerThread, compute: compute)
         addOutput(att, layer.attentionOutput, postNorm: layer.postAttentionNorm, rows: T, workspace: ws, compute, to: x)
     }
@@ -158,40 +162,48 @@ func project(
 
 /// Rows packed into one token matrix, no padding: row r occupies tokens[rows[r]].
 ///
-/// A row may continue another row of the same batch, its prefix (a multiple-choice context shared by
-/// several continuations): its tokens then sit at positions prefix.count, prefix.count + 1, … and attend
-/// to the prefix's keys and values before their own, so the prefix is computed once for all of them.
+/// A row may continue earlier positions (`contexts[r]`, in position order): rows of the same batch
+/// (a multiple-choice context shared by several continuations, a prefix several prompts share) and
+/// blocks of the prefix cache. Its tokens then sit at the positions after them and attend to their
+/// keys and values before their own, so a prefix is computed once for all rows continuing it.
 /// Otherwise a row's tokens sit at positions 0, 1, … and see only each other.
 struct ForwardBatch {
     var tokens: [Int32] = []
     var rows: [Range<Int>] = []
-    /// Per row: the tokens of the row it continues, or nil.
-    var prefixes: [Range<Int>?] = []
+    /// Per row: the positions it continues, in order.
+    var contexts: [[AttendedSpan]] = []
+    /// Rows whose keys and values (every layer) and final hidden states are kept in a block.
+    var stores: [(row: Int, block: KeyValueBlock)] = []
 
-    /// Each token's position: a row's positions start after its prefix, if any.
+    /// Each token's position: a row's positions start after its context.
     func positions() -> [Int] {
         var positions = [Int](repeating: 0, count: tokens.count)
-        for (row, prefix) in zip(rows, prefixes) {
-            let first = prefix?.count ?? 0
+        for (row, context) in zip(rows, contexts) {
+            let first = context.reduce(0) { $0 + $1.count }
             for t in row { positions[t] = first + t - row.lowerBound }
         }
         return positions
     }
 
-    /// The most keys any query attends to: a prefix plus its own row.
+    /// The most keys any query attends to: a context plus its own row.
     var longestAttentionSpan: Int {
-        zip(rows, prefixes).map { $0.count + ($1?.count ?? 0) }.max() ?? 0
+        zip(rows, contexts).map { row, context in context.reduce(row.count) { $0 + $1.count } }.max() ?? 0
     }
 
-    /// Appends a row and returns its index. `prefix` is the index of an earlier row without a prefix.
+    /// Appends a row and returns its index. `prefix` is the index of an earlier row without a context.
     @discardableResult
     mutating func append(_ row: ArraySlice<Int32>, continuing prefix: Int? = nil) -> Int {
-        precondition(prefix.map { $0 < rows.count && prefixes[$0] == nil } ?? true, "a prefix must be an earlier plain row")
+        precondition(prefix.map { $0 < rows.count && contexts[$0].isEmpty } ?? true, "a prefix must be an earlier plain row")
+        return append(row, after: prefix.map { [.batch(rows[$0])] } ?? [])
+    }
+
+    /// Appends a row that continues `context` and returns its index.
+    @discardableResult
+    mutating func append(_ row: ArraySlice<Int32>, after context: [AttendedSpan]) -> Int {
         let start = tokens.count
         tokens.append(contentsOf: row)
         rows.append(start..<tokens.count)
-        prefixes.append(prefix.map { rows[$0] })
+        contexts.append(context)
         return rows.count - 1
     }
 }
-

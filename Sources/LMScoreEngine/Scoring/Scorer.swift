@@ -10,15 +10,19 @@ public final class Scorer: @unchecked Sendable {
     public let maxTokensPerForward: Int
     /// The kernels and threads every pass runs on.
     public let compute: ComputeContext
+    /// Keys/values and answers of token prefixes, kept across calls (`prefixCacheBytes`; 0: nothing kept).
+    public let prefixCache: PrefixCache
     let lock = NSLock()
     let workspace: Workspace
     let head: LMHead
 
     /// `compute`: the kernels and threads (default: the process's path and `ComputeThreads.count` now).
-    public init(model: DecoderModel, maxTokensPerForward: Int = 4096, compute: ComputeContext = .process()) {
+    /// `prefixCacheBytes`: the prefix cache's budget (0: off; the scores are the same bits either way).
+    public init(model: DecoderModel, maxTokensPerForward: Int = 4096, compute: ComputeContext = .process(), prefixCacheBytes: Int = 0) {
         self.model = model
         self.maxTokensPerForward = max(maxTokensPerForward, model.config.nPositions)
         self.compute = compute
+        prefixCache = PrefixCache(budgetBytes: prefixCacheBytes, config: model.config)
         workspace = Workspace(config: model.config)
         head = LMHead(weight: model.weights.lmHead, vocabSize: model.config.vocabSize, channels: model.config.nEmbd,
                       softcap: model.config.finalLogitSoftcap)
@@ -40,13 +44,12 @@ public final class Scorer: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let statistics = requests.map(\.statistics)
-        let passes = runPasses(requests, progress: progress) { units in
-            let (batch, wanted, targets) = headPositions(units, statistics: statistics)
-            let hidden = model.forward(batch, workspace: workspace, compute: compute)
-            let scores = head.score(hidden: hidden, positions: wanted, compute: compute)
-            if workspace.capacity > 4 * maxTokensPerForward { workspace.shrink() }
-            return targets.map { ($0, scores[$1]) }
-        }
+        // One forward pass over the units' segments, then the LM head over the positions that have a
+        // target (`runPass`, Scorer+PrefixCache.swift): tokens several segments share — a context, a
+        // shared prefix, the same prompt twice — are computed once, tokens the prefix cache holds not at
+        // all, and a (position, target, k, statistics) wanted by several result rows goes through the
+        // LM head once.
+        let passes = runPasses(requests, progress: progress) { units in runPass(units, statistics: statistics) }
         return requests.indices.map { r in passes.result(r, requests[r], scores: passes.slots[r]) }
     }
 

@@ -63,7 +63,8 @@ public struct ScoringResult: Sendable, Equatable {
     public var batch: BatchScore
     /// Forward passes this request took.
     public var forwardPasses: Int
-    /// Tokens the model read for this request (a shared context or prefix counts once per pass).
+    /// Tokens the plan gives this request's forward rows (a shared context or prefix counts once per
+    /// pass), before the pass shares tokens across requests and takes cached ones from the prefix cache.
     public var tokensRead: Int
     /// With a reference model (`Scorer.compare`): the two distributions compared (Comparison.swift).
     public var comparison: Comparison? = nil

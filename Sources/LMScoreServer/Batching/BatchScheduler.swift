@@ -171,6 +171,7 @@ public actor BatchScheduler {
             metrics?.forwardDuration.recordSeconds(elapsed)
             metrics?.batchRequests.record(batch.count)
             metrics?.batchTokens.record(tokens)
+            metrics?.prefixCache.record(scorer.prefixCache.statistics, model: served.model)
             for (pending, result) in zip(batch, results) {
                 metrics?.tokensScored.increment(by: Int64(result.batch.scoredTokens))
                 let queued = seconds(start - pending.arrival)

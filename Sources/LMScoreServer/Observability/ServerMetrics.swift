@@ -32,6 +32,8 @@ public final class ServerMetrics: Sendable {
     let bodyBytesInFlight: CoreMetrics.Gauge
     /// Requests whose client closed the connection before their forward pass: dropped, never scored.
     let requestsCancelled: CoreMetrics.Counter
+    /// `lmscore_prefix_cache_*`: the scorer's prefix cache.
+    let prefixCache: PrefixCacheMetrics
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -62,6 +64,7 @@ public final class ServerMetrics: Sendable {
         bodyBytesInFlight = CoreMetrics.Gauge(label: "lmscore_http_body_bytes_in_flight", factory: factory)
         bodyBytesInFlight.record(0)
         requestsCancelled = CoreMetrics.Counter(label: "lmscore_requests_cancelled_total", factory: factory)
+        prefixCache = PrefixCacheMetrics(factory: factory)
     }
 
     /// `lmscore_build_info{kernel}` = 1: which matrix-kernel path this process runs (avx512, avx2, portable).

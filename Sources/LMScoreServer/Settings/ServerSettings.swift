@@ -40,6 +40,9 @@ public struct ServerSettings: Sendable, Equatable {
     /// After SIGTERM, how long in-flight requests may take before the server exits anyway.
     public var drainTimeout = 30.0
     public var logLevel = "info"
+    /// Bytes of the prefix cache (keys/values, hidden states and answers of token prefixes, shared by all
+    /// requests; 0: off). Default: 1/8 of the memory (the container's limit when lower), at most 8 GiB.
+    public var prefixCacheBytes = ServerSettings.defaultPrefixCacheBytes
 
     public init() {}
 
@@ -47,7 +50,7 @@ public struct ServerSettings: Sendable, Equatable {
     public static let keys = [
         "host", "port", "model", "tokenizer", "threads", "context_length", "quantize", "leave_lm_head", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
         "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
-        "body_timeout", "drain_timeout", "log_level",
+        "body_timeout", "drain_timeout", "log_level", "prefix_cache_bytes",
     ]
 
     /// A setting that cannot be used, described in one line.
@@ -142,6 +145,7 @@ public struct ServerSettings: Sendable, Equatable {
         case "listen_backlog": listenBacklog = try integer(1...65_535)
         case "body_timeout": bodyTimeout = try seconds()
         case "drain_timeout": drainTimeout = try seconds()
+        case "prefix_cache_bytes": prefixCacheBytes = try integer(0...1 << 44)
         case "log_level":
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
             guard levels.contains(value) else { throw Invalid(description: "\(source): log level must be one of \(levels.joined(separator: ", "))") }
@@ -155,6 +159,11 @@ public struct ServerSettings: Sendable, Equatable {
     public var quantization: Quantization? {
         Quantization(name: quantize, lmHead: !leaveLMHead)
     }
+
+    static let defaultPrefixCacheBytes = PrefixCache.defaultBudget(memoryBytes: machineMemory)
+
+    /// The physical memory, or the container's limit when lower.
+    public static var machineMemory: Int { min(Int(clamping: ProcessInfo.processInfo.physicalMemory), containerMemoryLimit() ?? .max) }
 
     static let defaultBodyBytesInFlight: Int = {
         let memory = min(Int(clamping: ProcessInfo.processInfo.physicalMemory), containerMemoryLimit() ?? .max)

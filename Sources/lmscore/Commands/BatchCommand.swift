@@ -32,6 +32,9 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: "Tokens packed into one scoring call (the server's max_batch_tokens).")
     var maxBatchTokens = ServerSettings().maxBatchTokens
 
+    @Option(name: .long, help: "Prefix cache budget in bytes (0: off; default: the server's, 1/8 of the memory, at most 8 GiB).")
+    var prefixCacheBytes = ServerSettings().prefixCacheBytes
+
     @Option(name: .long, help: "Commit an output checkpoint at least every N input lines (and every 10 s).")
     var checkpointLines = 1000
 
@@ -58,6 +61,7 @@ struct BatchCommand: ParsableCommand {
             guard input != nil else { throw ValidationError("--input (-i) is required") }
             guard shardOutputs.isEmpty else { throw ValidationError("unexpected arguments \(shardOutputs); did you mean --merge?") }
             guard maxBatchTokens >= 1 else { throw ValidationError("--max-batch-tokens must be at least 1") }
+            guard prefixCacheBytes >= 0 else { throw ValidationError("--prefix-cache-bytes must be at least 0") }
             guard checkpointLines >= 1 else { throw ValidationError("--checkpoint-lines must be at least 1") }
         }
     }
@@ -75,7 +79,7 @@ struct BatchCommand: ParsableCommand {
             batch.checkpointLines = checkpointLines
             let model = try options.load()
             let tokenizer = try options.loadTokenizer(for: model)
-            let scorer = Scorer(model: model, maxTokensPerForward: maxBatchTokens)
+            let scorer = Scorer(model: model, maxTokensPerForward: maxBatchTokens, prefixCacheBytes: prefixCacheBytes)
             let runner = BatchRunner(options: batch, scorer: scorer, modelName: model.name, tokenizer: tokenizer)
             let result = try runner.run(progressMode: Progress.automaticMode(quiet: quiet, logEvery: progressInterval))
             if !quiet { FileHandle.standardError.write(line: result.text) }
