@@ -95,6 +95,18 @@ struct PrefixCacheTests {
                 #expect(try cached.score(asked).rows == plain.score(asked).rows, "top_k \(k)")
             }
         }
+        // Statistics: cached answers without them are computed again, answers with both serve a request
+        // for one (which gets only what it asked for), and every value equals the uncached one.
+        for statistics: PositionStatistics in [[.entropy], [.entropy, .rank], [.rank], []] {
+            for request in requests {
+                var asked = request
+                asked.statistics = statistics
+                let rows = try cached.score(asked).rows
+                #expect(try rows == plain.score(asked).rows, "statistics \(statistics.rawValue)")
+                let positions = rows.flatMap(\.positions).compactMap { $0 }
+                #expect(positions.allSatisfy { ($0.entropy != nil) == statistics.contains(.entropy) && ($0.rank != nil) == statistics.contains(.rank) })
+            }
+        }
     }
 
     @Test("a budget too small for the workload: evictions between and within calls, the same bits", arguments: [

@@ -212,7 +212,8 @@ struct ModelQueuesTests {
                 order.append(name)
             }
         }
-        var tasks = [submit("slow-long", model: "slow", tokens: 4000)]
+        // Long enough (≈ 1 s alone, longer beside other tests) that the five requests below queue behind it.
+        var tasks = [submit("slow-long", model: "slow", tokens: 24_000)]
         try await waitFor { PrometheusText(String(decoding: metrics.render(), as: UTF8.self)).value("lmscore_forward_tokens") ?? 0 > 0 }   // the long one runs
         for i in 1...4 {
             tasks.append(submit("slow-\(i)", model: "slow", tokens: 128))
