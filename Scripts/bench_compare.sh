@@ -3,8 +3,10 @@
 # compare call ≤ 1.15 × the sum). The same token stream, in the same sliding windows, is scored by
 #   A: lmscore perplexity --model MODEL          B: lmscore perplexity --model REFERENCE
 #   C: lmscore compare --model MODEL --reference REFERENCE
-# each run reporting its own scoring seconds (model loading excluded), the three alternated ROUNDS times
-# in one run; prints every round and the medians, and the ratio median(C) / (median(A) + median(B)).
+# the three alternated ROUNDS times in one run. Per run: the scoring seconds the command reports (wall
+# time, model loading excluded) and the process's CPU seconds (user + system, loading included: ~0.1 s),
+# which other processes on the machine disturb less. Prints every round, the medians, the ratio of the
+# medians C / (A + B) and the median of the per-round ratios, for both clocks.
 #
 #   Scripts/bench_compare.sh [MODEL] [REFERENCE] [TOKENS] [ROUNDS]
 #     defaults: /tmp/lmscore-bench/gpt2-random (F32) against /tmp/lmscore-bench/gpt2-random-f16 (the
@@ -22,23 +24,39 @@ work=$(mktemp -d /tmp/lmscore-bench-compare-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 python3 -c "import random; random.seed(24); print(' '.join(str(random.randrange(50000)) for _ in range($tokens)))" > "$work/ids.txt"
 
-seconds() { python3 -c 'import json, sys; print(json.load(sys.stdin)["seconds"])'; }
 kernel=$("$bin" inspect --model "$model" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["kernel"])')
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; kernel path: $kernel"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; kernel path: $kernel; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "model: $model   reference: $reference   tokens: $tokens   rounds: $rounds"
-echo "| round | A: model alone (s) | B: reference alone (s) | C: compare (s) | C / (A + B) |"
-echo "|---|---|---|---|---|"
-a_all=(); b_all=(); c_all=()
-for round in $(seq 1 "$rounds"); do
-  a=$("$bin" perplexity --model "$model" --tokens "$work/ids.txt" --json --quiet | seconds)
-  b=$("$bin" perplexity --model "$reference" --tokens "$work/ids.txt" --json --quiet | seconds)
-  c=$("$bin" compare --model "$model" --reference "$reference" "$work/ids.txt" --format ids --json --quiet | seconds)
-  a_all+=("$a"); b_all+=("$b"); c_all+=("$c")
-  python3 -c "print(f'| $round | {$a:.3f} | {$b:.3f} | {$c:.3f} | {$c / ($a + $b):.3f} |')"
-done
-python3 - "${a_all[*]}" "${b_all[*]}" "${c_all[*]}" <<'PY'
-import statistics, sys
-a, b, c = (statistics.median(map(float, s.split())) for s in sys.argv[1:4])
-print(f"| median | {a:.3f} | {b:.3f} | {c:.3f} | {c / (a + b):.3f} |")
-print(f"compare / (model alone + reference alone) = {c / (a + b):.3f} (target ≤ 1.15)")
+
+measure() {  # measure COMMAND... → "WALL CPU": the command's reported seconds and its user + system seconds
+  /usr/bin/time -f "%U %S" -o "$work/time" "$@" > "$work/out.json"
+  python3 - "$work/out.json" "$work/time" <<'PY'
+import json, sys
+wall = json.load(open(sys.argv[1]))["seconds"]
+user, system = map(float, open(sys.argv[2]).read().split()[-2:])
+print(wall, user + system)
 PY
+}
+
+echo "| round | A wall (s) | B wall (s) | C wall (s) | C / (A + B) wall | A cpu (s) | B cpu (s) | C cpu (s) | C / (A + B) cpu |"
+echo "|---|---|---|---|---|---|---|---|---|"
+: > "$work/rounds"
+for round in $(seq 1 "$rounds"); do
+  read -r aw ac < <(measure "$bin" perplexity --model "$model" --tokens "$work/ids.txt" --json --quiet)
+  read -r bw bc < <(measure "$bin" perplexity --model "$reference" --tokens "$work/ids.txt" --json --quiet)
+  read -r cw cc < <(measure "$bin" compare --model "$model" --reference "$reference" "$work/ids.txt" --format ids --json --quiet)
+  echo "$aw $bw $cw $ac $bc $cc" >> "$work/rounds"
+  python3 -c "print(f'| $round | {$aw:.3f} | {$bw:.3f} | {$cw:.3f} | {$cw / ($aw + $bw):.3f} | {$ac:.2f} | {$bc:.2f} | {$cc:.2f} | {$cc / ($ac + $bc):.3f} |')"
+done
+python3 - "$work/rounds" <<'PY'
+import statistics, sys
+rows = [list(map(float, line.split())) for line in open(sys.argv[1])]
+med = [statistics.median(r[i] for r in rows) for i in range(6)]
+paired_wall = statistics.median(r[2] / (r[0] + r[1]) for r in rows)
+paired_cpu = statistics.median(r[5] / (r[3] + r[4]) for r in rows)
+print(f"| median | {med[0]:.3f} | {med[1]:.3f} | {med[2]:.3f} | {paired_wall:.3f} | {med[3]:.2f} | {med[4]:.2f} | {med[5]:.2f} | {paired_cpu:.3f} |")
+print(f"compare / (model alone + reference alone), target ≤ 1.15:")
+print(f"  wall: ratio of medians {med[2] / (med[0] + med[1]):.3f}, median of the rounds' ratios {paired_wall:.3f}")
+print(f"  cpu:  ratio of medians {med[5] / (med[3] + med[4]):.3f}, median of the rounds' ratios {paired_cpu:.3f}")
+PY
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,6 +6,8 @@ extension ServeCommand: CommandExamples {
         lmscore serve --port 8080
         # A Hugging Face GPT-2 directory, larger batches
         LMSCORE_MAX_BATCH_TOKENS=8192 lmscore serve --model ./gpt2 --port 8080
+        # Two models: "q8" by default, compared with "f16" by {"reference": "f16"} in /score
+        lmscore serve --model q8=x.q8_0.gguf --model f16=x.f16.gguf --port 8080
         """
 }
 
