@@ -167,3 +167,49 @@ struct TwoModelFoldTests {
         return out
     }
 }
+
+/// A rank counts the logits above the target's in the tiles before the target's own, so the target's
+/// logit is computed first, by a [1, 1] product (LMHead+Statistics.swift). That value must be the bits
+/// the tile's product gives the same element — whatever the rows in the block (the GEMM's small-M and
+/// panel paths), the tile, the path, F32 or F16 weights — or ranks near ties would be off.
+@Suite("LM head: the target's logit computed alone is its tile's value")
+struct TargetLogitTests {
+    @Test(arguments: [TensorDType.f32, .f16])
+    func sameBitsAsTheTile(dtype: TensorDType) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = RandomCheckpoint.Preset.tinyGPT2Vocab.config   // 50,257 ids: 13 tiles
+        try makeCheckpoint(config, dtype: dtype, seed: 3, into: dir.url)
+        let model = try Checkpoint.load(directory: dir.url)
+        let C = config.nEmbd, V = config.vocabSize
+        var random = SplitMix64(seed: 17)
+        for path in KernelPath.supported {
+            let compute = ComputeContext(path: path, threads: 2)
+            let head = LMHead(weight: model.weights.lmHead, vocabSize: V, channels: C, softcap: nil)
+            for rows in [1, 5, 16, 33, 70] {
+                let hidden = (0..<rows * C).map { _ in Float(random.uniform() * 4 - 2) }
+                let block = (0..<rows).map {
+                    ScoredPosition(hiddenRow: $0, target: Int32(Int(random.uniform() * Double(V)) % V), topK: 0, statistics: [.rank])
+                }[...]
+                let folds = hidden.withUnsafeBufferPointer { hidden in
+                    head.gather(hidden: hidden.baseAddress!, block: block)
+                    return head.statisticsFolds(block, compute: compute)
+                }
+                var v0 = 0, checked = 0
+                while v0 < V {
+                    let width = min(LMHead.vocabTile, V - v0)
+                    matmul(m: rows, n: width, k: C, a: head.gathered, lda: C, b: head.weight.rowSlice(v0..<v0 + width), transposeB: true,
+                           c: head.logits, ldc: width, compute: compute)
+                    for (i, position) in block.enumerated() where (v0..<v0 + width).contains(Int(position.target)) {
+                        let tile = head.logits[i * width + Int(position.target) - v0]
+                        #expect(tile.bitPattern == folds[i].targetLogit!.bitPattern,
+                                "\(path) \(dtype) rows \(rows) row \(i): tile \(tile) vs alone \(folds[i].targetLogit!)")
+                        checked += 1
+                    }
+                    v0 += width
+                }
+                #expect(checked == rows)
+            }
+        }
+    }
+}
