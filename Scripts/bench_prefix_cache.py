@@ -21,7 +21,8 @@ first answers one untimed request of 8 other random prompts (weights and workspa
 
 A model directory without a tokenizer (echo needs token strings) gets one: GPT-2's (from the bundled
 ranks) when its vocabulary is GPT-2's, else GPT-2's cut to the model's vocabulary size, written with
-symlinks to the checkpoint into a temporary directory (the scores do not depend on the tokenizer).
+symlinks to the checkpoint into a temporary directory (the scores do not depend on the tokenizer); that
+needs transformers: run the script with the lmscore venv's python (~/.cache/lmscore-venv/bin/python).
 """
 
 from __future__ import annotations
@@ -127,6 +128,12 @@ class Server:
                 return int(line.split()[1]) * 1024
         return 0
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of all the server's threads so far: less sensitive than wall time to
+        other processes on a shared machine."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.connection.close()
         self.process.terminate()
@@ -215,14 +222,18 @@ def main() -> int:
                     kernel_path = json.loads(server.get("/v1/model")[1])["kernel"]
                     setting_bytes = json.loads(server.get("/v1/model")[1])["prefix_cache_bytes"]
                     run(server, warmup_bodies)   # page in the weights and the workspace, untimed
+                    cpu0 = server.cpu_seconds()
                     noise_seconds, noise_digests = run(server, noise_bodies)
+                    cpu1 = server.cpu_seconds()
                     before = server.metrics()
                     mmlu_seconds, mmlu_digests = run(server, mmlu_bodies) if mmlu_bodies else (float("nan"), [])
+                    cpu2 = server.cpu_seconds()
                     after = server.metrics()
                     figure = {
                         "model": model.name, "cache": setting, "round": r, "kernel": kernel_path, "prefix_cache_bytes": setting_bytes,
                         "mmlu_seconds": mmlu_seconds, "mmlu_tok_s": mmlu_tokens / mmlu_seconds if mmlu_tokens else float("nan"),
                         "random_seconds": noise_seconds, "random_tok_s": noise_tokens / noise_seconds,
+                        "random_cpu_seconds": cpu1 - cpu0, "mmlu_cpu_seconds": cpu2 - cpu1,
                         "hit_tokens": after.get("lmscore_prefix_cache_hit_tokens_total", 0) - before.get("lmscore_prefix_cache_hit_tokens_total", 0),
                         "miss_tokens": after.get("lmscore_prefix_cache_miss_tokens_total", 0) - before.get("lmscore_prefix_cache_miss_tokens_total", 0),
                         "cache_bytes": after.get("lmscore_prefix_cache_bytes", 0),
@@ -233,8 +244,9 @@ def main() -> int:
                     server.stop()
                 results[setting].append(figure)
                 digests[setting].append(mmlu_digests + noise_digests)
-                print(f"  {setting:3} round {r}: MMLU {mmlu_seconds:7.1f} s {figure['mmlu_tok_s']:8.0f} tok/s "
-                      f"(hit {figure['hit_tokens']:.0f}, miss {figure['miss_tokens']:.0f} tokens); random {figure['random_tok_s']:6.0f} tok/s; "
+                print(f"  {setting:3} round {r}: MMLU {mmlu_seconds:7.1f} s {figure['mmlu_tok_s']:8.0f} tok/s, server CPU {cpu2 - cpu1:.1f} s "
+                      f"(hit {figure['hit_tokens']:.0f}, miss {figure['miss_tokens']:.0f} tokens); random {figure['random_tok_s']:6.0f} tok/s, "
+                      f"server CPU {cpu1 - cpu0:.1f} s; "
                       f"cache {figure['cache_bytes'] / 2**20:.0f} MiB held of {setting_bytes / 2**20:.0f}, evictions {figure['evictions']:.0f}; "
                       f"peak RSS {figure['peak_rss'] / 2**20:.0f} MiB; kernel {kernel_path}", flush=True)
                 figures.append(figure)
@@ -242,7 +254,8 @@ def main() -> int:
         failed |= not identical
         median = lambda s, key: statistics.median(f[key] for f in results[s])  # noqa: E731
         print(f"  => MMLU: {median('on', 'mmlu_tok_s') / median('off', 'mmlu_tok_s'):.2f}x tokens/s with the cache (target >= 4x); "
-              f"random: {median('on', 'random_tok_s') / median('off', 'random_tok_s'):.3f}x (target >= 0.97x); "
+              f"random: {median('on', 'random_tok_s') / median('off', 'random_tok_s'):.3f}x (target >= 0.97x), "
+              f"server CPU seconds on / off {median('on', 'random_cpu_seconds') / median('off', 'random_cpu_seconds'):.3f}; "
               f"responses byte-identical: {'yes' if identical else 'NO'} ({len(digests['off'][0])} per run); "
               f"peak RSS on - off: {(median('on', 'peak_rss') - median('off', 'peak_rss')) / 2**20:.0f} MiB "
               f"vs cache held {median('on', 'cache_bytes') / 2**20:.0f} MiB", flush=True)
