@@ -1,53 +1,111 @@
 #!/usr/bin/env python3
 """GGUF files made by llama.cpp's own converter from the reference checkpoints, scored by lmscore.
 
-For each fixture of ../shared/reference named below and each output type (F32, and the fixture's own
-16-bit type when it is stored in one), this script
+For each fixture named below (../shared/reference, and lmscore's own Tests/Fixtures/reference for
+families the shared ones lack) and each output type (F32, F16, and the fixture's own 16-bit type when it
+is stored in one), this script
   1. runs llama.cpp's convert_hf_to_gguf.py (from the llama-cpp-python source distribution) on the
-     checkpoint. The fixtures' tokenizers are small synthetic ones whose pre-tokenizer the converter
-     does not recognize by hash; the converter is told which one it is (`tokenizer.ggml.pre`), nothing
-     else about it changes;
+     checkpoint (llama_cpp_convert.py: the fixtures' synthetic tokenizers are named or replaced, nothing
+     else about them changes);
   2. scores every case of the fixture's expected.json with `lmscore score --model FILE.gguf` (top_k 5) and
      with `lmscore score --model DIR` (the safetensors checkpoint), and requires
        - |Δ logprob| <= 2e-4 against HF transformers' float64 truth, the same top-5 ids and greedy flags;
        - the same bits as the safetensors checkpoint (F32 files, and 16-bit files of a checkpoint stored in
-         that type: the converter writes the stored values unchanged).
+         that type: the converter writes the stored values unchanged). A file of another type than the
+         checkpoint's is compared with a copy of the checkpoint whose matrices are stored in the file's
+         type (F16: rounded as the converter rounds them), its float64 truth recomputed (`typed_copy`).
+Where a GGUF file cannot carry a config value (Gemma 2/3's query_pre_attn_scalar, GPT-NeoX's activation,
+Gemma 3's local/global pattern), llama.cpp reads the file with its own value for the architecture; the
+comparison is then with a copy of the checkpoint whose config.json says that value (`edits`, printed),
+its float64 truth recomputed with Scripts/make_reference.py's code.
 Prints one line per file and exits 1 on any failure.
 
   python Scripts/check_gguf_models.py --lmscore BIN --llama-cpp DIR --reference ../shared/reference --work DIR
 """
 import argparse
 import json
-import math
 import os
-import runpy
 import subprocess
 import sys
 from pathlib import Path
 
-# fixture → (the pre-tokenizer its tokenizer.json uses, the 16-bit type it is stored in, if any)
-FIXTURES = {
-    "llama-gqa": (None, None),            # SentencePiece-style: no pre-tokenizer hash involved
-    "qwen2-bias-bf16": ("qwen2", "bf16"),
-    "qwen3-qknorm-sharded": ("qwen2", None),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from llama_cpp_convert import convert  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+COMMITTED = REPO / "Tests/Fixtures/reference"
 
 
-def convert(llama_cpp, fixture_dir, out, outtype, pre):
-    """convert_hf_to_gguf.py in a child process, with get_vocab_base_pre answering `pre` when set."""
-    code = (
-        "import sys, runpy\n"
-        f"sys.path[:0] = [{str(Path(llama_cpp) / 'gguf-py')!r}, {str(llama_cpp)!r}]\n"
-        f"sys.argv = ['convert_hf_to_gguf.py', {str(fixture_dir)!r}, '--outtype', {outtype!r}, '--outfile', {str(out)!r}]\n"
-        f"pre = {pre!r}\n"
-        "if pre is not None:\n"
-        "    import conversion.base\n"   # where llama.cpp keeps TextModel
-        "    conversion.base.TextModel.get_vocab_base_pre = lambda self, tokenizer: pre\n"
-        f"module = runpy.run_path({str(Path(llama_cpp) / 'convert_hf_to_gguf.py')!r}, run_name='lmscore_check')\n"
-        "module['main']()\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"check_gguf_models: converting {fixture_dir} to {outtype} failed:\n{result.stderr[-2000:]}")
+class Fixture:
+    def __init__(self, name, vocab=None, stored16=None, edits=None, shared=True):
+        self.name, self.vocab, self.stored16, self.edits, self.shared = name, vocab, stored16, edits or {}, shared
+
+
+# vocab: see llama_cpp_convert.py. edits: config.json values as llama.cpp reads the GGUF file.
+FIXTURES = [
+    Fixture("llama-gqa"),                              # SentencePiece-style: no pre-tokenizer hash involved
+    Fixture("qwen2-bias-bf16", "pre:qwen2", "bf16"),
+    Fixture("qwen3-qknorm-sharded", "pre:qwen2"),
+    Fixture("tiny", "none", edits={"n_ctx": 64}),      # GPT-2's converter reads n_ctx (the model is unchanged)
+    Fixture("gpt2vocab-f16", "gguf-gpt-2", "f16", edits={"n_ctx": 128}),
+    Fixture("neox-pythia-f16", "pre:gpt-2", "f16"),
+    Fixture("phi3-fused", "llama_hf"),
+    Fixture("gemma2-softcap-bf16", "llama_hf", "bf16", edits={"query_pre_attn_scalar": 16}),   # llama.cpp: head_dim
+    Fixture("gemma-legacy-act", "none", shared=False),
+    # GGUF has no activation key; GPT-NeoX's converter writes no RoPE scaling (llama.cpp: none).
+    Fixture("neox-sequential", "none", "f16", edits={"hidden_act": "gelu", "rope_scaling": None}, shared=False),
+    Fixture("gemma3-local-global", "none", "bf16", shared=False,
+            edits={"query_pre_attn_scalar": 16, "sliding_window_pattern": 6, "rope_local_base_freq": 10000.0}),
+]
+
+
+def rescored(directory, source_expected):
+    """source_expected's cases with their truth recomputed from DIR's stored weights and config
+    (Scripts/make_reference.py's float64 HF model), written to DIR/expected.json."""
+    expected = json.loads(Path(source_expected).read_text())
+    import make_reference  # torch, transformers: the venv of Scripts/setup_venv.sh
+    model = make_reference.load_float64_model(directory)
+    expected["cases"] = [make_reference.score_case(model, {k: v for k, v in c.items() if k not in ("rows", "batch")}, [])
+                         for c in expected["cases"]]
+    (directory / "expected.json").write_text(json.dumps(expected))
+    return directory
+
+
+def typed_copy(directory, outtype, work):
+    """DIR's checkpoint with the values a GGUF file of OUTTYPE holds: the matrices stored as OUTTYPE (F32:
+    exactly; F16: rounded to nearest even from FP32, as the converter does; GPT-2's position table stays
+    as it is, the converter keeps it F32), the vectors as stored, config.json's dtype OUTTYPE (Gemma
+    rounds its embedding scale to the embedding's type, in lmscore as in transformers); truth recomputed.
+    The file must give this checkpoint's bits."""
+    import torch
+    import make_reference
+    from safetensors.torch import save_file
+    dtype = {"f32": torch.float32, "f16": torch.float16}[outtype]
+    out = Path(work) / f"{directory.name}-{outtype}"
+    out.mkdir(exist_ok=True)
+    tensors = make_reference.read_stored_tensors(directory)
+    typed = {name: (t.to(torch.float32).to(dtype) if t.dim() == 2 and not name.endswith("wpe.weight") else t).contiguous()
+             for name, t in tensors.items()}
+    save_file(typed, out / "model.safetensors")
+    config = json.loads((directory / "config.json").read_text())
+    config["torch_dtype"] = config["dtype"] = {"f32": "float32", "f16": "float16"}[outtype]
+    (out / "config.json").write_text(json.dumps(config))
+    return rescored(out, directory / "expected.json")
+
+
+def edited_copy(directory, edits, work):
+    """DIR's files linked into WORK/NAME-edited with `edits` applied to config.json, and expected.json's
+    truth recomputed from the edited config (Scripts/make_reference.py's float64 HF model)."""
+    out = Path(work) / f"{directory.name}-edited"
+    out.mkdir(exist_ok=True)
+    for f in directory.iterdir():
+        if f.name not in ("config.json", "expected.json") and not (out / f.name).exists():
+            os.symlink(f, out / f.name)
+    config = json.loads((directory / "config.json").read_text())
+    config.update(edits)
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    rescored(out, directory / "expected.json")
+    return out
 
 
 def score(lmscore, model, case):
@@ -86,29 +144,41 @@ def compare_with_truth(results, case):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lmscore", required=True)
-    ap.add_argument("--llama-cpp", required=True, help="llama.cpp's folder (convert_hf_to_gguf.py, conversion/, gguf-py/)")
+    ap.add_argument("--llama-cpp", required=True, help="llama.cpp's folder (convert_hf_to_gguf.py, conversion/, gguf-py/, models/)")
     ap.add_argument("--reference", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--only", nargs="*", help="fixture names (default: all)")
     args = ap.parse_args()
     failures = 0
-    for fixture, (pre, stored16) in FIXTURES.items():
-        directory = Path(args.reference) / fixture
-        expected = json.loads((directory / "expected.json").read_text())
-        safetensors = [score(args.lmscore, directory, case) for case in expected["cases"]]
-        for outtype in ["f32"] + ([stored16] if stored16 else []):
-            out = Path(args.work) / f"{fixture}-{outtype}.gguf"
-            convert(args.llama_cpp, directory, out, outtype, pre)
+    for fixture in FIXTURES:
+        if args.only and fixture.name not in args.only:
+            continue
+        directory = (Path(args.reference) if fixture.shared else COMMITTED) / fixture.name
+        if fixture.edits:
+            directory = edited_copy(directory, fixture.edits, args.work)
+        vocab = fixture.vocab
+        if vocab == "gguf-gpt-2":
+            vocab = f"gguf:{Path(args.llama_cpp) / 'models/ggml-vocab-gpt-2.gguf'}"
+        for outtype in ["f32", "f16"] + ([fixture.stored16] if fixture.stored16 not in (None, "f16") else []):
+            # The checkpoint whose bits the file must give: the fixture's, or its copy stored as OUTTYPE.
+            reference = directory if outtype == (fixture.stored16 or "f32") else typed_copy(directory, outtype, args.work)
+            expected = json.loads((reference / "expected.json").read_text())
+            safetensors = [score(args.lmscore, reference, case) for case in expected["cases"]]
+            out = Path(args.work) / f"{fixture.name}-{outtype}.gguf"
+            convert(args.llama_cpp, directory, out, outtype, vocab)
             worst, differing, same_bits = 0.0, 0, True
-            for case, reference in zip(expected["cases"], safetensors):
+            for case, theirs in zip(expected["cases"], safetensors):
                 results = score(args.lmscore, out, case)
                 w, d = compare_with_truth(results, case)
                 worst, differing = max(worst, w), differing + d
-                same_bits &= [r["logprobs"] for r in results] == [r["logprobs"] for r in reference]
+                same_bits &= [r["logprobs"] for r in results] == [r["logprobs"] for r in theirs]
             ok = worst <= 2e-4 and differing == 0 and same_bits
             failures += 0 if ok else 1
-            print(f"check_gguf_models: {fixture} → {outtype.upper()} GGUF ({out.stat().st_size} bytes): "
-                  f"{len(expected['cases'])} cases, max |Δ logprob| {worst:.2e} vs float64, {differing} top-5/greedy "
-                  f"differences, {'the same bits as' if same_bits else 'NOT the same bits as'} the safetensors: "
+            edits = f" (config edits {json.dumps(fixture.edits)})" if fixture.edits else ""
+            rounded = f" {outtype.upper()} copy's" if reference != directory else ""
+            print(f"check_gguf_models: {fixture.name}{edits} → {outtype.upper()} GGUF ({out.stat().st_size} bytes): "
+                  f"{len(expected['cases'])} cases, max |Δ logprob| {worst:.2e} vs{rounded} float64 truth, {differing} top-5/greedy "
+                  f"differences, {'the same bits as' if same_bits else 'NOT the same bits as'} the{rounded} safetensors: "
                   f"{'ok' if ok else 'FAIL'}", flush=True)
     print(f"check_gguf_models: {failures} failures")
     return 1 if failures else 0

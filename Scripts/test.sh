@@ -13,6 +13,10 @@
 #                                                  GPT-2, StarCoder vocabularies from PyPI)
 #  4. Scripts/openai_compat/check_openai_client.sh — /v1/completions and /v1/models through the openai package
 #  5. Scripts/check_deploy.sh                    — deploy/*.yaml against the Kubernetes schemas (kubernetes-validate)
+#     Scripts/check_llama_cpp_q8.sh --if-built   — lmscore against llama.cpp itself on the same GGUF files (F32, Q8_0)
+#                                                  and the bundled model's Q8_0 perplexity; ONLY when the llama.cpp
+#                                                  build cache exists (~/.cache/lmscore-llama-cpp-build, made by
+#                                                  running the script once, 12+ min), else skipped (~3 min when run)
 #  6. Scripts/check_container.sh                 — the Dockerfile's build command builds a binary whose
 #                                                  libraries the runtime image provides
 #  7. Scripts/hardening/run.sh --ci              — overload, hostile clients, soak and SIGTERM against that
@@ -29,8 +33,9 @@ passed=$((passed + 1))
 swift build --product lmscore
 export LMSCORE_BIN=$PWD/.build/debug/lmscore
 for check in Scripts/check_openapi.sh Scripts/check_examples.sh Scripts/check_schemathesis.sh Scripts/check_tokenizer.sh \
-             Scripts/check_hf_tokenizers.sh Scripts/openai_compat/check_openai_client.sh Scripts/check_deploy.sh; do
-  "$check"
+             Scripts/check_hf_tokenizers.sh Scripts/openai_compat/check_openai_client.sh Scripts/check_deploy.sh \
+             "Scripts/check_llama_cpp_q8.sh --if-built"; do
+  $check   # unquoted: "SCRIPT --flag" splits into the script and its flag
   passed=$((passed + 1))
 done
 Scripts/check_container.sh

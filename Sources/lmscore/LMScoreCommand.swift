@@ -15,7 +15,7 @@ struct LMScoreCommand: AsyncParsableCommand {
 
 /// `--model DIR` and `--threads N`, shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Hugging Face model directory (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX, Gemma 1/2/3, Phi-3): config.json + model.safetensors (or an index and shards); or a GGUF file (Llama, Qwen2/3). Default: the bundled lmscore-gpt2-small-en.")
+    @Option(name: .long, help: "Hugging Face model directory (GPT-2, Llama, Mistral, Qwen2/3, GPT-NeoX, Gemma 1/2/3, Phi-3): config.json + model.safetensors (or an index and shards); or a GGUF file (the same families). Default: the bundled lmscore-gpt2-small-en.")
     var model: String?
 
     @Option(name: .long, help: "Threads for matrix products (default: the number of cores).")

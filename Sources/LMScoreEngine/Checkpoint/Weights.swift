@@ -260,6 +260,9 @@ protocol TensorSource {
     func vector(_ name: String, _ shape: [Int], _ role: TensorRole) throws -> UnsafePointer<Float>
     /// Whether a tensor of this name exists (for names that changed between versions).
     func contains(_ name: String) -> Bool
+    /// GPT-2's Conv1D layer `prefix` (`.weight` [in, out], `.bias` [out]); a source may store the
+    /// matrix [out, in] instead (GGUF). Default: `TensorSource+Conv1D.swift`.
+    func conv1D(_ prefix: String, in: Int, out: Int, role: TensorRole) throws -> Linear
     /// What owns the memory behind the pointers.
     var owner: AnyObject { get }
 }

@@ -46,10 +46,9 @@ struct GPT2Family: ModelFamily {
 
     func weights<Source: TensorSource>(_ config: ModelConfig, _ source: Source) throws -> DecoderWeights {
         let C = config.nEmbd, I = config.nInner
-        // Conv1D stores [in, out].
+        // Conv1D: Hugging Face stores [in, out], a GGUF file [out, in] (the source says which).
         func conv1D(_ prefix: String, in: Int, out: Int, role: TensorRole = .projection) throws -> Linear {
-            Linear(weight: try source.matrix(prefix + ".weight", [`in`, out], role),
-                   bias: try source.vector(prefix + ".bias", [out], .bias), storedOutIn: false)
+            try source.conv1D(prefix, in: `in`, out: out, role: role)
         }
         let wte = try source.matrix("wte.weight", [config.vocabSize, C], .embedding)
         let wpe = try source.vector("wpe.weight", [config.maxPositions, C], .positionTable)
