@@ -40,11 +40,17 @@ for round in $(seq "$rounds"); do
   "$venv/bin/python" Scripts/bench_ctranslate2.py --model "$model" --threads "$threads" --seconds "$seconds" --shapes "$shapes" \
     --quantization int8_float32 2>/dev/null \
     | awk '/^[0-9]+x[0-9]+ / {printf "%-28s %-8s %10s ms %8s tok/s\n", "CTranslate2 int8_float32", $1, $3, $4}'
+  if [ -n "${GGUF_Q8:-}" ]; then
+    .build/release/lmscore bench --model "$GGUF_Q8" --threads "$threads" --seconds "$seconds" --shapes "$shapes" --product "" \
+      | awk -F'|' '/^\| [0-9]/ {gsub(/ /, "", $2); printf "%-28s %-8s %10s ms %8s tok/s\n", "lmscore GGUF Q8_0", $2, $4, $5}'
+  fi
   if [ -n "${LLAMA_BENCH:-}" ] && [ -n "${GGUF_Q8:-}" ]; then
     prompts=$(echo "$shapes" | tr ',' '\n' | sed 's/.*x//' | sort -un | paste -sd,)
-    "$LLAMA_BENCH" -m "$GGUF_Q8" -t "$threads" -p "$prompts" -n 0 -r 3 -o csv 2>/dev/null \
-      | awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
-                 {gsub(/"/, ""); printf "llama.cpp Q8_0 (last logits) pp%-6s %10.1f ms %8.1f tok/s\n", $col["\"n_prompt\""], 1000 * $col["\"n_prompt\""] / $col["\"avg_ts\""], $col["\"avg_ts\""]}'
+    "$LLAMA_BENCH" -m "$GGUF_Q8" -t "$threads" -p "$prompts" -n 0 -r 3 -o csv 2>/dev/null | python3 -c '
+import csv, sys
+for row in csv.DictReader(sys.stdin):
+    n = int(row["n_prompt"])
+    print("%-28s %-8s %10.1f ms %8.0f tok/s" % ("llama.cpp Q8_0 (last logits)", "1x%d" % n, float(row["avg_ns"]) / 1e6, float(row["avg_ts"])))'
   fi
 done
 
