@@ -59,23 +59,17 @@ extension WeightStorage {
         let blocks = columns / Int(LMK_Q8_0_BLOCK)
         let out = copy(byteCount: rows * blocks * MemoryLayout<lmk_block_q8_0>.size).bindMemory(to: lmk_block_q8_0.self)
         let compute = ComputeContext(path: .portable, threads: 1)   // conversions to FP32 are exact on every path
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: max(columns, 1))
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: max(rows, columns, 1))
         defer { row.deallocate() }
         if transposed {
-            // The [in, out] matrix as FP32 [out, in], a block of 64 outputs at a time.
-            let chunk = 64
-            let block = UnsafeMutablePointer<Float>.allocate(capacity: chunk * columns)
-            defer { block.deallocate() }
-            let source = UnsafeMutablePointer<Float>.allocate(capacity: matrix.columns)
-            defer { source.deallocate() }
-            for first in stride(from: 0, to: rows, by: chunk) {
-                let count = min(chunk, rows - first)
-                for i in 0..<columns {
-                    matrix.copyRow(i, into: source, compute: compute)
-                    for j in 0..<count { block[j * columns + i] = source[first + j] }
-                }
-                for j in 0..<count { lmk_quantize_q8_0_reference(block + j * columns, columns, out.baseAddress! + (first + j) * blocks) }
+            // The [in, out] matrix as FP32 [out, in], each stored row read once.
+            let whole = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * columns, 1))
+            defer { whole.deallocate() }
+            for i in 0..<columns {
+                matrix.copyRow(i, into: row, compute: compute)   // input i: one value per output
+                for j in 0..<rows { whole[j * columns + i] = row[j] }
             }
+            for j in 0..<rows { lmk_quantize_q8_0_reference(whole + j * columns, columns, out.baseAddress! + j * blocks) }
         } else {
             for r in 0..<rows {
                 matrix.copyRow(r, into: row, compute: compute)
