@@ -10,29 +10,43 @@ typedef struct {
     const char *line;      // the next line to fetch
     const char *row_end;   // the end of its run
     long row_bytes, stride, rows_left;
+    long lines_per_step;   // for callers that fetch several lines per step (q8_0.c); 1 here
 } lmk_prefetch;
 
 static inline lmk_prefetch lmk_prefetch_block(const void *first, long rows, long row_bytes, long stride) {
     const char *start = (const char *)first;
-    lmk_prefetch p = {(const char *)((unsigned long)start & ~63UL), start + row_bytes, row_bytes, stride, rows};
+    lmk_prefetch p = {(const char *)((unsigned long)start & ~63UL), start + row_bytes, row_bytes, stride, rows, 1};
     return p;
 }
 
 /// Nothing to fetch.
 static inline lmk_prefetch lmk_prefetch_none(void) {
-    lmk_prefetch p = {0, 0, 0, 0, 0};
+    lmk_prefetch p = {0, 0, 0, 0, 0, 0};
     return p;
 }
 
-static inline __attribute__((always_inline)) void lmk_prefetch_step(lmk_prefetch *p) {
-    if (p->rows_left <= 0) return;
-    __builtin_prefetch(p->line, 0, 3);
+/// Past the line just fetched: the next one of its run, or the first of the next run.
+static inline __attribute__((always_inline)) void lmk_prefetch_advance(lmk_prefetch *p) {
     p->line += 64;
     if (p->line >= p->row_end) {
         p->rows_left--;
         p->row_end += p->stride;
         p->line = (const char *)((unsigned long)(p->row_end - p->row_bytes) & ~63UL);
     }
+}
+
+/// One line into L1 (the F32 tiles: the next block is used as soon as this one ends).
+static inline __attribute__((always_inline)) void lmk_prefetch_step(lmk_prefetch *p) {
+    if (p->rows_left <= 0) return;
+    __builtin_prefetch(p->line, 0, 3);
+    lmk_prefetch_advance(p);
+}
+
+/// One line into L2 only (the Q8_0 strips: the next strip must not push this one's panel out of L1).
+static inline __attribute__((always_inline)) void lmk_prefetch_step_l2(lmk_prefetch *p) {
+    if (p->rows_left <= 0) return;
+    __builtin_prefetch(p->line, 0, 2);
+    lmk_prefetch_advance(p);
 }
 
 #endif

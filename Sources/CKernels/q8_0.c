@@ -17,6 +17,7 @@
 //         128 · Σx per block (exact).
 #include "CKernels.h"
 #include "half.h"
+#include "prefetch.h"
 
 #include <math.h>
 #include <string.h>
@@ -154,15 +155,22 @@ void lmk_quantize_q8_0_avx2(const float *x, long k, lmk_block_q8_0 *y) {
 #define STRIP_QS_BYTES (8 * STRIP * 4)                  // 8 groups of 4 k × 32 columns × 4 bytes
 #define STRIP_BLOCK_BYTES (STRIP_QS_BYTES + STRIP * 4)  // + 32 FP32 scales
 
+/// One step of fetching the next strip: its `lines_per_step` lines.
+static inline __attribute__((always_inline)) void fetch_ahead(lmk_prefetch *next) {
+    for (long l = 0; l < next->lines_per_step; l++) lmk_prefetch_step_l2(next);
+}
+
 /// Columns j0 … j0+cols−1 of W (cols ≤ 32; missing columns are zeros with scale 0) into `panel`: for
 /// each block b, 8 groups of 4 k, each 32 columns × 4 bytes, then the 32 scales as FP32 (exact). With
 /// `offset` the weights are stored + 128 as unsigned bytes (VNNI). 8 × 8 transposes of int32 in registers.
 __attribute__((target("avx2,fma,f16c")))
-static void pack_strip(const lmk_block_q8_0 *w, long blocks, long cols, int offset, uint8_t *panel) {
+static void pack_strip(const lmk_block_q8_0 *w, long blocks, long cols, int offset, uint8_t *panel,
+                       lmk_prefetch *next) {
     const __m256i flip = _mm256_set1_epi8(offset ? (char)0x80 : 0);
     for (int g = 0; g < STRIP / 8; g++) {
         for (long b = 0; b < blocks; b++) {
             uint8_t *out = panel + b * STRIP_BLOCK_BYTES;
+            fetch_ahead(next);
             __m256i r[8];
             _Alignas(16) uint16_t d[8];
             for (int t = 0; t < 8; t++) {
@@ -214,7 +222,7 @@ static inline int32_t load_group(const lmk_block_q8_0 *block, int k4) {
 }
 
 typedef void strip_tile_fn(int rows, long blocks, const lmk_block_q8_0 *a, const float *scales, const int32_t *offsets,
-                           const uint8_t *panel, float *c, long ldc, long cols, int accumulate);
+                           const uint8_t *panel, float *c, long ldc, long cols, int accumulate, lmk_prefetch *next);
 
 /// The driver both SIMD paths share: per 32-column strip, pack it, then every row tile against it.
 static void gemm_strips(long m, long n, long blocks, const lmk_block_q8_0 *a, const lmk_block_q8_0 *w, float *c, long ldc,
@@ -227,19 +235,24 @@ static void gemm_strips(long m, long n, long blocks, const lmk_block_q8_0 *a, co
     block_terms(a, m * blocks, scales, offsets);
     for (long j0 = 0; j0 < n; j0 += STRIP) {
         long cols = n - j0 < STRIP ? n - j0 : STRIP;
-        // The next strip's weights (contiguous rows) are fetched into L2 while this one is packed and
-        // multiplied: with few rows the product is bound by reading the weights, and the packing's 8
-        // short strided streams alone do not bring them early enough.
+        // The next strip's weights (32 contiguous rows of W) are fetched into L2 a few lines at a time
+        // while this one is packed (a step per block of 8 columns) and multiplied (a step per block of
+        // a tile), spread evenly so that all of it has arrived before it is packed. With few rows a
+        // product is bound by reading W: one burst of prefetches per strip stalls the core on full miss
+        // buffers, and the packing's 8 short streams alone train no hardware prefetcher.
+        lmk_prefetch next = lmk_prefetch_none();
         if (j0 + STRIP < n) {
-            const char *next = (const char *)(w + (j0 + STRIP) * blocks);
-            long bytes = (n - j0 - STRIP < STRIP ? n - j0 - STRIP : STRIP) * blocks * (long)sizeof(lmk_block_q8_0);
-            for (long off = 0; off < bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
+            long next_cols = n - j0 - STRIP < STRIP ? n - j0 - STRIP : STRIP;
+            long bytes = next_cols * blocks * (long)sizeof(lmk_block_q8_0);
+            long steps = (STRIP / 8 + (m + tile_rows - 1) / tile_rows) * blocks, lines = (bytes + 63) / 64 + 1;
+            next = lmk_prefetch_block(w + (j0 + STRIP) * blocks, 1, bytes, bytes);
+            next.lines_per_step = (lines + steps - 1) / steps;
         }
-        pack_strip(w + j0 * blocks, blocks, cols, offset, panel);
+        pack_strip(w + j0 * blocks, blocks, cols, offset, panel, &next);
         for (long i = 0; i < m; i += tile_rows) {
             int rows = (int)(m - i < tile_rows ? m - i : tile_rows);
             tile(rows, blocks, a + i * blocks, scales + i * blocks, offsets + i * blocks, panel, c + i * ldc + j0, ldc, cols,
-                 accumulate);
+                 accumulate, &next);
         }
     }
     free(panel);
@@ -251,7 +264,7 @@ static void gemm_strips(long m, long n, long blocks, const lmk_block_q8_0 *a, co
 
 __attribute__((target("avx2,fma,f16c")))
 static void tile_avx2(int rows, long blocks, const lmk_block_q8_0 *a, const float *scales, const int32_t *offsets,
-                      const uint8_t *panel, float *c, long ldc, long cols, int accumulate) {
+                      const uint8_t *panel, float *c, long ldc, long cols, int accumulate, lmk_prefetch *next) {
     (void)rows; (void)offsets;
     const __m256i ones = _mm256_set1_epi16(1);
     _Alignas(32) float start[STRIP] = {0};
@@ -260,6 +273,7 @@ static void tile_avx2(int rows, long blocks, const lmk_block_q8_0 *a, const floa
     for (int g = 0; g < 4; g++) acc[g] = _mm256_load_ps(start + 8 * g);
     for (long b = 0; b < blocks; b++) {
         const uint8_t *p = panel + b * STRIP_BLOCK_BYTES;
+        fetch_ahead(next);
         __m256i sum[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
         for (int k4 = 0; k4 < 8; k4++) {
             __m256i x = _mm256_set1_epi32(load_group(a + b, k4));
@@ -293,7 +307,8 @@ void lmk_gemm_q8_0_avx2(long m, long n, long blocks, const lmk_block_q8_0 *a, co
 
 __attribute__((target(VNNI_TARGET), always_inline))
 static inline void tile_vnni_rows(const int R, long blocks, const lmk_block_q8_0 *a, const float *scales, const int32_t *offsets,
-                                  const uint8_t *panel, float *c, long ldc, long cols, int accumulate) {
+                                  const uint8_t *panel, float *c, long ldc, long cols, int accumulate,
+                                  lmk_prefetch *next) {
     __mmask16 mask0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
     __mmask16 mask1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
     __m512 acc[6][2];
@@ -304,6 +319,7 @@ static inline void tile_vnni_rows(const int R, long blocks, const lmk_block_q8_0
     }
     for (long b = 0; b < blocks; b++) {
         const uint8_t *p = panel + b * STRIP_BLOCK_BYTES;
+        fetch_ahead(next);
         __m512i sum[6][2];
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) sum[r][0] = sum[r][1] = _mm512_setzero_si512();
@@ -335,14 +351,14 @@ static inline void tile_vnni_rows(const int R, long blocks, const lmk_block_q8_0
 
 __attribute__((target(VNNI_TARGET)))
 static void tile_vnni(int rows, long blocks, const lmk_block_q8_0 *a, const float *scales, const int32_t *offsets,
-                      const uint8_t *panel, float *c, long ldc, long cols, int accumulate) {
+                      const uint8_t *panel, float *c, long ldc, long cols, int accumulate, lmk_prefetch *next) {
     switch (rows) {
-    case 6: tile_vnni_rows(6, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate); break;
-    case 5: tile_vnni_rows(5, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate); break;
-    case 4: tile_vnni_rows(4, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate); break;
-    case 3: tile_vnni_rows(3, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate); break;
-    case 2: tile_vnni_rows(2, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate); break;
-    default: tile_vnni_rows(1, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate); break;
+    case 6: tile_vnni_rows(6, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
+    case 5: tile_vnni_rows(5, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
+    case 4: tile_vnni_rows(4, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
+    case 3: tile_vnni_rows(3, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
+    case 2: tile_vnni_rows(2, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
+    default: tile_vnni_rows(1, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
     }
 }
 
