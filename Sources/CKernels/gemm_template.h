@@ -177,6 +177,12 @@ INLINE void PATH(column_tiles)(long i0, long i1, long kc, const float *a, long l
     for (long i = i0; i < i1; i += N_MR) {
         const float *ai = a + i * lda;
         float *ci = c + i * ldc;
+        // The next tile's rows of C (one 2·VL-column line pair per row): loaded (or written) when this
+        // one ends, they would otherwise arrive from L3 or memory while its FMA chains wait.
+        for (long r = i + N_MR; r < PATH(min)(i1, i + 2 * N_MR); r++) {
+            __builtin_prefetch(c + r * ldc, 1, 3);
+            __builtin_prefetch(c + r * ldc + N_NR - 1, 1, 3);
+        }
 #define TILE(rows) PATH(tile)(rows, kc, ai, lda, strip, stride, type, partial, ci, ldc, nr, fresh, last, alpha, prefetch)
         switch (PATH(min)(N_MR, i1 - i)) {
         case 6: TILE(6); break;
