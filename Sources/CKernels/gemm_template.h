@@ -23,6 +23,7 @@
 // Up to 2·VL rows against a B [N, K] turn the product around instead (`transposed_product`).
 #include "panel.h"
 #include "prefetch.h"
+#include "row_cases.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -184,14 +185,8 @@ INLINE void PATH(column_tiles)(long i0, long i1, long kc, const float *a, long l
             __builtin_prefetch(c + r * ldc + N_NR - 1, 1, 3);
         }
 #define TILE(rows) PATH(tile)(rows, kc, ai, lda, strip, stride, type, partial, ci, ldc, nr, fresh, last, alpha, prefetch)
-        switch (PATH(min)(N_MR, i1 - i)) {
-        case 6: TILE(6); break;
-        case 5: TILE(5); break;
-        case 4: TILE(4); break;
-        case 3: TILE(3); break;
-        case 2: TILE(2); break;
-        default: TILE(1); break;
-        }
+        _Static_assert(N_MR == 6, "the cases below go up to 6 rows");
+        switch (PATH(min)(N_MR, i1 - i)) { LMK_ROW_CASES_6(TILE) }
 #undef TILE
     }
 }
@@ -281,16 +276,8 @@ INLINE void PATH(transposed_columns)(const int mv, long m, long n, long k, const
         const void *bj = (const char *)b + j * ldb * size;
         float *cj = c + j;
 #define TILE(rows) PATH(transposed_tile)(mv, rows, k, at, bj, ldb, type, cj, ldc, m, accumulate, alpha)
-        switch (PATH(min)(mr, n - j)) {
-        case 8: TILE(8); break;
-        case 7: TILE(7); break;
-        case 6: TILE(6); break;
-        case 5: TILE(5); break;
-        case 4: TILE(4); break;
-        case 3: TILE(3); break;
-        case 2: TILE(2); break;
-        default: TILE(1); break;
-        }
+        _Static_assert(T_MR1 == 8 && T_MR2 <= 8, "the cases below go up to 8 rows");
+        switch (PATH(min)(mr, n - j)) { LMK_ROW_CASES_8(TILE) }
 #undef TILE
     }
 }

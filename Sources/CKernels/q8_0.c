@@ -18,6 +18,7 @@
 #include "CKernels.h"
 #include "half.h"
 #include "prefetch.h"
+#include "row_cases.h"
 
 #include <math.h>
 #include <string.h>
@@ -352,14 +353,9 @@ static inline void tile_vnni_rows(const int R, long blocks, const lmk_block_q8_0
 __attribute__((target(VNNI_TARGET)))
 static void tile_vnni(int rows, long blocks, const lmk_block_q8_0 *a, const float *scales, const int32_t *offsets,
                       const uint8_t *panel, float *c, long ldc, long cols, int accumulate, lmk_prefetch *next) {
-    switch (rows) {
-    case 6: tile_vnni_rows(6, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
-    case 5: tile_vnni_rows(5, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
-    case 4: tile_vnni_rows(4, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
-    case 3: tile_vnni_rows(3, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
-    case 2: tile_vnni_rows(2, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
-    default: tile_vnni_rows(1, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next); break;
-    }
+#define TILE(r) tile_vnni_rows(r, blocks, a, scales, offsets, panel, c, ldc, cols, accumulate, next)
+    switch (rows) { LMK_ROW_CASES_6(TILE) }
+#undef TILE
 }
 
 /// The AVX-512 path: VNNI where the CPU has it, else the AVX2 code (every AVX-512 CPU has AVX2).
