@@ -199,6 +199,26 @@ struct PrefixCacheTests {
         #expect(try score(1).missTokens == 20)
     }
 
+    @Test("a parent left without children is evicted in the same call, after the older leaves")
+    func parentsFollowTheirLeaves() throws {
+        let (model, dir) = try load(RandomCheckpoint.Preset.llamaTiny.config)
+        defer { dir.remove() }
+        let probe = PrefixCache(budgetBytes: 1, config: model.config)
+        let rows = randomRows(count: 3, length: 31, vocab: 1000, seed: 43)
+        let first = Array(rows[0].prefix(21))                          // 20 positions read
+        let second = Array(first.prefix(10)) + Array(rows[1].prefix(11))   // shares 10 of them: a parent and two leaves
+        let cached = Scorer(model: model, prefixCacheBytes: 35 * (probe.bytesPerToken + 4) + 80 * MemoryLayout<PrefixCache.Answer>.stride)
+        _ = try cached.score(ScoringRequest(rows: .sequences([first])))
+        _ = try cached.score(ScoringRequest(rows: .sequences([second])))
+        #expect(cached.prefixCache.statistics.nodes == 3 && cached.prefixCache.statistics.evictions == 0)
+        // 30 new positions: both leaves go, then their parent, childless now; nothing else fits beside them.
+        _ = try cached.score(ScoringRequest(rows: .sequences([rows[2]])))
+        #expect(cached.prefixCache.statistics.evictions == 3 && cached.prefixCache.statistics.nodes == 1)
+        let before = cached.prefixCache.statistics
+        _ = try cached.score(ScoringRequest(rows: .sequences([first])))
+        #expect(cached.prefixCache.statistics.missTokens - before.missTokens == 20)
+    }
+
     @Test("budget 0 keeps nothing and gives the same bits")
     func off() throws {
         let (model, dir) = try load(RandomCheckpoint.Preset.llamaTiny.config)

@@ -251,10 +251,12 @@ public final class PrefixCache: @unchecked Sendable {
     // MARK: eviction
 
     /// Evicts least recently used unpinned leaves until `extra` more bytes fit the budget; false if
-    /// they cannot.
+    /// they cannot. The tree is scanned once per call that must evict, not once per victim: the
+    /// unpinned leaves are sorted by last use, and a parent left childless joins them in order.
     @discardableResult
     private func evict(toFit extra: Int) -> Bool {
         var held = statistics.bytes
+        guard held + extra > budgetBytes else { return true }
         var evicted = 0, evictedTokens = 0
         defer {
             statisticsLock.withLock {
@@ -262,16 +264,21 @@ public final class PrefixCache: @unchecked Sendable {
                 current.evictedTokens += evictedTokens
             }
         }
+        func isEvictable(_ node: Node) -> Bool { node.children.isEmpty && node.pins == 0 }
+        // Most recently used first, so the next victim is the last.
+        var candidates = all.values.filter(isEvictable).sorted { $0.lastUse > $1.lastUse }
         while held + extra > budgetBytes {
-            guard let victim = all.values.filter({ $0.children.isEmpty && $0.pins == 0 }).min(by: { $0.lastUse < $1.lastUse }) else {
-                return false
-            }
+            guard let victim = candidates.popLast() else { return false }
             victim.parent?.children[victim.tokens[0]] = nil
             all[ObjectIdentifier(victim)] = nil
             add(bytes: -victim.bytes)
             held -= victim.bytes
             evicted += 1
             evictedTokens += victim.count
+            // The root is not in `all` and never goes.
+            if let parent = victim.parent, all[ObjectIdentifier(parent)] != nil, isEvictable(parent) {
+                candidates.insert(parent, at: candidates.firstIndex(lastUsedBefore: parent.lastUse))
+            }
         }
         return true
     }
@@ -279,4 +286,17 @@ public final class PrefixCache: @unchecked Sendable {
     private func add(bytes: Int) { statisticsLock.withLock { current.bytes += bytes } }
 
     private func publish() { statisticsLock.withLock { current.nodes = all.count } }
+}
+
+private extension Array where Element == PrefixCache.Node {
+    /// In an array ordered by last use, most recent first: the first index whose node was last used
+    /// before `use` (binary search), where a node last used at `use` goes to keep the order.
+    func firstIndex(lastUsedBefore use: UInt64) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if self[middle].lastUse < use { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
 }
