@@ -80,12 +80,8 @@ public struct ScoreResponse: Encodable {
     }
 
     public func jsonData(pretty: Bool = false) -> Data {
-        let encoder = JSONEncoder.sortedKeys
+        let encoder = JSONEncoder.scores
         if pretty { encoder.outputFormatting.insert(.prettyPrinted) }
-        // A checkpoint holding NaN or huge weights can yield non-finite scores: say so as strings
-        // rather than fail (JSON has no NaN).
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return (try? encoder.encode(self)) ?? Data()
     }
 

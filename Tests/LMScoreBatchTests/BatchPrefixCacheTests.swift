@@ -2,6 +2,7 @@ import Foundation
 import LMScoreAPI
 import LMScoreBatch
 import LMScoreEngine
+import LMScoreTestSupport
 import Testing
 
 /// `lmscore batch` with the prefix cache: lines sharing a few-shot prefix (within a scorer call and
@@ -25,7 +26,7 @@ struct BatchPrefixCacheTests {
     }
 
     @Test func cacheOnAndOffWriteTheSameBytes() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let input = try scratch.write("in.jsonl", Self.input())
         let model = try TinyScorer.get().model

@@ -2,6 +2,7 @@ import Foundation
 import LMScoreAPI
 import LMScoreBatch
 import LMScoreEngine
+import LMScoreTestSupport
 import Testing
 
 /// `BatchRunner` in-process on the random tiny model: answers in input order, each body exactly the
@@ -38,7 +39,7 @@ struct BatchRunnerTests {
     }
 
     @Test func everyLineAnsweredInOrderWithTheEndpointsBody() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let text = Self.input(count: 40)
         let input = try scratch.write("in.jsonl", text)
@@ -98,7 +99,7 @@ struct BatchRunnerTests {
     }
 
     @Test func duplicateCustomIDsAreRefusedBeforeAnyWork() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let line = { (id: String) in #"{"custom_id":"\#(id)","method":"POST","url":"/score","body":{"sequences":[[1,2,3]]}}"# }
         let input = try scratch.write("in.jsonl", [line("a"), line("b"), "", line("c"), line("b")].joined(separator: "\n"))
@@ -111,7 +112,7 @@ struct BatchRunnerTests {
     /// removed it (`.parts.old`) leaves only those: the rerun removes them and starts over. (The CI's
     /// SIGKILL trials once hit the first window, when the directory was made in place.)
     @Test func leftoversOfAKilledSetupOrCleanupAreRemoved() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let input = try scratch.write("in.jsonl", Self.input(count: 12))
         let output = scratch.path("out.jsonl")
@@ -128,7 +129,7 @@ struct BatchRunnerTests {
     }
 
     @Test func shardsMergedEqualTheUnshardedRun() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let plain = try scratch.write("in.jsonl", Self.input(count: 30))
         let input = plain + ".zst"
@@ -154,7 +155,7 @@ struct BatchRunnerTests {
     /// line gets its 422 `context_length_exceeded` naming n_positions and the run goes on; a long
     /// `sequences` row is scored in windows, every token after the first.
     @Test func linesLongerThanTheContextAreRefusedNotTruncated() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         func line(_ id: String, _ url: String, _ body: String) -> String {
             #"{"custom_id":"\#(id)","method":"POST","url":"\#(url)","body":\#(body)}"#

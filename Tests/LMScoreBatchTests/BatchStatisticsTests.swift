@@ -2,6 +2,7 @@ import Foundation
 import LMScoreAPI
 import LMScoreBatch
 import LMScoreEngine
+import LMScoreTestSupport
 import Testing
 
 /// `statistics` in batch lines: the same entropy and rank lists `/score` answers; a `reference` names a
@@ -9,7 +10,7 @@ import Testing
 @Suite("lmscore batch: statistics")
 struct BatchStatisticsTests {
     @Test func statisticsInLinesAndAReferenceRefused() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let row: [Int32] = [4, 80, 123, 9, 999, 0, 15]
         let lines = [

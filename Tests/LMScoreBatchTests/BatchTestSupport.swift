@@ -2,26 +2,6 @@ import Foundation
 import LMScoreEngine
 import Testing
 
-/// A fresh directory under the system temporary directory; `remove()` deletes it.
-struct ScratchDirectory {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("lmscore-batchtests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func remove() { try? FileManager.default.removeItem(at: url) }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    @discardableResult
-    func write(_ name: String, _ text: String) throws -> String {
-        try Data(text.utf8).write(to: url.appendingPathComponent(name))
-        return path(name)
-    }
-}
-
 /// A random `tiny` checkpoint (vocab 1000, n_positions 64), loaded once for the runner tests.
 enum TinyScorer {
     private static let loaded: Result<Scorer, any Error> = Result {

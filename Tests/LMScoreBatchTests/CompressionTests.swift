@@ -1,5 +1,6 @@
 import Foundation
 @testable import LMScoreBatch
+import LMScoreTestSupport
 import Testing
 
 /// `.gz` and `.zst` through zlib and libzstd, checked against the gzip and zstd command-line tools.
@@ -17,7 +18,7 @@ struct CompressionTests {
 
     @Test(arguments: ["jsonl.gz", "jsonl.zst", "jsonl"])
     func writtenFilesReadBackAndDecompressWithTheSystemTool(_ suffix: String) throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let path = scratch.path("out." + suffix)
         let file = try OutputFile(path: path, compression: Compression(path: path))
@@ -35,7 +36,7 @@ struct CompressionTests {
 
     @Test(arguments: [("gzip", "gz"), ("zstd", "zst")])
     func toolWrittenFilesAndConcatenatedMembersRead(_ compressor: String, _ suffix: String) throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let half = Self.lines.count / 2
         let first = try scratch.write("a.jsonl", Self.lines[..<half].joined(separator: "\n") + "\n")
@@ -53,7 +54,7 @@ struct CompressionTests {
     }
 
     @Test func corruptInputIsAnError() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let gz = try scratch.write("bad.jsonl.gz", "this is not gzip data at all\n")
         let zst = try scratch.write("bad.jsonl.zst", "this is not zstd data at all\n")

@@ -1,4 +1,5 @@
 import Foundation
+import LMScoreTestSupport
 import Testing
 
 @Suite("lmscore bench")

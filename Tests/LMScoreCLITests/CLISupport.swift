@@ -3,28 +3,6 @@ import LMScoreTestSupport
 import LMScoreEngine
 import Testing
 
-/// A fresh directory under the system temporary directory; `remove()` deletes it.
-struct TemporaryDirectory {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("lmscore-clitests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func remove() { try? FileManager.default.removeItem(at: url) }
-
-    func file(_ name: String) -> URL { url.appendingPathComponent(name) }
-
-    /// Writes `text` to `name` and returns its path.
-    @discardableResult
-    func write(_ name: String, _ text: String) throws -> String {
-        let file = file(name)
-        try Data(text.utf8).write(to: file)
-        return file.path
-    }
-}
-
 /// What one run of the executable produced.
 struct RunResult: CustomStringConvertible {
     let status: Int32

@@ -1,5 +1,6 @@
 import Foundation
 import LMScoreEngine
+import LMScoreTestSupport
 import Testing
 
 /// A broken model directory and what the one-line error must mention.

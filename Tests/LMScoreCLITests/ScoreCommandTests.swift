@@ -1,5 +1,6 @@
 import Foundation
 import LMScoreEngine
+import LMScoreTestSupport
 import Testing
 
 @Suite("lmscore score")

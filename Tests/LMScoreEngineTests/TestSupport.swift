@@ -1,20 +1,6 @@
 import Foundation
 @testable import LMScoreEngine
 
-/// A temporary directory removed when the test's `defer` runs `remove()`.
-struct TemporaryDirectory {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("lmscore-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func remove() { try? FileManager.default.removeItem(at: url) }
-
-    func file(_ name: String) -> URL { url.appendingPathComponent(name) }
-}
-
 /// Writes a random checkpoint of `config` into a fresh directory.
 func makeCheckpoint(
     _ config: ModelConfig = RandomCheckpoint.Preset.tiny.config, dtype: TensorDType = .f32, seed: UInt64 = 7,

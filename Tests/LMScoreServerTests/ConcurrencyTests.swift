@@ -123,10 +123,7 @@ extension ServerTests {
                     let c = try HTTPConnection(port: port)
                     let start = ContinuousClock.Instant.now
                     try c.send(HTTPConnection.requestBytes("POST", "/score", headers: [("Content-Length", String(body.count))]))
-                    for (i, byte) in body.enumerated() {
-                        do { try c.send([byte]) } catch { return (elapsedSeconds(since: start), i) }
-                        if try c.waitForClose(timeout: 0.1) { return (elapsedSeconds(since: start), i + 1) }
-                    }
+                    if let sent = try c.trickleUntilClosed(body, pause: 0.1) { return (elapsedSeconds(since: start), sent) }
                     return (try c.waitForClose(timeout: 2) ? elapsedSeconds(since: start) : nil, body.count)
                 }
                 let closedAfter = try #require(outcome.closedAfter, "the connection stayed open after the whole body")

@@ -141,6 +141,16 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
+    /// Sends `bytes` one at a time, waiting up to `pause` seconds after each for the server to close
+    /// the connection: how many had been sent when it closed, or nil when all were sent first.
+    func trickleUntilClosed(_ bytes: [UInt8], pause: Double) throws -> Int? {
+        for (i, byte) in bytes.enumerated() {
+            do { try send([byte]) } catch { return i }
+            if try waitForClose(timeout: pause) { return i + 1 }
+        }
+        return nil
+    }
+
     /// The bytes of a request. Adds `Host`, and `Content-Length` when there is a body and no
     /// `Transfer-Encoding`/`Content-Length` header was given.
     static func requestBytes(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) -> [UInt8] {

@@ -21,10 +21,7 @@ extension ServerTests {
                     let c = try HTTPConnection(port: port)
                     let bytes = HTTPConnection.requestBytes("GET", "/healthz", headers: [("X-Padding", String(repeating: "p", count: 40))])
                     let start = ContinuousClock.Instant.now
-                    for (i, byte) in bytes.enumerated() {
-                        do { try c.send([byte]) } catch { return (elapsedSeconds(since: start), i) }
-                        if try c.waitForClose(timeout: 0.2) { return (elapsedSeconds(since: start), i + 1) }
-                    }
+                    if let sent = try c.trickleUntilClosed(bytes, pause: 0.2) { return (elapsedSeconds(since: start), sent) }
                     return (nil, bytes.count)
                 }
                 let closedAfter = try #require(outcome.closedAfter, "headers trickled for \(outcome.sent) bytes and the connection stayed open")

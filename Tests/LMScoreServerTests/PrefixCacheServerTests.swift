@@ -32,19 +32,36 @@ struct PrefixCacheServerTests {
         ]
     }()
 
-    @Test("cache on and off: the same response bytes, cold and warm; metrics count hits and misses; /v1/model shows the budget")
-    func sameResponses() async throws {
-        var on = testSettings(model: bundledModel)
-        on.prefixCacheBytes = 32 << 20
+    /// `bodies` answered by a server with the cache off (all 200): what the cached server must answer,
+    /// byte for byte. `check` then runs on that server.
+    static func uncachedResponses(then check: (TestServer) async throws -> Void = { _ in }) async throws -> [String] {
         var off = testSettings(model: bundledModel)
         off.prefixCacheBytes = 0
         var expected: [String] = []
         try await withServer(off) { server in
-            for (path, body) in Self.bodies {
+            for (path, body) in bodies {
                 let response = try await server.request("POST", path, body: body)
                 #expect(response.status == 200, "\(response)")
                 expected.append(comparable(response))
             }
+            try await check(server)
+        }
+        return expected
+    }
+
+    /// Sends `bodies` once more, expecting the responses `uncachedResponses` gave.
+    static func expectSameResponses(_ expected: [String], from server: TestServer, round: String) async throws {
+        for (i, (path, body)) in bodies.enumerated() {
+            let response = try await server.request("POST", path, body: body)
+            #expect(comparable(response) == expected[i], "\(round) request \(i)")
+        }
+    }
+
+    @Test("cache on and off: the same response bytes, cold and warm; metrics count hits and misses; /v1/model shows the budget")
+    func sameResponses() async throws {
+        var on = testSettings(model: bundledModel)
+        on.prefixCacheBytes = 32 << 20
+        let expected = try await Self.uncachedResponses { server in
             let metrics = try await server.metrics()
             #expect(metrics.value("lmscore_prefix_cache_hit_tokens_total") == 0)
             #expect(metrics.value("lmscore_prefix_cache_bytes") == 0)
@@ -53,10 +70,7 @@ struct PrefixCacheServerTests {
         try await withServer(on) { server in
             #expect(try await server.request("GET", "/v1/model").json()["prefix_cache_bytes"] as? Int == 32 << 20)
             for round in ["cold", "warm"] {
-                for (i, (path, body)) in Self.bodies.enumerated() {
-                    let response = try await server.request("POST", path, body: body)
-                    #expect(comparable(response) == expected[i], "\(round) request \(i)")
-                }
+                try await Self.expectSameResponses(expected, from: server, round: round)
             }
             let metrics = try await server.metrics()
             let hits = try #require(metrics.value("lmscore_prefix_cache_hit_tokens_total"))
@@ -76,21 +90,10 @@ struct PrefixCacheServerTests {
         var small = testSettings(model: bundledModel)
         let perToken = PrefixCache(budgetBytes: 1, config: try Checkpoint.load(directory: bundledModel).config).bytesPerToken
         small.prefixCacheBytes = 40 * perToken
-        var off = testSettings(model: bundledModel)
-        off.prefixCacheBytes = 0
-        var expected: [String] = []
-        try await withServer(off) { server in
-            for (path, body) in Self.bodies {
-                let response = try await server.request("POST", path, body: body)
-                #expect(response.status == 200, "\(response)")
-                expected.append(comparable(response))
-            }
-        }
+        let expected = try await Self.uncachedResponses()
         try await withServer(small) { server in
-            for _ in 0..<2 {
-                for (i, (path, body)) in Self.bodies.enumerated() {
-                    #expect(comparable(try await server.request("POST", path, body: body)) == expected[i], "request \(i)")
-                }
+            for round in ["first", "second"] {
+                try await Self.expectSameResponses(expected, from: server, round: round)
             }
             let metrics = try await server.metrics()
             #expect(try #require(metrics.value("lmscore_prefix_cache_evictions_total")) > 0)

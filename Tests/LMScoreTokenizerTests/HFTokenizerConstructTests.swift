@@ -1,4 +1,5 @@
 import Foundation
+import LMScoreTestSupport
 import LMScoreTokenizer
 import Testing
 
@@ -23,7 +24,7 @@ struct HFTokenizerConstructTests {
             }
             text = text.replacingOccurrences(of: "[\"@@vocab@@\"]", with: "{" + members.joined(separator: ",") + "}")
         }
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let file = try scratch.write("tokenizer.json", Data(text.utf8))
         var configFile: URL? = nil

@@ -1,4 +1,5 @@
 import Foundation
+import LMScoreTestSupport
 import LMScoreTokenizer
 import Testing
 
@@ -6,13 +7,13 @@ import Testing
 @Suite struct RanksFileTests {
     @Test func findsTheRanksFileInAModelDirectory() throws {
         #expect(GPT2Tokenizer.find(inModelDirectory: Fixture.modelDirectory) == Fixture.ranksFile)
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         #expect(GPT2Tokenizer.find(inModelDirectory: scratch.url) == nil)
     }
 
     @Test func missingFile() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let file = scratch.url.appendingPathComponent("gpt2.tiktoken")
         #expect(throws: TokenizerError.missingFile(file)) { try GPT2Tokenizer(ranksFile: file) }
@@ -22,7 +23,7 @@ import Testing
     /// One extra byte: same tokens, but not the file GPT-2's digest names. Loading it anyway takes its
     /// own digest, given explicitly.
     @Test func wrongDigestNamesBothDigests() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let file = try scratch.write("gpt2.tiktoken", Data(contentsOf: Fixture.ranksFile) + Data("\n".utf8))
         var caught: TokenizerError?
@@ -39,7 +40,7 @@ import Testing
 
     /// Writes `text` as a ranks file and loads it with its own digest (from the mismatch error).
     func load(_ text: String) throws(TokenizerError) -> GPT2Tokenizer {
-        let scratch = try! ScratchDirectory()
+        let scratch = try! TemporaryDirectory()
         defer { scratch.remove() }
         let file = try! scratch.write("ranks.tiktoken", Data(text.utf8))
         do {

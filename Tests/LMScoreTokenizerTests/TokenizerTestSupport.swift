@@ -13,22 +13,6 @@ enum Fixture {
     }()
 }
 
-/// A fresh directory under the system temporary directory; `remove()` deletes it.
-struct ScratchDirectory {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("lmscore-tokenizer-tests-\(UUID().uuidString)")
-
-    init() throws { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
-
-    func remove() { try? FileManager.default.removeItem(at: url) }
-
-    /// Writes `bytes` to `name` and returns the file's URL.
-    func write(_ name: String, _ bytes: Data) throws -> URL {
-        let file = url.appendingPathComponent(name)
-        try bytes.write(to: file)
-        return file
-    }
-}
-
 extension TokenizerError {
     /// The file's real digest, when this is a digest mismatch: how tests get the SHA-256 of a fixture
     /// they wrote, so they can load it with `init(ranksFile:expectedSHA256:)`.

@@ -22,12 +22,12 @@ final class PrefixCacheMetrics: Sendable {
     private let last = Locked<[String: PrefixCache.Statistics]>([:])
 
     init(factory: PrometheusMetricsFactory) {
-        hitTokens = CoreMetrics.Counter(label: "lmscore_prefix_cache_hit_tokens_total", factory: factory)
-        missTokens = CoreMetrics.Counter(label: "lmscore_prefix_cache_miss_tokens_total", factory: factory)
-        evictions = CoreMetrics.Counter(label: "lmscore_prefix_cache_evictions_total", factory: factory)
-        evictedTokens = CoreMetrics.Counter(label: "lmscore_prefix_cache_evicted_tokens_total", factory: factory)
-        bytes = CoreMetrics.Gauge(label: "lmscore_prefix_cache_bytes", factory: factory)
-        budget = CoreMetrics.Gauge(label: "lmscore_prefix_cache_budget_bytes", factory: factory)
+        hitTokens = factory.counter("lmscore_prefix_cache_hit_tokens_total")
+        missTokens = factory.counter("lmscore_prefix_cache_miss_tokens_total")
+        evictions = factory.counter("lmscore_prefix_cache_evictions_total")
+        evictedTokens = factory.counter("lmscore_prefix_cache_evicted_tokens_total")
+        bytes = factory.gauge("lmscore_prefix_cache_bytes")
+        budget = factory.gauge("lmscore_prefix_cache_budget_bytes")
         bytes.record(0)
     }
 

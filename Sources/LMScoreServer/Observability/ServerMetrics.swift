@@ -46,41 +46,41 @@ public final class ServerMetrics: Sendable {
                                 .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30)]
         factory.defaultDurationHistogramBuckets = fine
         self.factory = factory
-        tokensScored = CoreMetrics.Counter(label: "lmscore_tokens_scored_total", factory: factory)
-        requestDuration = CoreMetrics.Timer(label: "lmscore_request_duration_seconds", factory: factory)
-        queueDuration = CoreMetrics.Timer(label: "lmscore_queue_duration_seconds", factory: factory)
-        forwardDuration = CoreMetrics.Timer(label: "lmscore_forward_duration_seconds", factory: factory)
-        batchRequests = CoreMetrics.Recorder(label: "lmscore_batch_requests", aggregate: true, factory: factory)
-        batchTokens = CoreMetrics.Recorder(label: "lmscore_batch_tokens", aggregate: true, factory: factory)
-        queueDepth = CoreMetrics.Gauge(label: "lmscore_queue_depth", factory: factory)
-        forwardTokens = CoreMetrics.Gauge(label: "lmscore_forward_tokens", factory: factory)
+        tokensScored = factory.counter("lmscore_tokens_scored_total")
+        requestDuration = factory.timer("lmscore_request_duration_seconds")
+        queueDuration = factory.timer("lmscore_queue_duration_seconds")
+        forwardDuration = factory.timer("lmscore_forward_duration_seconds")
+        batchRequests = factory.histogram("lmscore_batch_requests")
+        batchTokens = factory.histogram("lmscore_batch_tokens")
+        queueDepth = factory.gauge("lmscore_queue_depth")
+        forwardTokens = factory.gauge("lmscore_forward_tokens")
         queueDepth.record(0)
         forwardTokens.record(0)
-        requestsInFlight = CoreMetrics.Gauge(label: "lmscore_http_requests_in_flight", factory: factory)
-        connectionsOpen = CoreMetrics.Gauge(label: "lmscore_http_connections_open", factory: factory)
-        connectionsRefused = CoreMetrics.Counter(label: "lmscore_http_connections_refused_total", factory: factory)
-        headerTimeouts = CoreMetrics.Counter(label: "lmscore_http_header_timeouts_total", factory: factory)
-        bodiesRefused = CoreMetrics.Counter(label: "lmscore_http_bodies_refused_total", factory: factory)
-        bodyBytesInFlight = CoreMetrics.Gauge(label: "lmscore_http_body_bytes_in_flight", factory: factory)
+        requestsInFlight = factory.gauge("lmscore_http_requests_in_flight")
+        connectionsOpen = factory.gauge("lmscore_http_connections_open")
+        connectionsRefused = factory.counter("lmscore_http_connections_refused_total")
+        headerTimeouts = factory.counter("lmscore_http_header_timeouts_total")
+        bodiesRefused = factory.counter("lmscore_http_bodies_refused_total")
+        bodyBytesInFlight = factory.gauge("lmscore_http_body_bytes_in_flight")
         bodyBytesInFlight.record(0)
-        requestsCancelled = CoreMetrics.Counter(label: "lmscore_requests_cancelled_total", factory: factory)
+        requestsCancelled = factory.counter("lmscore_requests_cancelled_total")
         prefixCache = PrefixCacheMetrics(factory: factory)
     }
 
     /// `lmscore_build_info{kernel}` = 1: which matrix-kernel path this process runs (avx512, avx2, portable).
     func recordKernel(_ path: String) {
-        CoreMetrics.Gauge(label: "lmscore_build_info", dimensions: [("kernel", path)], factory: factory).record(1)
+        factory.gauge("lmscore_build_info", dimensions: [("kernel", path)]).record(1)
     }
 
     /// `lmscore_requests_total{status}`, one series per status code.
     func countRequest(status: Int) {
-        CoreMetrics.Counter(label: "lmscore_requests_total", dimensions: [("status", String(status))], factory: factory).increment()
+        factory.counter("lmscore_requests_total", dimensions: [("status", String(status))]).increment()
     }
 
     /// `lmscore_requests_unanswered_total{reason}`: requests that ended without their answer reaching
     /// the client (these are not in `lmscore_requests_total`, which counts delivered answers).
     func countUnanswered(_ reason: Unanswered) {
-        CoreMetrics.Counter(label: "lmscore_requests_unanswered_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
+        factory.counter("lmscore_requests_unanswered_total", dimensions: [("reason", reason.rawValue)]).increment()
     }
 
     /// The Prometheus text exposition format.

@@ -25,14 +25,7 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "How FILE is read: auto (token ids when every word is an integer, else text), text or ids.")
     var format: InputFormat = .auto
 
-    @Option(name: .long, help: "Window stride in tokens (default: n_positions / 2).")
-    var stride: Int?
-
-    @Flag(name: .long, help: "Print JSON instead of the report.")
-    var json = false
-
-    @Flag(name: .long, help: "No progress line on standard error.")
-    var quiet = false
+    @OptionGroup var window: WindowOptions
 
     enum InputFormat: String, ExpressibleByArgument, CaseIterable { case auto, text, ids }
 
@@ -53,7 +46,7 @@ struct CompareCommand: ParsableCommand {
             Endpoint.Context(modelName: referenceName, config: reference.config, tokenizer: referenceTokenizer),
         ])
         let ids = try readIDs(data, tokenizer: tokenizer)
-        let request = ScoringRequest(rows: .sequences([ids]), stride: stride)
+        let request = ScoringRequest(rows: .sequences([ids]), stride: window.stride)
         do {
             try request.validate(for: model.config)
             _ = try catalog.reference(referenceName, for: catalog.models[0], request: request)
@@ -65,24 +58,19 @@ struct CompareCommand: ParsableCommand {
 
         let scorer = Scorer(model: model), referenceScorer = Scorer(model: reference)
         let start = Date()
-        let progress = Progress(mode: Progress.automaticMode(quiet: quiet, logEvery: 10), label: "compare", unit: "tokens read", total: nil)
-        let result = scorer.compare(batch: [request], reference: referenceScorer) { read, total in
-            progress.total = total
-            progress.update(done: read, tokens: read, errors: nil)
-        }[0]
+        let progress = Progress.tokensRead("compare", quiet: window.quiet)
+        let result = scorer.compare(batch: [request], reference: referenceScorer, progress: progress.update(read:total:))[0]
         progress.finish()
         let seconds = Date().timeIntervalSince(start)
         let comparison = result.comparison!
         guard let summary = comparison.summary else { throw CommandFailure("\(file): nothing to score (one token)") }
         let row = result.rows[0], compared = comparison.rows[0]
-        let effectiveStride = min(stride ?? model.config.nPositions / 2, model.config.nPositions - 1)
-        if json {
+        let effectiveStride = window.effectiveStride(model.config)
+        if window.json {
             let report = Report(model: modelName, reference: referenceName, tokens: ids.count, windows: row.windows, stride: effectiveStride,
                                 kld: KLDJSON(summary), binoculars: compared.binoculars, fastDetectGPT: compared.fastDetectGPT, seconds: seconds)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-            FileHandle.standardOutput.write(try encoder.encode(report))
+            // JSONEncoder.scores escapes no "/": model names are directory names, which hold none.
+            FileHandle.standardOutput.write(try JSONEncoder.scores.encode(report))
             FileHandle.standardOutput.write(line: "")
         } else {
             print("model:     \(modelName)")
@@ -133,31 +121,33 @@ struct CompareCommand: ParsableCommand {
             String(format: "%@: %10.6f ± %10.6f", label.padding(toLength: 30, withPad: " ", startingAt: 0), e.value, e.uncertainty)
         }
         func percent(_ x: Double) -> String { String(format: "%6.3f%%", 100 * x) }
+        func percentEstimate(_ e: KLDSummary.Estimate) -> String { String(format: "%6.3f ± %5.3f %%", 100 * e.value, 100 * e.uncertainty) }
+        // "Maximum KLD: …", the percentiles above the median, "Median  KLD: …", those below, "Minimum KLD: …".
+        func distribution(_ d: KLDSummary.Distribution, _ name: String, _ format: (Double) -> String) -> [String] {
+            func line(_ label: String, _ value: Double) -> String {
+                label.padding(toLength: 8, withPad: " ", startingAt: 0) + name + ": " + format(value)
+            }
+            return [line("Maximum", d.maximum)]
+                + d.percentiles.filter { Double($0.label)! >= 50 }.map { line($0.label + "%", $0.value) }
+                + [line("Median", d.median)]
+                + d.percentiles.filter { Double($0.label)! < 50 }.map { line($0.label + "%", $0.value) }
+                + [line("Minimum", d.minimum)]
+        }
         var lines = ["====== Perplexity statistics ======",
                      estimate("Mean PPL(Q)", s.perplexity),
                      estimate("Mean PPL(base)", s.referencePerplexity),
                      String(format: "Cor(ln(PPL(Q)), ln(PPL(base))): %6.2f%%", 100 * (s.lnPerplexityCorrelation ?? .nan)),
                      estimate("Mean ln(PPL(Q)/PPL(base))", s.lnPerplexityRatio),
                      estimate("Mean PPL(Q)/PPL(base)", s.perplexityRatio),
-                     estimate("Mean PPL(Q)-PPL(base)", s.perplexityDifference),
-                     "",
-                     "====== KL divergence statistics ======",
-                     String(format: "Mean    KLD: %10.6f ± %10.6f", s.klMean.value, s.klMean.uncertainty),
-                     String(format: "Maximum KLD: %10.6f", s.kl.maximum)]
-        func label(_ percentile: String) -> String { (percentile + "%").padding(toLength: 8, withPad: " ", startingAt: 0) }
-        for (name, value) in s.kl.percentiles where Double(name)! >= 50 { lines.append(label(name) + String(format: "KLD: %10.6f", value)) }
-        lines.append(String(format: "Median  KLD: %10.6f", s.kl.median))
-        for (name, value) in s.kl.percentiles where Double(name)! < 50 { lines.append(label(name) + String(format: "KLD: %10.6f", value)) }
-        lines.append(String(format: "Minimum KLD: %10.6f", s.kl.minimum))
+                     estimate("Mean PPL(Q)-PPL(base)", s.perplexityDifference)]
+        lines += ["", "====== KL divergence statistics ======",
+                  String(format: "Mean    KLD: %10.6f ± %10.6f", s.klMean.value, s.klMean.uncertainty)]
+        lines += distribution(s.kl, "KLD") { String(format: "%10.6f", $0) }
         lines += ["", "====== Token probability statistics ======",
-                  "Mean    Δp: " + String(format: "%6.3f ± %5.3f %%", 100 * s.deltaPMean.value, 100 * s.deltaPMean.uncertainty),
-                  "Maximum Δp: " + percent(s.deltaP.maximum)]
-        for (name, value) in s.deltaP.percentiles where Double(name)! >= 50 { lines.append(label(name) + "Δp: " + percent(value)) }
-        lines.append("Median  Δp: " + percent(s.deltaP.median))
-        for (name, value) in s.deltaP.percentiles where Double(name)! < 50 { lines.append(label(name) + "Δp: " + percent(value)) }
-        lines.append("Minimum Δp: " + percent(s.deltaP.minimum))
-        lines.append("RMS Δp    : " + String(format: "%6.3f ± %5.3f %%", 100 * s.deltaPRMS.value, 100 * s.deltaPRMS.uncertainty))
-        lines.append("Same top p: " + String(format: "%6.3f ± %5.3f %%", 100 * s.sameTop.value, 100 * s.sameTop.uncertainty))
+                  "Mean    Δp: " + percentEstimate(s.deltaPMean)]
+        lines += distribution(s.deltaP, "Δp", percent)
+        lines += ["RMS Δp    : " + percentEstimate(s.deltaPRMS),
+                  "Same top p: " + percentEstimate(s.sameTop)]
         lines += ["", "====== Detection scores (model = performer / scorer, reference = observer / sampler) ======",
                   "Binoculars     : " + (binoculars.map { String(format: "%.6f", $0) } ?? "n/a"),
                   "Fast-DetectGPT : " + (fastDetectGPT.map { String(format: "%.6f", $0) } ?? "n/a")]

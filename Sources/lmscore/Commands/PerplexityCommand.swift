@@ -15,20 +15,13 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: .long, help: "File of token ids separated by whitespace or commas ('-': standard input).")
     var tokens: String
 
-    @Option(name: .long, help: "Window stride in tokens (default: n_positions / 2).")
-    var stride: Int?
-
-    @Flag(name: .long, help: "Print JSON instead of text.")
-    var json = false
-
-    @Flag(name: .long, help: "No progress line on standard error.")
-    var quiet = false
+    @OptionGroup var window: WindowOptions
 
     func run() throws {
         let ids = try parseTokens(readInput(tokens), source: tokens)
         let model = try options.load()
         let scorer = Scorer(model: model)
-        let request = ScoringRequest(rows: .sequences([ids]), stride: stride)
+        let request = ScoringRequest(rows: .sequences([ids]), stride: window.stride)
         let start = Date()
         do { try request.validate(for: model.config) } catch {
             // sequences[0][17] → token 17 (the stream's position)
@@ -36,17 +29,13 @@ struct PerplexityCommand: ParsableCommand {
                 ? "token " + error.parameter.dropFirst("sequences[0][".count).dropLast() : Substring(error.parameter)
             throw CommandFailure("\(tokens): \(position): \(error.message)")
         }
-        // Tokens read by the windows (overlaps included), as `lmscore batch` shows lines.
-        let progress = Progress(mode: Progress.automaticMode(quiet: quiet, logEvery: 10), label: "perplexity", unit: "tokens read", total: nil)
-        let result = scorer.score(batch: [request]) { read, total in
-            progress.total = total
-            progress.update(done: read, tokens: read, errors: nil)
-        }[0]
+        let progress = Progress.tokensRead("perplexity", quiet: window.quiet)
+        let result = scorer.score(batch: [request], progress: progress.update(read:total:))[0]
         progress.finish()
         let seconds = Date().timeIntervalSince(start)
         let row = result.rows[0]
-        let effectiveStride = min(stride ?? model.config.nPositions / 2, model.config.nPositions - 1)
-        if json {
+        let effectiveStride = window.effectiveStride(model.config)
+        if window.json {
             let object: [String: Any] = [
                 "model": model.name, "tokens": ids.count, "scored_tokens": row.scoredTokens,
                 "loss": row.loss ?? NSNull(), "perplexity": row.perplexity ?? NSNull(),

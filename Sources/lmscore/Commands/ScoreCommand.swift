@@ -35,11 +35,8 @@ struct ScoreCommand: ParsableCommand {
                 let context = Endpoint.Context(modelName: model.name, config: model.config, tokenizer: tokenizer)
                 _ = try Endpoint.Catalog(models: [context]).reference(reference, for: context, request: call.request)
             }
-            let progress = Progress(mode: Progress.automaticMode(quiet: quiet, logEvery: 10), label: "score", unit: "tokens read", total: nil)
-            let result = scorer.score(batch: [call.request]) { read, total in
-                progress.total = total
-                progress.update(done: read, tokens: read, errors: nil)
-            }[0]
+            let progress = Progress.tokensRead("score", quiet: quiet)
+            let result = scorer.score(batch: [call.request], progress: progress.update(read:total:))[0]
             progress.finish()
             let response = ScoreResponse(model: model.name, result: result, call: call, tokenizer: tokenizer)
             FileHandle.standardOutput.write(response.jsonData(pretty: pretty))

@@ -64,9 +64,7 @@ struct GPT2Family: ModelFamily {
                 mlpOut: try conv1D(p + "mlp.c_proj", in: I, out: C, role: .residualProjection)))
         }
         let lnF = try source.norm("ln_f", width: C, config.norm)
-        // transformers ties the head to wte whenever tie_word_embeddings is true, even if the
-        // file also stores an lm_head.weight; untied configs must carry their own.
-        let lmHead = config.tieWordEmbeddings ? wte : try source.matrix("lm_head.weight", [config.vocabSize, C], .projection)
+        let lmHead = try source.lmHead(config, tiedTo: wte)
         return DecoderWeights(tokenEmbedding: wte, positionEmbedding: wpe, qkvLayout: .grouped, layers: layers,
                               finalNorm: lnF, lmHead: lmHead, owner: source.owner)
     }

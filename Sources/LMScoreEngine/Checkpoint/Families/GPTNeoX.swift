@@ -47,7 +47,7 @@ struct GPTNeoXFamily: ModelFamily {
         let finalNorm = try source.norm("gpt_neox.final_layer_norm", width: C, config.norm)
         // Pythia's files name the head `embed_out`; transformers 5 saves it as `lm_head`.
         let headName = source.contains("embed_out.weight") || !source.contains("lm_head.weight") ? "embed_out.weight" : "lm_head.weight"
-        let lmHead = config.tieWordEmbeddings ? embedding : try source.matrix(headName, [config.vocabSize, C], .projection)
+        let lmHead = try source.lmHead(config, tiedTo: embedding, name: headName)
         return DecoderWeights(tokenEmbedding: embedding, positionEmbedding: nil, qkvLayout: .interleavedPerHead, layers: layers,
                               finalNorm: finalNorm, lmHead: lmHead, owner: source.owner)
     }

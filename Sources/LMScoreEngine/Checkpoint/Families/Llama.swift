@@ -83,7 +83,7 @@ struct LlamaFamily: ModelFamily {
                                        attentionOutput: o, mlpNorm: postNorm, mlpIn: [gate, up], mlpOut: down))
         }
         let finalNorm = try source.norm("model.norm", width: C, config.norm)
-        let lmHead = config.tieWordEmbeddings ? embedding : try source.matrix("lm_head.weight", [config.vocabSize, C], .projection)
+        let lmHead = try source.lmHead(config, tiedTo: embedding)
         return DecoderWeights(tokenEmbedding: embedding, positionEmbedding: nil, qkvLayout: .grouped, layers: layers,
                               finalNorm: finalNorm, lmHead: lmHead, owner: source.owner)
     }
