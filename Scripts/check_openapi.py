@@ -45,6 +45,7 @@ import http.client
 import json
 import math
 import os
+import random
 import re
 import signal
 import socket
@@ -277,6 +278,7 @@ class Checker:
     npos: int = 0
     model_name: str = ""
     per_token: Optional[float] = None     # seconds per token of a stride-1 sequence (calibrated once)
+    slow_payloads: int = 0                # slow payloads made so far (each one's seed)
     max_tokens: int = 0                   # most tokens of such a sequence within max_body_bytes
     tokenizer: str = ""                   # `tokenizer` of GET /v1/model
     tag: str = ""                         # prefixed to case names ("[text] " for the --text-url server)
@@ -1381,11 +1383,14 @@ class Checker:
 
     # ---- 429 and 504
 
-    @staticmethod
-    def slow_payload(tokens: int) -> dict:
+    def slow_payload(self, tokens: int) -> dict:
         """A sequence scored with stride 1: one forward window of n_positions tokens per scored token,
-        the most work per request byte."""
-        return {"sequences": [[i % 10 for i in range(tokens)]], "window": {"stride": 1}}
+        the most work per request byte. Its ids (0-9) are drawn afresh on every call: the server's
+        prefix cache would read a repeating pattern's windows once, and a repeated sequence not at
+        all, so the work would not be what the calibration measured."""
+        self.slow_payloads += 1
+        draw = random.Random(self.slow_payloads)
+        return {"sequences": [[draw.randrange(10) for _ in range(tokens)]], "window": {"stride": 1}}
 
     def calibrate(self, max_body_bytes: Optional[int]) -> Optional[tuple[float, int]]:
         """(seconds per token of a stride-1 sequence on this server, most tokens a body may hold)."""
@@ -1434,7 +1439,8 @@ class Checker:
                 except Exception as error:  # reported below
                     results[key] = Exchange("POST", "/score", {}, None, status=-1, body=repr(error).encode())
             start = time.monotonic()
-            thread_a = threading.Thread(target=send, args=("A", self.slow_payload(a_tokens)))
+            payload_a = self.slow_payload(a_tokens)
+            thread_a = threading.Thread(target=send, args=("A", payload_a))
             thread_a.start()
             time.sleep(0.4)                       # A decoded and running (its decode takes milliseconds)
             thread_b = threading.Thread(target=send, args=("B", payload_b))
@@ -1469,7 +1475,7 @@ class Checker:
             assert a is not None
             self.validate(a, request_valid=True)
             self.expect(a, 200)
-            self.check_semantics(self.slow_payload(a_tokens), a.json())
+            self.check_semantics(payload_a, a.json())
         for name, check in zip(names, (check_c, check_b, check_a)):
             def wrapped(check: Callable[[], None] = check) -> None:
                 try:
