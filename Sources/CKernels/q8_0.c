@@ -158,7 +158,7 @@ void lmk_quantize_q8_0_avx2(const float *x, long k, lmk_block_q8_0 *y) {
 
 /// One step of fetching the next strip: its `lines_per_step` lines.
 static inline __attribute__((always_inline)) void fetch_ahead(lmk_prefetch *next) {
-    for (long l = 0; l < next->lines_per_step; l++) lmk_prefetch_step_l2(next);
+    for (long l = 0; l < next->lines_per_step; l++) lmk_prefetch_step(next);
 }
 
 /// Columns j0 … j0+cols−1 of W (cols ≤ 32; missing columns are zeros with scale 0) into `panel`: for
