@@ -17,14 +17,7 @@ model=${1:-/tmp/lmscore-bench/gpt2-random}
 seconds=${2:-3}
 shapes=${3:-1x16,8x128}
 rounds=${4:-2}
-threads=$(nproc)
-
-[ -x .build/release/lmscore ] || swift build -c release >&2
-if [ ! -f "$model/config.json" ]; then
-  .build/release/lmscore make-checkpoint --preset "${PRESET:-gpt2}" --random --seed 0 "$model" >&2
-fi
-venv=$(Scripts/setup_venv.sh)
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs); kernel path: $(.build/release/lmscore inspect --model "$model" | awk '$1 == "kernel" {print $2}'); $(date -u '+%Y-%m-%d %H:%M UTC')"
+. Scripts/bench_setup.sh
 
 lmscore_row() {   # label, extra flags…
   local label=$1; shift
