@@ -14,10 +14,10 @@
    position and the same top-1 on >= 99.9 % (the GGUF reading and this harness against llama.cpp itself);
    Q8_0, the same top-1 on >= 99 % of the positions. Issue 22's full Q8_0 criterion, |Δ logprob| <= 1e-2
    and the same top-1 on >= 99 % of the positions, is printed and required only with --strict: measured
-   2026-12-07 (Zen 4, avx512) it holds at 86 % of the positions (max 0.13, mean 5e-3; each Q8_0 is 1.1e-2
-   from the exact F32 on average, the two are 5e-3 apart: an activation rounded to the other 8-bit step
-   after any tiny upstream difference — llama.cpp's GELU goes through an F16 table, its norms' statistics
-   are FP32 — moves a log-prob by the quantization noise itself). The fixtures' figures are printed, not required: their
+   2026-12-07 (Zen 4, avx512) it holds at 86 % of the positions (max 0.13, mean 5e-3): llama.cpp's GELU goes
+   through an F16 table and its Q8_0 products sum in another order, and each last-bit difference can move
+   an 8-bit activation rounding, by the quantization noise itself (docs/models.md measures each cause;
+   Scripts/llama_cpp_numerics/ is the experiment). The fixtures' figures are printed, not required: their
    weights are random and large (N(0, 0.3)), so one activation rounded to the other 8-bit step (any
    difference upstream, however small, can move one) changes log-probs by up to 0.1 — in llama.cpp's Q8_0
    against its own F32 as much as between the two Q8_0 implementations — and llama.cpp rounds the
@@ -31,7 +31,6 @@ Exits 1 when a requirement fails.
   python Scripts/check_llama_cpp_q8.py --lmscore BIN --llama-cpp SRC_DIR --reference ../shared/reference \
       --corpus ../shared/corpus --work DIR [--kv-cache f16] [--only FIXTURE ... | bundled]
 """
-import argparse
 import json
 import math
 import os
@@ -44,17 +43,39 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llama_cpp_convert import convert  # noqa: E402
-import check_gguf_models  # noqa: E402  (the fixture list and edited copies)
+from gguf_check_support import FIXTURES, arguments, fixture_source, gpt2_vocabulary  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "Models/lmscore-gpt2-small-en"
 BUNDLED_ROWS = 16   # held-out rows of 256 tokens (its context) compared with llama.cpp position by position
-# The fixtures of check_gguf_models.py llama.cpp reads: Q8_0 needs rows of whole 32-value blocks (the
+# The fixtures (gguf_check_support.py) llama.cpp reads: Q8_0 needs rows of whole 32-value blocks (the
 # converter keeps the others F16, llama-gqa's ffn_down of 172 columns for one), and llama.cpp needs a
 # vocabulary in the file it can load (qwen3-qknorm-sharded has no tokenizer; llama.cpp's SentencePiece
 # loader refuses the phi3-fused and gemma2-softcap-bf16 ones: `unordered_map::at`). Its GELU is the tanh
 # form: GPT-NeoX's erf GELU (Pythia's) differs there.
 Q8_FIXTURES = ["llama-gqa", "qwen2-bias-bf16", "gpt2vocab-f16", "neox-pythia-f16"]
+
+
+def bundled_source(work):
+    """The bundled model as its converter reads it: a linked copy in WORK whose config.json says n_ctx."""
+    bundled = work / "bundled"
+    bundled.mkdir(exist_ok=True)
+    for f in BUNDLED.iterdir():
+        if f.name != "config.json" and not (bundled / f.name).exists():
+            os.symlink(f, bundled / f.name)
+    config = json.loads((BUNDLED / "config.json").read_text())
+    config["n_ctx"] = config["n_positions"]   # GPT-2's converter reads n_ctx
+    (bundled / "config.json").write_text(json.dumps(config))
+    return bundled
+
+
+def fixture_rows(directory):
+    """The token rows of a fixture's cases, cut to the model's context: past it lmscore slides windows,
+    llama.cpp runs on past its training."""
+    expected = json.loads((directory / "expected.json").read_text())
+    config = json.loads((directory / "config.json").read_text())
+    context = config.get("max_position_embeddings") or config["n_positions"]
+    return [r[:context] for case in expected["cases"] if case.get("sequences") for r in case["sequences"] if len(r) > 1]
 
 
 def lmscore_rows(lmscore, model, rows):
@@ -121,12 +142,8 @@ def perplexity(lmscore, model, tokens):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lmscore", required=True)
-    ap.add_argument("--llama-cpp", required=True, help="vendor/llama.cpp of the sdist (converter, gguf-py, models/)")
-    ap.add_argument("--reference", required=True)
+    ap = arguments(__doc__.split("\n")[0])
     ap.add_argument("--corpus", required=True)
-    ap.add_argument("--work", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--kv-cache", choices=["f32", "f16"], default="f32",
                     help="llama.cpp's KV cache type (its default f16 rounds k and v: ~1e-3 in log-prob on its own)")
@@ -137,21 +154,12 @@ def main():
     failures = 0
 
     all_deltas, all_agree = [], []
-    for fixture in check_gguf_models.FIXTURES:
+    for fixture in FIXTURES:
         if fixture.name not in Q8_FIXTURES or (args.only and fixture.name not in args.only):
             continue
-        directory = Path(args.reference) / fixture.name
-        if fixture.edits:
-            directory = check_gguf_models.edited_copy(directory, fixture.edits, work)
-        vocab = fixture.vocab
-        if vocab == "gguf-gpt-2":
-            vocab = f"gguf:{Path(args.llama_cpp) / 'models/ggml-vocab-gpt-2.gguf'}"
+        directory, vocab = fixture_source(fixture, args.reference, args.llama_cpp, work)
         out = convert(args.llama_cpp, directory, work / f"{fixture.name}-q8_0.gguf", "q8_0", vocab)
-        expected = json.loads((directory / "expected.json").read_text())
-        # Rows cut to the model's context: past it lmscore slides windows, llama.cpp runs on past its training.
-        context = json.loads((directory / "config.json").read_text()).get("max_position_embeddings") or \
-            json.loads((directory / "config.json").read_text())["n_positions"]
-        rows = [r[:context] for case in expected["cases"] if case.get("sequences") for r in case["sequences"] if len(r) > 1]
+        rows = fixture_rows(directory)
         deltas, agree = compare(lmscore_rows(args.lmscore, out, rows), llama_cpp_logprobs(out, rows, args.threads, args.kv_cache), rows)
         all_deltas += deltas
         all_agree += agree
@@ -162,15 +170,8 @@ def main():
               f"{summary(all_deltas, all_agree)[0]}", flush=True)
 
     if not args.only or "bundled" in args.only:
-        bundled = work / "bundled"
-        bundled.mkdir(exist_ok=True)
-        for f in BUNDLED.iterdir():
-            if f.name != "config.json" and not (bundled / f.name).exists():
-                os.symlink(f, bundled / f.name)
-        config = json.loads((BUNDLED / "config.json").read_text())
-        config["n_ctx"] = config["n_positions"]   # GPT-2's converter reads n_ctx
-        (bundled / "config.json").write_text(json.dumps(config))
-        gpt2_vocab = f"gguf:{Path(args.llama_cpp) / 'models/ggml-vocab-gpt-2.gguf'}"
+        bundled = bundled_source(work)
+        gpt2_vocab = gpt2_vocabulary(args.llama_cpp)
         tokens = work / "heldout.txt"
         count = heldout_tokens(args.corpus, tokens)
         figures = {}
