@@ -68,7 +68,7 @@ struct CheckpointCommandTests {
         }
     }
 
-    @Test("score --numerics llama.cpp moves a Q8_0 GELU model's scores (its GELU table), not its top-1; a bad name is a one-line error")
+    @Test("score --numerics llama.cpp moves a Q8_0 GELU model's scores (its GELU table); a bad name is a one-line error")
     func numerics() throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }

@@ -132,4 +132,13 @@ struct LlamaCppNumericsTests {
         let transformers = try Scorer(model: model).score(ScoringRequest(rows: .sequences(rows), topK: 5))
         #expect(transformers.rows != packed.rows)
     }
+
+    @Test("Two models compared must compute with the same numerics (one pass runs both on one context)")
+    func comparisonNeedsTheSameNumerics() {
+        let config = RandomCheckpoint.Preset.tiny.config
+        var llamaCpp = config
+        llamaCpp.numerics = .llamaCpp
+        #expect(throws: ValidationError.self) { try Scorer.checkComparable(config, reference: llamaCpp) }
+        #expect(throws: Never.self) { try Scorer.checkComparable(llamaCpp, reference: llamaCpp) }
+    }
 }
