@@ -274,21 +274,6 @@ static long PATH(max_first_index)(const float *x, long count, float *maximum) {
     return first;
 }
 
-const lmk_elementwise PATH(lmk_elementwise) = {
-    .layer_norm = PATH(layer_norm),
-    .rms_norm = PATH(rms_norm),
-    .activate = PATH(activate),
-    .gated = PATH(gated),
-    .softcap = PATH(softcap),
-    .add = PATH(add),
-    .add_rows = PATH(add_rows),
-    .scale = PATH(scale),
-    .rotate_heads = PATH(rotate_heads),
-    .softmax_causal = PATH(softmax_causal),
-    .sum_exp = PATH(sum_exp),
-    .max_first_index = PATH(max_first_index),
-};
-
 // llama.cpp's numerics (`--numerics llama.cpp`, kernels.c): both GELUs (llama.cpp has only the tanh
 // one, for GPT-NeoX's erf GELU too) through its F16 table; every other op as above.
 static lmk_activation PATH(llama_cpp_activation)(lmk_activation activation) {
@@ -303,17 +288,13 @@ static void PATH(gated_llama_cpp)(float *x, long rows, long width, lmk_activatio
     PATH(gated)(x, rows, width, PATH(llama_cpp_activation)(activation));
 }
 
-const lmk_elementwise PATH(lmk_elementwise_llama_cpp) = {
-    .layer_norm = PATH(layer_norm),
-    .rms_norm = PATH(rms_norm),
-    .activate = PATH(activate_llama_cpp),
-    .gated = PATH(gated_llama_cpp),
-    .softcap = PATH(softcap),
-    .add = PATH(add),
-    .add_rows = PATH(add_rows),
-    .scale = PATH(scale),
-    .rotate_heads = PATH(rotate_heads),
-    .softmax_causal = PATH(softmax_causal),
-    .sum_exp = PATH(sum_exp),
-    .max_first_index = PATH(max_first_index),
-};
+// The path's tables: the default one and llama.cpp's, which differ only in the activations.
+#define ELEMENTWISE_TABLE(ACTIVATE, GATED) {                                                              \
+    .layer_norm = PATH(layer_norm), .rms_norm = PATH(rms_norm), .activate = ACTIVATE, .gated = GATED,        \
+    .softcap = PATH(softcap), .add = PATH(add), .add_rows = PATH(add_rows), .scale = PATH(scale),             \
+    .rotate_heads = PATH(rotate_heads), .softmax_causal = PATH(softmax_causal), .sum_exp = PATH(sum_exp),   \
+    .max_first_index = PATH(max_first_index),                                                              \
+}
+const lmk_elementwise PATH(lmk_elementwise) = ELEMENTWISE_TABLE(PATH(activate), PATH(gated));
+const lmk_elementwise PATH(lmk_elementwise_llama_cpp) = ELEMENTWISE_TABLE(PATH(activate_llama_cpp), PATH(gated_llama_cpp));
+#undef ELEMENTWISE_TABLE
