@@ -22,53 +22,14 @@ Prints one line per file and exits 1 on any failure.
 
   python Scripts/check_gguf_models.py --lmscore BIN --llama-cpp DIR --reference ../shared/reference --work DIR
 """
-import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llama_cpp_convert import convert  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-COMMITTED = REPO / "Tests/Fixtures/reference"
-
-
-class Fixture:
-    def __init__(self, name, vocab=None, stored16=None, edits=None, shared=True):
-        self.name, self.vocab, self.stored16, self.edits, self.shared = name, vocab, stored16, edits or {}, shared
-
-
-# vocab: see llama_cpp_convert.py. edits: config.json values as llama.cpp reads the GGUF file.
-FIXTURES = [
-    Fixture("llama-gqa"),                              # SentencePiece-style: no pre-tokenizer hash involved
-    Fixture("qwen2-bias-bf16", "pre:qwen2", "bf16"),
-    Fixture("qwen3-qknorm-sharded", "pre:qwen2"),
-    Fixture("tiny", "none", edits={"n_ctx": 64}),      # GPT-2's converter reads n_ctx (the model is unchanged)
-    Fixture("gpt2vocab-f16", "gguf-gpt-2", "f16", edits={"n_ctx": 128}),
-    Fixture("neox-pythia-f16", "pre:gpt-2", "f16"),
-    Fixture("phi3-fused", "llama_hf"),
-    Fixture("gemma2-softcap-bf16", "llama_hf", "bf16", edits={"query_pre_attn_scalar": 16}),   # llama.cpp: head_dim
-    Fixture("gemma-legacy-act", "none", shared=False),
-    # GGUF has no activation key; GPT-NeoX's converter writes no RoPE scaling (llama.cpp: none).
-    Fixture("neox-sequential", "none", "f16", edits={"hidden_act": "gelu", "rope_scaling": None}, shared=False),
-    Fixture("gemma3-local-global", "none", "bf16", shared=False,
-            edits={"query_pre_attn_scalar": 16, "sliding_window_pattern": 6, "rope_local_base_freq": 10000.0}),
-]
-
-
-def rescored(directory, source_expected):
-    """source_expected's cases with their truth recomputed from DIR's stored weights and config
-    (Scripts/make_reference.py's float64 HF model), written to DIR/expected.json."""
-    expected = json.loads(Path(source_expected).read_text())
-    import make_reference  # torch, transformers: the venv of Scripts/setup_venv.sh
-    model = make_reference.load_float64_model(directory)
-    expected["cases"] = [make_reference.score_case(model, {k: v for k, v in c.items() if k not in ("rows", "batch")}, [])
-                         for c in expected["cases"]]
-    (directory / "expected.json").write_text(json.dumps(expected))
-    return directory
+from gguf_check_support import FIXTURES, arguments, fixture_source, rescored  # noqa: E402
 
 
 def typed_copy(directory, outtype, work):
@@ -91,21 +52,6 @@ def typed_copy(directory, outtype, work):
     config["torch_dtype"] = config["dtype"] = {"f32": "float32", "f16": "float16"}[outtype]
     (out / "config.json").write_text(json.dumps(config))
     return rescored(out, directory / "expected.json")
-
-
-def edited_copy(directory, edits, work):
-    """DIR's files linked into WORK/NAME-edited with `edits` applied to config.json, and expected.json's
-    truth recomputed from the edited config (Scripts/make_reference.py's float64 HF model)."""
-    out = Path(work) / f"{directory.name}-edited"
-    out.mkdir(exist_ok=True)
-    for f in directory.iterdir():
-        if f.name not in ("config.json", "expected.json") and not (out / f.name).exists():
-            os.symlink(f, out / f.name)
-    config = json.loads((directory / "config.json").read_text())
-    config.update(edits)
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    rescored(out, directory / "expected.json")
-    return out
 
 
 def score(lmscore, model, case):
@@ -142,23 +88,14 @@ def compare_with_truth(results, case):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lmscore", required=True)
-    ap.add_argument("--llama-cpp", required=True, help="llama.cpp's folder (convert_hf_to_gguf.py, conversion/, gguf-py/, models/)")
-    ap.add_argument("--reference", required=True)
-    ap.add_argument("--work", required=True)
+    ap = arguments(__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="*", help="fixture names (default: all)")
     args = ap.parse_args()
     failures = 0
     for fixture in FIXTURES:
         if args.only and fixture.name not in args.only:
             continue
-        directory = (Path(args.reference) if fixture.shared else COMMITTED) / fixture.name
-        if fixture.edits:
-            directory = edited_copy(directory, fixture.edits, args.work)
-        vocab = fixture.vocab
-        if vocab == "gguf-gpt-2":
-            vocab = f"gguf:{Path(args.llama_cpp) / 'models/ggml-vocab-gpt-2.gguf'}"
+        directory, vocab = fixture_source(fixture, args.reference, args.llama_cpp, args.work)
         for outtype in ["f32", "f16"] + ([fixture.stored16] if fixture.stored16 not in (None, "f16") else []):
             # The checkpoint whose bits the file must give: the fixture's, or its copy stored as OUTTYPE.
             reference = directory if outtype == (fixture.stored16 or "f32") else typed_copy(directory, outtype, args.work)

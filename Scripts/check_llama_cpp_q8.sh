@@ -3,8 +3,9 @@
 # (Scripts/check_llama_cpp_q8.py; its header says what is required and why):
 #  - the bundled model in F32 and Q8_0, 16 held-out rows, and the reference fixtures in Q8_0: per-position
 #    log-probs from llama.cpp (the llama-cpp-python package of the same source distribution, logits_all)
-#    and from `lmscore score`, |Δ logprob| and top-1 agreement printed; required: F32 within 1e-2 at every
-#    position, Q8_0 top-1 the same on >= 99 % (--strict: also |Δ| <= 1e-2 on >= 99 %, issue 22's wording);
+#    and from `lmscore score` with each --numerics (transformers, llama.cpp), |Δ logprob| and top-1 agreement
+#    printed, a table at the end; required: F32 within 1e-2 at every position, Q8_0 top-1 the same on
+#    >= 99 % (--strict: also |Δ| <= 1e-2 on >= 99 % with --numerics llama.cpp, issue 22's wording);
 #  - the bundled model's Q8_0 held-out perplexity (`lmscore perplexity`) within 0.5 % of its F32 one.
 #
 #   Scripts/check_llama_cpp_q8.sh [--strict] [--kv-cache f16] [--only FIXTURE ... | bundled]

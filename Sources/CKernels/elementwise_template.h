@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "half.h"
+
 #pragma STDC FP_CONTRACT OFF
 // The 8-lane helpers are always inlined, so no vector crosses a call boundary (no ABI to change).
 #pragma clang diagnostic ignored "-Wpsabi"
@@ -89,10 +91,20 @@ INLINE f8 gelu_erf8(f8 v) {
     return out;
 }
 
+/// llama.cpp's GELU (gelu_table.c): 0 for x ≤ −10, x for x ≥ 10, else its table's value at FP16(x).
+INLINE f8 gelu_f16_table8(f8 v) {
+    const uint16_t *table = lmk_gelu_f16_table();
+    f8 out;
+    for (int i = 0; i < 8; i++)
+        out[i] = v[i] <= -10.0f ? 0.0f : v[i] >= 10.0f ? v[i] : lmk_f16_to_f32(table[lmk_f32_to_f16(v[i])]);
+    return out;
+}
+
 INLINE f8 activate8(f8 v, lmk_activation activation) {
     switch (activation) {
     case LMK_GELU_TANH: return gelu_tanh8(v);
     case LMK_GELU_ERF: return gelu_erf8(v);
+    case LMK_GELU_F16_TABLE: return gelu_f16_table8(v);
     default: return silu8(v);
     }
 }
@@ -262,17 +274,27 @@ static long PATH(max_first_index)(const float *x, long count, float *maximum) {
     return first;
 }
 
-const lmk_elementwise PATH(lmk_elementwise) = {
-    .layer_norm = PATH(layer_norm),
-    .rms_norm = PATH(rms_norm),
-    .activate = PATH(activate),
-    .gated = PATH(gated),
-    .softcap = PATH(softcap),
-    .add = PATH(add),
-    .add_rows = PATH(add_rows),
-    .scale = PATH(scale),
-    .rotate_heads = PATH(rotate_heads),
-    .softmax_causal = PATH(softmax_causal),
-    .sum_exp = PATH(sum_exp),
-    .max_first_index = PATH(max_first_index),
-};
+// llama.cpp's numerics (`--numerics llama.cpp`, kernels.c): both GELUs (llama.cpp has only the tanh
+// one, for GPT-NeoX's erf GELU too) through its F16 table; every other op as above.
+static lmk_activation PATH(llama_cpp_activation)(lmk_activation activation) {
+    return activation == LMK_SILU ? activation : LMK_GELU_F16_TABLE;
+}
+
+static void PATH(activate_llama_cpp)(float *x, long count, lmk_activation activation) {
+    PATH(activate)(x, count, PATH(llama_cpp_activation)(activation));
+}
+
+static void PATH(gated_llama_cpp)(float *x, long rows, long width, lmk_activation activation) {
+    PATH(gated)(x, rows, width, PATH(llama_cpp_activation)(activation));
+}
+
+// The path's tables: the default one and llama.cpp's, which differ only in the activations.
+#define ELEMENTWISE_TABLE(ACTIVATE, GATED) {                                                              \
+    .layer_norm = PATH(layer_norm), .rms_norm = PATH(rms_norm), .activate = ACTIVATE, .gated = GATED,        \
+    .softcap = PATH(softcap), .add = PATH(add), .add_rows = PATH(add_rows), .scale = PATH(scale),             \
+    .rotate_heads = PATH(rotate_heads), .softmax_causal = PATH(softmax_causal), .sum_exp = PATH(sum_exp),   \
+    .max_first_index = PATH(max_first_index),                                                              \
+}
+const lmk_elementwise PATH(lmk_elementwise) = ELEMENTWISE_TABLE(PATH(activate), PATH(gated));
+const lmk_elementwise PATH(lmk_elementwise_llama_cpp) = ELEMENTWISE_TABLE(PATH(activate_llama_cpp), PATH(gated_llama_cpp));
+#undef ELEMENTWISE_TABLE

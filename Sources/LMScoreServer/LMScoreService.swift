@@ -52,7 +52,10 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
         self.settings = settings
         self.logger = logger
         let context = settings.contextLength, quantization = settings.quantization
-        self.loadModel = loadModel ?? { try Checkpoint.load(directory: URL(fileURLWithPath: $0), context: context, quantization: quantization) }
+        let numerics = Numerics(rawValue: settings.numerics) ?? .transformers   // checked when parsed
+        self.loadModel = loadModel ?? {
+            try Checkpoint.load(directory: URL(fileURLWithPath: $0), context: context, quantization: quantization).with(numerics: numerics)
+        }
     }
 
     /// The port actually bound (useful with port 0), once listening.

@@ -30,6 +30,17 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .long, help: "With --quantize: keep the LM head (and a tied token embedding) as stored.")
     var leaveLmHead = false
 
+    @Option(name: .long, help: "Whose arithmetic to follow where they differ: transformers (default) or llama.cpp (its GELU table and Q8_0 product order: agrees with llama.cpp on the same Q8_0 GGUF file; docs/models.md).")
+    var numerics: String = Numerics.transformers.rawValue
+
+    /// `--numerics`, checked.
+    func chosenNumerics() throws -> Numerics {
+        guard let chosen = Numerics(rawValue: numerics) else {
+            throw CommandFailure("--numerics \(numerics): expected one of \(Numerics.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return chosen
+    }
+
     /// `--quantize` and `--leave-lm-head`, checked.
     func quantization() throws -> Quantization? {
         if quantize == "none" {
@@ -60,8 +71,10 @@ struct ModelOptions: ParsableArguments {
         ComputeThreads.set(threads)
         let model = try DefaultModel.resolve(model)
         let quantization = try quantization()
+        let numerics = try chosenNumerics()
         do {
             return try Checkpoint.load(directory: URL(fileURLWithPath: model), context: context, quantization: quantization)
+                .with(numerics: numerics)
         } catch let error as CheckpointError {
             throw CommandFailure("cannot load model: \(error)")
         }

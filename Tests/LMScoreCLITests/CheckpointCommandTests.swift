@@ -69,6 +69,26 @@ struct CheckpointCommandTests {
         }
     }
 
+    @Test("score --numerics llama.cpp moves a Q8_0 GELU model's scores (its GELU table); a bad name is a one-line error")
+    func numerics() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let directory = temp.file("tiny").path
+        #expect(try lmscore(["make-checkpoint", "--preset", "tiny", "--random", "--seed", "1", directory]).status == 0)
+        let body = Data(#"{"sequences": [[5, 9, 2, 7, 1, 3]], "top_k": 1}"#.utf8)
+        var logprobs: [String: [Double]] = [:]
+        for numerics in ["transformers", "llama.cpp"] {
+            let result = try lmscore(["score", "--model", directory, "--quantize", "q8_0", "--numerics", numerics], stdin: body)
+            #expect(result.status == 0, "\(result)")
+            let rows = try result.json()["results"] as? [[String: Any]]
+            logprobs[numerics] = (rows?.first?["logprobs"] as? [Any])?.compactMap { $0 as? Double }
+        }
+        #expect(logprobs["transformers"]?.count == 5 && logprobs["llama.cpp"]?.count == 5)
+        #expect(logprobs["transformers"] != logprobs["llama.cpp"])
+        let bad = try lmscore(["score", "--model", directory, "--numerics", "ggml"], stdin: body)
+        #expect(bad.status != 0 && bad.err.contains("expected one of transformers, llama.cpp") && bad.out.isEmpty, "\(bad)")
+    }
+
     @Test("the same seed writes the same bytes; another seed does not")
     func deterministic() throws {
         let temp = try TemporaryDirectory()

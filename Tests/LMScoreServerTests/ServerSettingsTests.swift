@@ -55,8 +55,8 @@ struct ServerSettingsTests {
         #expect(settings.logLevel == "info")
         #expect(settings.tokenizer == nil)
         #expect(ServerSettings.keys == [
-            "host", "port", "model", "tokenizer", "threads", "context_length", "quantize", "leave_lm_head", "max_batch_tokens",
-            "max_queued_tokens", "max_body_bytes", "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
+            "host", "port", "model", "tokenizer", "threads", "context_length", "quantize", "leave_lm_head", "numerics",
+            "max_batch_tokens", "max_queued_tokens", "max_body_bytes", "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
             "body_timeout", "drain_timeout", "log_level", "prefix_cache_bytes",
         ])
         // An empty file and no environment change nothing. (An explicit path: the working directory
@@ -150,6 +150,18 @@ struct ServerSettingsTests {
         #expect(fromEnvironment.quantization == .q8_0(lmHead: true))
         #expect(invalid(configPath: empty.path, environment: ["LMSCORE_QUANTIZE": "q4_0"])?.contains("none, q8_0") == true)
         #expect(invalid(configPath: empty.path, overrides: ["leave_lm_head": "yes"])?.contains("--leave-lm-head") == true)
+    }
+
+    @Test("numerics: transformers (the default) or llama.cpp; other names refused, naming both")
+    func numerics() throws {
+        let file = try ConfigFile(#"{"numerics": "llama.cpp"}"#)
+        #expect(try ServerSettings.resolve(configPath: file.path, environment: [:], overrides: [:]).numerics == "llama.cpp")
+        let empty = try ConfigFile("{}")
+        #expect(try ServerSettings.resolve(configPath: empty.path, environment: [:], overrides: [:]).numerics == "transformers")
+        let fromEnvironment = try ServerSettings.resolve(configPath: empty.path, environment: ["LMSCORE_NUMERICS": "llama.cpp"], overrides: [:])
+        #expect(fromEnvironment.numerics == "llama.cpp")
+        let refused = invalid(configPath: empty.path, overrides: ["numerics": "ggml"])
+        #expect(refused?.contains("--numerics") == true && refused?.contains("transformers, llama.cpp") == true, "\(refused ?? "")")
     }
 
     @Test("Unknown keys, non-scalar values, unreadable or non-object files are errors")

@@ -62,7 +62,12 @@ typedef enum {
     LMK_GELU_TANH = 0,  // gelu_new / gelu_pytorch_tanh
     LMK_GELU_ERF = 1,   // gelu (exact)
     LMK_SILU = 2,       // silu (SwiGLU's gate)
+    LMK_GELU_F16_TABLE = 3,  // llama.cpp's GELU: its table of FP16 values at FP16(x) (gelu_table.c)
 } lmk_activation;
+
+/// llama.cpp's GELU table, built on first use: entry h is FP16(gelu_tanh(x)) for x = FP32(binary16 h),
+/// evaluated as ggml's CPU backend does (gelu_table.c). 65,536 entries.
+const uint16_t *lmk_gelu_f16_table(void);
 
 /// The element-wise ops of the forward pass and the LM head's fold (elementwise_template.h), one set
 /// per path, the same bits on every path (one 8-lane vector shape, same operations in the same order).
@@ -101,6 +106,10 @@ typedef struct {
 extern const lmk_elementwise lmk_elementwise_avx512;
 extern const lmk_elementwise lmk_elementwise_avx2;
 extern const lmk_elementwise lmk_elementwise_portable;
+/// The same ops with llama.cpp's numerics: `activate` and `gated` take either GELU through its table.
+extern const lmk_elementwise lmk_elementwise_llama_cpp_avx512;
+extern const lmk_elementwise lmk_elementwise_llama_cpp_avx2;
+extern const lmk_elementwise lmk_elementwise_llama_cpp_portable;
 
 /// Q8_0, llama.cpp's 8-bit format: 32 values as int8 with one FP16 scale d (value = d · q), 34 bytes.
 #define LMK_Q8_0_BLOCK 32
@@ -139,6 +148,18 @@ lmk_gemm_q8_0_fn lmk_gemm_q8_0_avx512;  // VNNI when the CPU has it, else the AV
 lmk_gemm_q8_0_fn lmk_gemm_q8_0_avx2;
 lmk_gemm_q8_0_fn lmk_gemm_q8_0_portable;
 
+/// The same product in llama.cpp's order (q8_0_lanes.c: 8 lanes of 4-product sums per output, its
+/// final lane sum); accumulate 1 adds the result to C. The AVX2 version (used by the AVX-512 path too)
+/// gives the portable one's bits.
+lmk_gemm_q8_0_fn lmk_gemm_q8_0_llama_cpp_avx2;
+lmk_gemm_q8_0_fn lmk_gemm_q8_0_llama_cpp_portable;
+
+/// Whose arithmetic the kernels follow where transformers' and llama.cpp's differ (`--numerics`).
+typedef enum {
+    LMK_NUMERICS_TRANSFORMERS = 0,  // lmscore's default: transformers' functions, FP32 as exact as it goes
+    LMK_NUMERICS_LLAMA_CPP = 1,     // llama.cpp's GELU table and Q8_0 product order
+} lmk_numerics;
+
 /// A path's whole set of kernels, chosen once (kernels.c).
 typedef enum {
     LMK_PATH_AVX512 = 0,
@@ -157,6 +178,8 @@ typedef struct {
 
 /// The kernels of `path`; NULL for a path this build does not have (the x86 paths elsewhere).
 const lmk_kernels *lmk_kernels_for(lmk_path path);
+/// The kernels of `path` with `numerics` (LMK_NUMERICS_TRANSFORMERS: lmk_kernels_for's).
+const lmk_kernels *lmk_kernels_with_numerics(lmk_path path, lmk_numerics numerics);
 
 #ifdef __cplusplus
 }

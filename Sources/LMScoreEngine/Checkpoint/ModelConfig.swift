@@ -32,6 +32,9 @@ public struct ModelConfig: Sendable, Equatable {
     /// logits = cap · tanh(logits / cap) before the log-softmax (Gemma 2's `final_logit_softcapping`).
     public var finalLogitSoftcap: Float?
     public var tieWordEmbeddings: Bool
+    /// Whose arithmetic the forward pass follows where transformers' and llama.cpp's differ (`Numerics`;
+    /// not read from a checkpoint: `DecoderModel.with(numerics:)`).
+    public var numerics = Numerics.transformers
 
     public init(
         modelType: String, vocabSize: Int, maxPositions: Int, nEmbd: Int, nHead: Int, nKVHead: Int, headSize: Int, nInner: Int,

@@ -36,6 +36,14 @@ public struct ComputeContext: @unchecked Sendable {
         self.kernels = kernels
     }
 
+    /// The same path and threads with `numerics`' kernels (`lmk_kernels_with_numerics`).
+    public func with(numerics: Numerics) -> ComputeContext {
+        guard let kernels = lmk_kernels_with_numerics(path.kernelPath, numerics.kernelNumerics) else {
+            preconditionFailure("no \(path.rawValue) kernels in this build")
+        }
+        return ComputeContext(path: path, threads: threads, kernels: kernels)
+    }
+
     /// The element-wise ops of this path.
     var ops: lmk_elementwise { kernels.pointee.elementwise.pointee }
 

@@ -16,6 +16,10 @@ extension Scorer {
             throw ValidationError(parameter: "reference", message: "the models' vocabularies differ in size: "
                 + "\(model.vocabSize) (model) and \(reference.vocabSize) (reference)")
         }
+        guard reference.numerics == model.numerics else {   // the pass computes both on one context's kernels
+            throw ValidationError(parameter: "reference", message: "the models compute with different numerics: "
+                + "\(model.numerics.rawValue) (model) and \(reference.numerics.rawValue) (reference)")
+        }
         guard reference.nPositions >= model.nPositions else {
             throw ValidationError(parameter: "reference", message: "the reference's context (\(reference.nPositions) tokens) "
                 + "is shorter than the model's (\(model.nPositions)); cap both with --context")

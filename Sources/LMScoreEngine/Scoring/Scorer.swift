@@ -16,12 +16,13 @@ public final class Scorer: @unchecked Sendable {
     let workspace: Workspace
     let head: LMHead
 
-    /// `compute`: the kernels and threads (default: the process's path and `ComputeThreads.count` now).
+    /// `compute`: the kernels and threads (default: the process's path and `ComputeThreads.count` now),
+    /// in the variant of the model's `numerics`.
     /// `prefixCacheBytes`: the prefix cache's budget (0: off; the scores are the same bits either way).
     public init(model: DecoderModel, maxTokensPerForward: Int = 4096, compute: ComputeContext = .process(), prefixCacheBytes: Int = 0) {
         self.model = model
         self.maxTokensPerForward = max(maxTokensPerForward, model.config.nPositions)
-        self.compute = compute
+        self.compute = compute.with(numerics: model.config.numerics)
         prefixCache = PrefixCache(budgetBytes: prefixCacheBytes, config: model.config)
         workspace = Workspace(config: model.config)
         head = LMHead(weight: model.weights.lmHead, vocabSize: model.config.vocabSize, channels: model.config.nEmbd,

@@ -18,6 +18,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var quantize = "none"
     /// With `quantize`: keep the LM head (and a tied token embedding) as stored.
     public var leaveLMHead = false
+    /// Whose arithmetic the forward pass follows where they differ: "transformers" or "llama.cpp" (`Numerics`).
+    public var numerics = Numerics.transformers.rawValue
     /// Most tokens one forward pass reads (queued requests are packed up to this).
     public var maxBatchTokens = 4096
     /// Most tokens waiting in the queue; beyond it new requests get 429.
@@ -48,7 +50,7 @@ public struct ServerSettings: Sendable, Equatable {
 
     /// The keys, as written in the JSON file; the environment variable is `LMSCORE_` + the key uppercased.
     public static let keys = [
-        "host", "port", "model", "tokenizer", "threads", "context_length", "quantize", "leave_lm_head", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
+        "host", "port", "model", "tokenizer", "threads", "context_length", "quantize", "leave_lm_head", "numerics", "max_batch_tokens", "max_queued_tokens", "max_body_bytes",
         "max_body_bytes_in_flight", "request_timeout", "connection_limit", "connection_timeout", "connection_memory", "listen_backlog",
         "body_timeout", "drain_timeout", "log_level", "prefix_cache_bytes",
     ]
@@ -134,6 +136,11 @@ public struct ServerSettings: Sendable, Equatable {
             case "false", "0": leaveLMHead = false
             default: throw Invalid(description: "\(source): \"\(raw)\" is not true or false")
             }
+        case "numerics":
+            guard Numerics(rawValue: value) != nil else {
+                throw Invalid(description: "\(source): \"\(raw)\" is not one of \(Numerics.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            numerics = value
         case "max_batch_tokens": maxBatchTokens = try integer(1...1 << 20)
         case "max_queued_tokens": maxQueuedTokens = try integer(1...1 << 26)
         case "max_body_bytes": maxBodyBytes = try integer(1024...1 << 30)

@@ -31,6 +31,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "With --quantize: keep the LM head as stored (overrides \"leave_lm_head\" / LMSCORE_LEAVE_LM_HEAD).")
     var leaveLmHead = false
 
+    @Option(name: .long, help: "Whose arithmetic to follow where they differ: transformers or llama.cpp (overrides \"numerics\" / LMSCORE_NUMERICS).")
+    var numerics: String?
+
     @Option(name: .long, help: "Prefix cache budget in bytes (overrides \"prefix_cache_bytes\" / LMSCORE_PREFIX_CACHE_BYTES; 0: off; default: 1/8 of the memory, at most 8 GiB).")
     var prefixCacheBytes: String?
 
@@ -45,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
         overrides["context_length"] = context
         overrides["quantize"] = quantize
         if leaveLmHead { overrides["leave_lm_head"] = "true" }
+        overrides["numerics"] = numerics
         overrides["prefix_cache_bytes"] = prefixCacheBytes
         let resolved: ServerSettings
         do {
