@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import LMScoreTestSupport
 import Testing
 @testable import LMScoreEngine
 
