@@ -317,7 +317,7 @@ public final class LMScoreService: Service, HTTPServer.Handler, @unchecked Senda
             "model_type": c.modelType, "context_length": c.nPositions, "max_position_embeddings": c.maxPositions,
             "context_limited": c.nPositions < c.maxPositions,
             "parameters": c.parameterCount, "tokenizer": tokenizer?.formatName ?? "none",
-            "kernel": kernel.rawValue, "quantization": model.summary.quantization ?? "none",
+            "kernel": kernel.rawValue, "quantization": model.summary.quantization ?? "none", "numerics": c.numerics.rawValue,
             "prefix_cache_bytes": entry.scorer.prefixCache.statistics.budgetBytes,
         ]
     }

@@ -24,6 +24,20 @@ struct FamilyServerTests {
 
     func json(_ object: Any) -> String { String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self) }
 
+    @Test("/v1/model reports the numerics: transformers by default, llama.cpp when the setting says so")
+    func numericsReported() async throws {
+        try await withServer(testSettings(model: Self.model)) { server in
+            let info = try await server.request("GET", "/v1/model").json()
+            #expect(info["numerics"] as? String == "transformers")
+        }
+        var settings = testSettings(model: Self.model)
+        settings.numerics = "llama.cpp"
+        try await withServer(settings) { server in
+            let info = try await server.request("GET", "/v1/model").json()
+            #expect(info["numerics"] as? String == "llama.cpp")
+        }
+    }
+
     @Test("/v1/model reports the context: the default min(checkpoint, 4096), or context_length")
     func contextReported() async throws {
         try await withServer(testSettings(model: Self.model)) { server in
