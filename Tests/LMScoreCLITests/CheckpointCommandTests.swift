@@ -85,6 +85,8 @@ struct CheckpointCommandTests {
         }
         #expect(logprobs["transformers"]?.count == 5 && logprobs["llama.cpp"]?.count == 5)
         #expect(logprobs["transformers"] != logprobs["llama.cpp"])
+        #expect(textFields(try lmscore(["inspect", "--model", directory]).out)["numerics"] == "transformers")
+        #expect(textFields(try lmscore(["inspect", "--model", directory, "--numerics", "llama.cpp"]).out)["numerics"] == "llama.cpp")
         let bad = try lmscore(["score", "--model", directory, "--numerics", "ggml"], stdin: body)
         #expect(bad.status != 0 && bad.err.contains("expected one of transformers, llama.cpp") && bad.out.isEmpty, "\(bad)")
     }

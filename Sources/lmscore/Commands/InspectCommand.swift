@@ -24,6 +24,7 @@ struct InspectCommand: ParsableCommand {
             "dtype": model.summary.dtypes.joined(separator: ", "),
             "tensors": model.summary.tensorTypes.joined(separator: ", "),
             "quantized_at_load": model.summary.quantization ?? "none",
+            "numerics": c.numerics.rawValue,
             "model_type": c.modelType,
             "parameters": c.parameterCount,
             "vocab_size": c.vocabSize,
