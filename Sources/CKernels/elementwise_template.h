@@ -92,12 +92,20 @@ INLINE f8 gelu_erf8(f8 v) {
 }
 
 /// llama.cpp's GELU (gelu_table.c): 0 for x ≤ −10, x for x ≥ 10, else its table's value at FP16(x).
+/// The table's entries, read directly here: the ops that take an activation make sure it is built
+/// (`ensure_activation`) once per call, not once per 8 values.
+extern uint16_t lmk_gelu_f16_values[1 << 16];
+
 INLINE f8 gelu_f16_table8(f8 v) {
-    const uint16_t *table = lmk_gelu_f16_table();
     f8 out;
     for (int i = 0; i < 8; i++)
-        out[i] = v[i] <= -10.0f ? 0.0f : v[i] >= 10.0f ? v[i] : lmk_f16_to_f32(table[lmk_f32_to_f16(v[i])]);
+        out[i] = v[i] <= -10.0f ? 0.0f : v[i] >= 10.0f ? v[i] : lmk_f16_to_f32(lmk_gelu_f16_values[lmk_f32_to_f16(v[i])]);
     return out;
+}
+
+/// What `activation` needs before its first value: llama.cpp's GELU table built (gelu_table.c).
+INLINE void ensure_activation(lmk_activation activation) {
+    if (activation == LMK_GELU_F16_TABLE) (void)lmk_gelu_f16_table();
 }
 
 INLINE f8 activate8(f8 v, lmk_activation activation) {
@@ -149,12 +157,14 @@ static void PATH(rms_norm)(const float *x, float *out, long rows, long width, lo
 // MARK: maps
 
 static void PATH(activate)(float *x, long count, lmk_activation activation) {
+    ensure_activation(activation);
     long i = 0;
     for (; i + 8 <= count; i += 8) store8(x + i, activate8(load8(x + i), activation));
     if (i < count) store8_partial(x + i, activate8(load8_partial(x + i, count - i), activation), count - i);
 }
 
 static void PATH(gated)(float *x, long rows, long width, lmk_activation activation) {
+    ensure_activation(activation);
     for (long t = 0; t < rows; t++) {
         float *gate = x + t * 2 * width, *up = gate + width;
         long i = 0;

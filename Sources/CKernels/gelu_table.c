@@ -13,7 +13,7 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-static uint16_t table[1 << 16];
+uint16_t lmk_gelu_f16_values[1 << 16];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void fill(void) {
@@ -22,11 +22,11 @@ static void fill(void) {
         float x = lmk_f16_to_f32((uint16_t)h);
         float gelu = 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * fmaf(coefficient * x, x, 1.0f)));
         // A NaN (x NaN, or −∞ · 0 at x = −∞) as ggml's table holds it: quiet, x's sign, no payload.
-        table[h] = isnan(gelu) ? (signbit(x) ? 0xfe00 : 0x7e00) : lmk_f32_to_f16(gelu);
+        lmk_gelu_f16_values[h] = isnan(gelu) ? (signbit(x) ? 0xfe00 : 0x7e00) : lmk_f32_to_f16(gelu);
     }
 }
 
 const uint16_t *lmk_gelu_f16_table(void) {
     pthread_once(&once, fill);
-    return table;
+    return lmk_gelu_f16_values;
 }
