@@ -14,5 +14,6 @@ flags=(-O2 -mavx2 -mfma -mf16c -ffp-contract=off -ISources/CKernels/include -ISo
 "$cc" "${flags[@]}" -Wno-psabi -include Scripts/avx512_emulated/simde_avx512.h -c Sources/CKernels/gemm_avx512.c -o "$build/avx512.o"
 "$cc" "${flags[@]}" -Wall -Werror -c Sources/CKernels/gemm_avx2.c -o "$build/avx2.o"
 "$cc" "${flags[@]}" -Wall -Werror -c Sources/CKernels/panel.c -o "$build/panel.o"
-"$cc" "${flags[@]}" -Wall -Werror Scripts/avx512_emulated/check.c "$build/avx512.o" "$build/avx2.o" "$build/panel.o" -lm -o "$build/check"
+"$cc" "${flags[@]}" -Wall -Werror -c Sources/CKernels/blocking.c -o "$build/blocking.o"
+"$cc" "${flags[@]}" -Wall -Werror Scripts/avx512_emulated/check.c "$build/avx512.o" "$build/avx2.o" "$build/panel.o" "$build/blocking.o" -lm -o "$build/check"
 "$build/check"

@@ -4,7 +4,7 @@
 //   V_ZERO() V_LOAD(p) V_STORE(p, v) V_SET1(x) V_ADD(a, b) V_MUL(a, b) V_FMA(a, b, c) = a·b + c
 //   V_LOAD_F16(p) V_LOAD_BF16(p)                 VL 16-bit values → V
 //
-// GotoBLAS/BLIS-shaped: B is copied block by block (KC × NC, either layout, 16-bit converted in
+// GotoBLAS/BLIS-shaped: B is copied block by block (KC × nc, either layout, 16-bit converted in
 // registers on the way) into a cache-resident FP32 panel of 2·VL-column strips; N_MR × 2·VL tiles of C
 // keep their accumulators in registers while A's rows are broadcast from where they lie.
 //
@@ -32,9 +32,11 @@
 
 #define N_MR 6          // rows of a tile of C
 #define N_NR (2 * VL)   // columns of a tile of C: two vectors
-#define KC 256          // k per block: a strip of the panel (KC × N_NR) stays in L1
-#define NC 256          // columns per block: the panel (KC × NC) stays in L2
-#define MC 96           // rows of A per pass over the panel (MC × KC stays in L2)
+#define KC LMK_PANEL_KC   // k per block: a strip of the panel (KC × N_NR) stays in L1
+// Columns per packed block (the panel KC × nc stays in L2) and rows of A per pass over it come from
+// this CPU's L2 size (lmk_gemm_blocking, blocking.c); B read in place keeps 256-column blocks.
+#define NC_IN_PLACE 256
+#define FETCH_AHEAD_ROWS 96   // up to this many rows, the tiles of one block fetch the next (see below)
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE long PATH(min)(long x, long y) { return x < y ? x : y; }
@@ -313,7 +315,7 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
                     int transpose_b, float *c, long ldc, float alpha, float beta) {
     if (m <= 0 || n <= 0) return;
     if (!(beta == 0.0f || (beta == 1.0f && alpha == 1.0f))) abort();   // the header's contract
-    _Static_assert(KC * NC <= LMK_PANEL_FLOATS, "the panel holds a KC × NC block");
+    const lmk_blocking blocking = lmk_gemm_blocking();   // panel columns and rows per pass for this CPU
     if (transpose_b && m <= 2 * VL) {
         PATH(transposed_product)(m, n, k, a, lda, b, ldb, b_type, c, ldc, beta == 1.0f, alpha);
         return;
@@ -322,20 +324,21 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
     const int in_place = !transpose_b && m <= M_IN_PLACE;
     // Few rows: the tiles of one block take about as long as reading the next from memory, so they
     // fetch it as they go. Many rows: the tiles run long enough that a fetched block would leave L2.
-    const int fetch_ahead = m <= MC;
-    float *panel = in_place ? 0 : lmk_thread_panel();   // [NC / N_NR, KC, N_NR]
+    const int fetch_ahead = m <= FETCH_AHEAD_ROWS;
+    float *panel = in_place ? 0 : lmk_thread_panel();   // [nc_block / N_NR, KC, N_NR]
     const long kc_block = in_place ? KC_IN_PLACE : KC;
-    for (long jc = 0; jc < n; jc += NC) {
-        long nc = PATH(min)(NC, n - jc);
+    const long nc_block = in_place ? NC_IN_PLACE : blocking.nc, mc_block = blocking.mc;
+    for (long jc = 0; jc < n; jc += nc_block) {
+        long nc = PATH(min)(nc_block, n - jc);
         long pc = 0;
         do {   // at least once: k == 0 still writes 0 (beta 0) or leaves C (beta 1)
             long kc = PATH(min)(kc_block, k - pc);
             int fresh = pc == 0 && beta == 0.0f, last = pc + kc >= k;
             // The next block: the next KC rows of these columns, or the first of the next columns.
-            long next_pc = last ? 0 : pc + kc, next_jc = last ? jc + NC : jc;
+            long next_pc = last ? 0 : pc + kc, next_jc = last ? jc + nc_block : jc;
             lmk_prefetch prefetch = lmk_prefetch_none();
             if (fetch_ahead && next_jc < n && k > 0) {
-                long next_kc = PATH(min)(kc_block, k - next_pc), next_nc = PATH(min)(NC, n - next_jc);
+                long next_kc = PATH(min)(kc_block, k - next_pc), next_nc = PATH(min)(nc_block, n - next_jc);
                 prefetch = transpose_b
                     ? lmk_prefetch_block((const char *)b + (next_jc * ldb + next_pc) * size, next_nc, next_kc * size, ldb * size)
                     : lmk_prefetch_block((const char *)b + (next_pc * ldb + next_jc) * size, next_kc, next_nc * size, ldb * size);
@@ -348,8 +351,8 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
                 }
             } else {
                 PATH(pack_panel)(panel, b, ldb, b_type, transpose_b, pc, kc, jc, nc);
-                for (long ic = 0; ic < m; ic += MC) {
-                    long i1 = PATH(min)(m, ic + MC);
+                for (long ic = 0; ic < m; ic += mc_block) {
+                    long i1 = PATH(min)(m, ic + mc_block);
                     for (long jr = 0; jr < nc; jr += N_NR) {
                         const float *strip = panel + (jr / N_NR) * kc * N_NR;
                         PATH(column_tiles)(ic, i1, kc, a + pc, lda, strip, N_NR, LMK_F32, 0, c + jc + jr, ldc,

@@ -1,5 +1,5 @@
 // Each thread's packing panel, allocated on its first product and freed when the thread ends: a
-// product must not page in a fresh 256 KB on every call (attention makes thousands of small ones).
+// product must not page in a fresh 512 KB on every call (attention makes thousands of small ones).
 #include "panel.h"
 
 #include <pthread.h>

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 @testable import LMScoreEngine
@@ -93,6 +94,43 @@ struct KernelTests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The blocking follows the L2 size the CPU reports: a panel of about half of L2, from 256 columns
+    /// (Zen 2's 512 KB) to the largest measured, 512 (Zen 4's 1 MB), rows per pass in proportion.
+    @Test func theBlockingFollowsTheL2Size() {
+        for (l2, nc, mc) in [(128 << 10, 256, 96), (512 << 10, 256, 96), (1 << 20, 512, 192), (2 << 20, 512, 192), (48 << 20, 512, 192)] {
+            let blocking = lmk_gemm_blocking_for_l2(l2)
+            #expect((blocking.l2_bytes, blocking.nc, blocking.mc) == (l2, nc, mc), "L2 \(l2 >> 10) KB")
+        }
+        #expect(lmk_l2_cache_bytes() > 0)
+    }
+
+    /// The blocking chosen for one CPU must give the bits of any other's: products spanning several
+    /// panels (N past 512 columns), passes (M past 192 rows) and K blocks, under the blockings of a
+    /// 512 KB and a 1 MB L2. (Other tests' products may run under the override meanwhile: by the same
+    /// contract, that changes none of their bits.)
+    @Test(arguments: paths)
+    func theBlockingChangesNoBit(path: KernelPath) {
+        var random = SplitMix64(seed: 14)
+        let m = 400, n = 1100, k = 600
+        let a = (0..<m * k).map { _ in Float(random.uniform() * 2 - 1) }
+        defer { lmk_gemm_blocking_override(0) }
+        for transposeB in [false, true] {
+            for type in [ElementType.f32, .f16] {
+                let b = StoredMatrix((0..<n * k).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
+                let results = [512 << 10, 1 << 20].map { l2 in
+                    lmk_gemm_blocking_override(l2)
+                    var c = [Float](repeating: .nan, count: m * n)
+                    b.withBase { base in
+                        product(m: m, n: n, k: k, a: a, lda: k, b: base, ldb: transposeB ? k : n, elementType: type, transposeB: transposeB,
+                                c: &c, ldc: n, alpha: 1, beta: 0, compute: ComputeContext(path: path, threads: 1))
+                    }
+                    return c
+                }
+                #expect(results[0] == results[1], "\(path) \(type) transposeB \(transposeB)")
             }
         }
     }
