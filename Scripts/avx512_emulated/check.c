@@ -3,7 +3,7 @@
 // naive double-precision loop. Built and run by Scripts/check_avx512_emulated.sh; exit 0 = every check
 // held. What it checks, each for B [K, N] and [N, K], F32, F16 and BF16:
 //   1. the same bits as the AVX2 path on odd shapes (M, N, K from 1 to 1000; with beta 0 and alpha ≠ 1,
-//      and accumulating), since both compute each element as one FMA chain over k in order;
+//      plus a bias, and accumulating), since both compute each element as one FMA chain over k in order;
 //   2. within K·2⁻²³ of Σ|a·b| of the double-precision sum, columns past N untouched;
 //   3. a row alone = the same row at any position of M = 7, 24 (B read in place) and 25, 100 (packed);
 //   4. a product over K = the product over K1 followed by the one over K2 accumulated;
@@ -76,13 +76,15 @@ static void check_product(long m, long n, long k, int transpose_b, lmk_element_t
     float *b_values;
     make_b(type, b_rows * ldb, &b, &b_values);
     float alpha = accumulate ? 1.0f : 0.375f, beta = accumulate ? 1.0f : 0.0f;
+    float *bias = accumulate ? NULL : malloc((size_t)n * sizeof(float));   // a bias on the fresh products
+    for (long j = 0; bias && j < n; j++) bias[j] = uniform();
     float *start = malloc((size_t)(m * ldc) * sizeof(float));
     for (long i = 0; i < m * ldc; i++) start[i] = uniform();
     float *c512 = malloc((size_t)(m * ldc) * sizeof(float)), *c2 = malloc((size_t)(m * ldc) * sizeof(float));
     memcpy(c512, start, (size_t)(m * ldc) * sizeof(float));
     memcpy(c2, start, (size_t)(m * ldc) * sizeof(float));
-    lmk_gemm_avx512(m, n, k, a, lda, b, ldb, type, transpose_b, c512, ldc, alpha, beta);
-    lmk_gemm_avx2(m, n, k, a, lda, b, ldb, type, transpose_b, c2, ldc, alpha, beta);
+    lmk_gemm_avx512(m, n, k, a, lda, b, ldb, type, transpose_b, c512, ldc, alpha, beta, bias);
+    lmk_gemm_avx2(m, n, k, a, lda, b, ldb, type, transpose_b, c2, ldc, alpha, beta, bias);
 
     long differing = 0;
     double worst = 0;
@@ -100,8 +102,8 @@ static void check_product(long m, long n, long k, int transpose_b, lmk_element_t
                 sum += product;
                 magnitude += fabs(product);
             }
-            double expected = accumulate ? start[i * ldc + j] + sum : alpha * sum;
-            double bound = (magnitude + (accumulate ? fabs(start[i * ldc + j]) : 0)) * (double)(k + 2) * 0x1p-23 + 1e-30;
+            double expected = accumulate ? start[i * ldc + j] + sum : alpha * sum + bias[j];
+            double bound = (magnitude + (accumulate ? fabs(start[i * ldc + j]) : fabs(bias[j]))) * (double)(k + 2) * 0x1p-23 + 1e-30;
             double error = fabs(c512[i * ldc + j] - expected) / bound;
             if (error > worst) worst = error;
         }
@@ -110,7 +112,7 @@ static void check_product(long m, long n, long k, int transpose_b, lmk_element_t
           m, n, k, transpose_b, type_name[type], accumulate, differing);
     CHECK(worst <= 1, "%ldx%ldx%ld transpose_b %d %s accumulate %d: error %.3g of the bound",
           m, n, k, transpose_b, type_name[type], accumulate, worst);
-    free(a); free(b); free(b_values); free(start); free(c512); free(c2);
+    free(a); free(b); free(b_values); free(bias); free(start); free(c512); free(c2);
 }
 
 /// Check 3: row `r` of a random M × K, alone and at every position of M rows.
@@ -122,14 +124,14 @@ static void check_invariance(int transpose_b, lmk_element_type type) {
     make_b(type, (transpose_b ? n : k) * ldb, &b, &b_values);
     float *row = malloc((size_t)k * sizeof(float)), *alone = malloc((size_t)n * sizeof(float));
     for (long p = 0; p < k; p++) row[p] = uniform();
-    lmk_gemm_avx512(1, n, k, row, k, b, ldb, type, transpose_b, alone, n, 1, 0);
+    lmk_gemm_avx512(1, n, k, row, k, b, ldb, type, transpose_b, alone, n, 1, 0, NULL);
     for (size_t s = 0; s < sizeof ms / sizeof ms[0]; s++) {
         long m = ms[s];
         float *a = malloc((size_t)(m * k) * sizeof(float)), *c = malloc((size_t)(m * n) * sizeof(float));
         for (long position = 0; position < m; position += (m > 30 ? 13 : 1)) {
             for (long i = 0; i < m * k; i++) a[i] = uniform();
             memcpy(a + position * k, row, (size_t)k * sizeof(float));
-            lmk_gemm_avx512(m, n, k, a, k, b, ldb, type, transpose_b, c, n, 1, 0);
+            lmk_gemm_avx512(m, n, k, a, k, b, ldb, type, transpose_b, c, n, 1, 0, NULL);
             CHECK(memcmp(c + position * n, alone, (size_t)n * sizeof(float)) == 0,
                   "transpose_b %d %s: row at %ld of %ld differs from the row alone", transpose_b, type_name[type], position, m);
         }
@@ -145,9 +147,9 @@ static void check_accumulation(long m) {
     for (long i = 0; i < m * k; i++) a[i] = uniform();
     for (long i = 0; i < k * n; i++) b[i] = uniform();
     float *whole = malloc((size_t)(m * n) * sizeof(float)), *split = malloc((size_t)(m * n) * sizeof(float));
-    lmk_gemm_avx512(m, n, k, a, k, b, n, LMK_F32, 0, whole, n, 1, 0);
-    lmk_gemm_avx512(m, n, k1, a, k, b, n, LMK_F32, 0, split, n, 1, 0);
-    lmk_gemm_avx512(m, n, k - k1, a + k1, k, b + k1 * n, n, LMK_F32, 0, split, n, 1, 1);
+    lmk_gemm_avx512(m, n, k, a, k, b, n, LMK_F32, 0, whole, n, 1, 0, NULL);
+    lmk_gemm_avx512(m, n, k1, a, k, b, n, LMK_F32, 0, split, n, 1, 0, NULL);
+    lmk_gemm_avx512(m, n, k - k1, a + k1, k, b + k1 * n, n, LMK_F32, 0, split, n, 1, 1, NULL);
     CHECK(memcmp(whole, split, (size_t)(m * n) * sizeof(float)) == 0, "m %ld: K split in two differs from one product", m);
     free(a); free(b); free(whole); free(split);
 }

@@ -131,14 +131,15 @@ INLINE void PATH(store_columns)(float *p, V v, long count) {
 }
 
 /// C[0 ..< mr, 0 ..< nr] over one K block: the sums start at +0 (`fresh`) or at what C holds, and
-/// end in C as they are, or (last block, alpha ≠ 1) times alpha. Row kk of the tile's 2·VL columns
+/// end in C as they are, or (last block) times alpha when alpha ≠ 1, then plus `bias` (the tile's nr
+/// values; NULL: none) — what adding the bias to C afterwards would give, bit for bit. Row kk of the tile's 2·VL columns
 /// of B is `strip` + kk · `stride` in element type `type`: a strip of the FP32 panel (stride N_NR),
 /// or B itself (stride ldb; `partial` when fewer than 2·VL columns remain). `mr`, `type` and
 /// `partial` are constants at every call, so each combination compiles to its own loop.
 /// Each k step also fetches one line of the next block of B (`prefetch`).
 INLINE void PATH(tile)(const int mr, long kc, const float *a, long lda, const void *strip, long stride,
                        const lmk_element_type type, const int partial, float *c, long ldc, long nr, int fresh,
-                       int last, float alpha, lmk_prefetch *prefetch) {
+                       int last, float alpha, const float *bias, lmk_prefetch *prefetch) {
     V acc0[N_MR], acc1[N_MR];
     for (int i = 0; i < mr; i++) {
         acc0[i] = fresh ? V_ZERO() : PATH(load_columns)(c + i * ldc, nr);
@@ -166,6 +167,13 @@ INLINE void PATH(tile)(const int mr, long kc, const float *a, long lda, const vo
             acc1[i] = V_MUL(V_SET1(alpha), acc1[i]);
         }
     }
+    if (last && bias) {
+        V bias0 = PATH(load_columns)(bias, nr), bias1 = PATH(load_columns)(bias + VL, nr - VL);
+        for (int i = 0; i < mr; i++) {
+            acc0[i] = V_ADD(acc0[i], bias0);
+            acc1[i] = V_ADD(acc1[i], bias1);
+        }
+    }
     for (int i = 0; i < mr; i++) {
         PATH(store_columns)(c + i * ldc, acc0[i], nr);
         PATH(store_columns)(c + i * ldc + VL, acc1[i], nr - VL);
@@ -173,10 +181,10 @@ INLINE void PATH(tile)(const int mr, long kc, const float *a, long lda, const vo
 }
 
 /// Rows i0 ..< i1 of C's 2·VL columns at `c` over one K block, in tiles of N_MR rows (the last one
-/// shorter), B's rows as in `tile`.
+/// shorter), B's rows and `bias` (these columns' values) as in `tile`.
 INLINE void PATH(column_tiles)(long i0, long i1, long kc, const float *a, long lda, const void *strip, long stride,
                                const lmk_element_type type, const int partial, float *c, long ldc, long nr, int fresh,
-                               int last, float alpha, lmk_prefetch *prefetch) {
+                               int last, float alpha, const float *bias, lmk_prefetch *prefetch) {
     for (long i = i0; i < i1; i += N_MR) {
         const float *ai = a + i * lda;
         float *ci = c + i * ldc;
@@ -186,7 +194,7 @@ INLINE void PATH(column_tiles)(long i0, long i1, long kc, const float *a, long l
             __builtin_prefetch(c + r * ldc, 1, 3);
             __builtin_prefetch(c + r * ldc + N_NR - 1, 1, 3);
         }
-#define TILE(rows) PATH(tile)(rows, kc, ai, lda, strip, stride, type, partial, ci, ldc, nr, fresh, last, alpha, prefetch)
+#define TILE(rows) PATH(tile)(rows, kc, ai, lda, strip, stride, type, partial, ci, ldc, nr, fresh, last, alpha, bias, prefetch)
         _Static_assert(N_MR == 6, "the cases below go up to 6 rows");
         switch (PATH(min)(N_MR, i1 - i)) { LMK_ROW_CASES_6(TILE) }
 #undef TILE
@@ -196,8 +204,8 @@ INLINE void PATH(column_tiles)(long i0, long i1, long kc, const float *a, long l
 /// The same, B read in place ([K, N] layout) in its own element type.
 static void PATH(column_tiles_in_place)(long m, long kc, const float *a, long lda, const void *strip, long ldb,
                                         lmk_element_type type, float *c, long ldc, long nr, int fresh, int last,
-                                        float alpha, lmk_prefetch *prefetch) {
-#define TILES(type, partial) PATH(column_tiles)(0, m, kc, a, lda, strip, ldb, type, partial, c, ldc, nr, fresh, last, alpha, prefetch)
+                                        float alpha, const float *bias, lmk_prefetch *prefetch) {
+#define TILES(type, partial) PATH(column_tiles)(0, m, kc, a, lda, strip, ldb, type, partial, c, ldc, nr, fresh, last, alpha, bias, prefetch)
     int partial = nr < N_NR;
     switch (type) {
     case LMK_F16: if (partial) TILES(LMK_F16, 1); else TILES(LMK_F16, 0); break;
@@ -220,10 +228,11 @@ static void PATH(column_tiles_in_place)(long m, long kc, const float *a, long ld
 #define T_MR2 6   // … when they take two
 #define T_KC 256  // k per chunk of 16-bit rows converted to FP32 before broadcasting
 
-/// C[0 ..< m, j0 ..< j0 + rows] (+)= A · B[j0 ..< j0 + rows, :]ᵀ, A's rows transposed in `at`
-/// ([k][mv·VL], zero past m). `mv`, `rows` and `type` are constants at every call.
+/// C[0 ..< m, j0 ..< j0 + rows] (+)= A · B[j0 ..< j0 + rows, :]ᵀ (+ bias[0 ..< rows] when not NULL), A's
+/// rows transposed in `at` ([k][mv·VL], zero past m). `mv`, `rows` and `type` are constants at every call.
 INLINE void PATH(transposed_tile)(const int mv, const int rows, long k, const float *at, const void *b, long ldb,
-                                  const lmk_element_type type, float *c, long ldc, long m, int accumulate, float alpha) {
+                                  const lmk_element_type type, float *c, long ldc, long m, int accumulate, float alpha,
+                                  const float *bias) {
     V acc[T_MR1][2];
     _Alignas(64) float lanes[2 * VL];
     for (int r = 0; r < rows; r++) {
@@ -264,6 +273,7 @@ INLINE void PATH(transposed_tile)(const int mv, const int rows, long k, const fl
     for (int r = 0; r < rows; r++) {
         for (int v = 0; v < mv; v++) {
             V out = alpha != 1.0f ? V_MUL(V_SET1(alpha), acc[r][v]) : acc[r][v];
+            if (bias) out = V_ADD(out, V_SET1(bias[r]));
             V_STORE(lanes, out);
             for (long l = 0; l < VL && v * VL + l < m; l++) c[(v * VL + l) * ldc + r] = lanes[l];
         }
@@ -271,13 +281,14 @@ INLINE void PATH(transposed_tile)(const int mv, const int rows, long k, const fl
 }
 
 INLINE void PATH(transposed_columns)(const int mv, long m, long n, long k, const float *at, const void *b, long ldb,
-                                     const lmk_element_type type, float *c, long ldc, int accumulate, float alpha) {
+                                     const lmk_element_type type, float *c, long ldc, int accumulate, float alpha,
+                                     const float *bias) {
     const int mr = mv == 1 ? T_MR1 : T_MR2;
     const long size = PATH(element_size)(type);
     for (long j = 0; j < n; j += mr) {
         const void *bj = (const char *)b + j * ldb * size;
         float *cj = c + j;
-#define TILE(rows) PATH(transposed_tile)(mv, rows, k, at, bj, ldb, type, cj, ldc, m, accumulate, alpha)
+#define TILE(rows) PATH(transposed_tile)(mv, rows, k, at, bj, ldb, type, cj, ldc, m, accumulate, alpha, bias ? bias + j : 0)
         _Static_assert(T_MR1 == 8 && T_MR2 <= 8, "the cases below go up to 8 rows");
         switch (PATH(min)(mr, n - j)) { LMK_ROW_CASES_8(TILE) }
 #undef TILE
@@ -285,13 +296,14 @@ INLINE void PATH(transposed_columns)(const int mv, long m, long n, long k, const
 }
 
 static void PATH(transposed_product)(long m, long n, long k, const float *a, long lda, const void *b, long ldb,
-                                     lmk_element_type type, float *c, long ldc, int accumulate, float alpha) {
+                                     lmk_element_type type, float *c, long ldc, int accumulate, float alpha,
+                                     const float *bias) {
     const int mv = m <= VL ? 1 : 2;
     float *at = aligned_alloc(64, (size_t)(k > 0 ? k : 1) * (size_t)mv * VL * sizeof(float));   // [k][mv·VL]
     if (!at) abort();
     for (long kk = 0; kk < k; kk++)
         for (long i = 0; i < mv * VL; i++) at[kk * mv * VL + i] = i < m ? a[i * lda + kk] : 0.0f;
-#define COLUMNS(mv, type) PATH(transposed_columns)(mv, m, n, k, at, b, ldb, type, c, ldc, accumulate, alpha)
+#define COLUMNS(mv, type) PATH(transposed_columns)(mv, m, n, k, at, b, ldb, type, c, ldc, accumulate, alpha, bias)
     switch (type) {
     case LMK_F16: if (mv == 1) COLUMNS(1, LMK_F16); else COLUMNS(2, LMK_F16); break;
     case LMK_BF16: if (mv == 1) COLUMNS(1, LMK_BF16); else COLUMNS(2, LMK_BF16); break;
@@ -312,12 +324,12 @@ static void PATH(transposed_product)(long m, long n, long k, const float *a, lon
 #define KC_IN_PLACE 64
 
 void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void *b, long ldb, lmk_element_type b_type,
-                    int transpose_b, float *c, long ldc, float alpha, float beta) {
+                    int transpose_b, float *c, long ldc, float alpha, float beta, const float *bias) {
     if (m <= 0 || n <= 0) return;
     if (!(beta == 0.0f || (beta == 1.0f && alpha == 1.0f))) abort();   // the header's contract
     const lmk_blocking blocking = lmk_gemm_blocking();   // panel columns and rows per pass for this CPU
     if (transpose_b && m <= 2 * VL) {
-        PATH(transposed_product)(m, n, k, a, lda, b, ldb, b_type, c, ldc, beta == 1.0f, alpha);
+        PATH(transposed_product)(m, n, k, a, lda, b, ldb, b_type, c, ldc, beta == 1.0f, alpha, bias);
         return;
     }
     const long size = PATH(element_size)(b_type);
@@ -347,7 +359,8 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
                 for (long jr = 0; jr < nc; jr += N_NR) {
                     const void *strip = (const char *)b + (pc * ldb + jc + jr) * size;
                     PATH(column_tiles_in_place)(m, kc, a + pc, lda, strip, ldb, b_type, c + jc + jr, ldc,
-                                                PATH(min)(N_NR, nc - jr), fresh, last, alpha, &prefetch);
+                                                PATH(min)(N_NR, nc - jr), fresh, last, alpha, bias ? bias + jc + jr : 0,
+                                                &prefetch);
                 }
             } else {
                 PATH(pack_panel)(panel, b, ldb, b_type, transpose_b, pc, kc, jc, nc);
@@ -356,7 +369,8 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
                     for (long jr = 0; jr < nc; jr += N_NR) {
                         const float *strip = panel + (jr / N_NR) * kc * N_NR;
                         PATH(column_tiles)(ic, i1, kc, a + pc, lda, strip, N_NR, LMK_F32, 0, c + jc + jr, ldc,
-                                           PATH(min)(N_NR, nc - jr), fresh, last, alpha, &prefetch);
+                                           PATH(min)(N_NR, nc - jr), fresh, last, alpha, bias ? bias + jc + jr : 0,
+                                           &prefetch);
                     }
                 }
             }

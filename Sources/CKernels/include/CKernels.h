@@ -36,9 +36,12 @@ int lmk_cpu_features(void);
 /// alpha 1: each element's FMA chain continues from C's value, so splitting K over two products gives
 /// the bits of one). Other alpha/beta pairs abort. Row-major: op(B) is B [k, n] (row stride ldb), or
 /// with transpose_b B [n, k] transposed (row stride ldb); A, C are FP32 with row strides lda, ldc.
+/// `bias` (n values, or NULL) is added to every row as each element's last operation, in registers:
+/// the bits of adding it to C afterwards (`add_rows`) without that pass over C.
 /// Single-threaded: callers split the columns (any split gives the same bits).
 typedef void lmk_gemm_fn(long m, long n, long k, const float *a, long lda, const void *b, long ldb,
-                         lmk_element_type b_type, int transpose_b, float *c, long ldc, float alpha, float beta);
+                         lmk_element_type b_type, int transpose_b, float *c, long ldc, float alpha, float beta,
+                         const float *bias);
 lmk_gemm_fn lmk_gemm_avx512;
 lmk_gemm_fn lmk_gemm_avx2;
 lmk_gemm_fn lmk_gemm_portable;

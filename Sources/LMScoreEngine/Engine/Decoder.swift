@@ -144,7 +144,7 @@ public final class DecoderModel: Sendable {
     }
 }
 
-/// out[T, Σ outputs] (+)= x[T, in] through each linear part, the parts' outputs side by side.
+/// out[T, Σ outputs] (+)= x[T, in] through each linear part (+ its bias), the parts' outputs side by side.
 /// `inputStride` is x's row stride (default: the parts' input width).
 func project(
     _ x: UnsafePointer<Float>, _ parts: [Linear], into out: UnsafeMutablePointer<Float>, rows: Int,
@@ -154,8 +154,7 @@ func project(
     var column = 0
     for part in parts {
         matmul(m: rows, n: part.outputs, k: part.inputs, a: x, lda: inputStride ?? part.inputs, b: part.weight,
-               transposeB: part.storedOutIn, c: out + column, ldc: width, beta: accumulate ? 1 : 0, compute: compute)
-        if let bias = part.bias { addBias(out + column, rows: rows, width: part.outputs, stride: width, bias: bias, compute: compute) }
+               transposeB: part.storedOutIn, c: out + column, ldc: width, beta: accumulate ? 1 : 0, bias: part.bias, compute: compute)
         column += part.outputs
     }
 }
