@@ -78,13 +78,14 @@ static void check_product(long m, long n, long k, int transpose_b, lmk_element_t
     float alpha = accumulate ? 1.0f : 0.375f, beta = accumulate ? 1.0f : 0.0f;
     float *bias = accumulate ? NULL : malloc((size_t)n * sizeof(float));   // a bias on the fresh products
     for (long j = 0; bias && j < n; j++) bias[j] = uniform();
+    lmk_epilogue epilogue = {bias, NULL, LMK_GELU_TANH};
     float *start = malloc((size_t)(m * ldc) * sizeof(float));
     for (long i = 0; i < m * ldc; i++) start[i] = uniform();
     float *c512 = malloc((size_t)(m * ldc) * sizeof(float)), *c2 = malloc((size_t)(m * ldc) * sizeof(float));
     memcpy(c512, start, (size_t)(m * ldc) * sizeof(float));
     memcpy(c2, start, (size_t)(m * ldc) * sizeof(float));
-    lmk_gemm_avx512(m, n, k, a, lda, b, ldb, type, transpose_b, c512, ldc, alpha, beta, bias);
-    lmk_gemm_avx2(m, n, k, a, lda, b, ldb, type, transpose_b, c2, ldc, alpha, beta, bias);
+    lmk_gemm_avx512(m, n, k, a, lda, b, ldb, type, transpose_b, c512, ldc, alpha, beta, &epilogue);
+    lmk_gemm_avx2(m, n, k, a, lda, b, ldb, type, transpose_b, c2, ldc, alpha, beta, &epilogue);
 
     long differing = 0;
     double worst = 0;

@@ -132,14 +132,15 @@ INLINE void PATH(store_columns)(float *p, V v, long count) {
 
 /// C[0 ..< mr, 0 ..< nr] over one K block: the sums start at +0 (`fresh`) or at what C holds, and
 /// end in C as they are, or (last block) times alpha when alpha ≠ 1, then plus `bias` (the tile's nr
-/// values; NULL: none) — what adding the bias to C afterwards would give, bit for bit. Row kk of the tile's 2·VL columns
+/// values; NULL: none) — what adding the bias to C afterwards would give, bit for bit — and each row,
+/// once stored, through the epilogue's activation (`activate`: NULL for none). Row kk of the tile's 2·VL columns
 /// of B is `strip` + kk · `stride` in element type `type`: a strip of the FP32 panel (stride N_NR),
 /// or B itself (stride ldb; `partial` when fewer than 2·VL columns remain). `mr`, `type` and
 /// `partial` are constants at every call, so each combination compiles to its own loop.
 /// Each k step also fetches one line of the next block of B (`prefetch`).
 INLINE void PATH(tile)(const int mr, long kc, const float *a, long lda, const void *strip, long stride,
                        const lmk_element_type type, const int partial, float *c, long ldc, long nr, int fresh,
-                       int last, float alpha, const float *bias, lmk_prefetch *prefetch) {
+                       int last, float alpha, const float *bias, const lmk_epilogue *activate, lmk_prefetch *prefetch) {
     V acc0[N_MR], acc1[N_MR];
     for (int i = 0; i < mr; i++) {
         acc0[i] = fresh ? V_ZERO() : PATH(load_columns)(c + i * ldc, nr);
@@ -178,13 +179,16 @@ INLINE void PATH(tile)(const int mr, long kc, const float *a, long lda, const vo
         PATH(store_columns)(c + i * ldc, acc0[i], nr);
         PATH(store_columns)(c + i * ldc + VL, acc1[i], nr - VL);
     }
+    if (last && activate)
+        for (int i = 0; i < mr; i++) activate->activate(c + i * ldc, nr, activate->activation);   // while in L1
 }
 
 /// Rows i0 ..< i1 of C's 2·VL columns at `c` over one K block, in tiles of N_MR rows (the last one
 /// shorter), B's rows and `bias` (these columns' values) as in `tile`.
 INLINE void PATH(column_tiles)(long i0, long i1, long kc, const float *a, long lda, const void *strip, long stride,
                                const lmk_element_type type, const int partial, float *c, long ldc, long nr, int fresh,
-                               int last, float alpha, const float *bias, lmk_prefetch *prefetch) {
+                               int last, float alpha, const float *bias, const lmk_epilogue *activate,
+                               lmk_prefetch *prefetch) {
     for (long i = i0; i < i1; i += N_MR) {
         const float *ai = a + i * lda;
         float *ci = c + i * ldc;
@@ -194,7 +198,7 @@ INLINE void PATH(column_tiles)(long i0, long i1, long kc, const float *a, long l
             __builtin_prefetch(c + r * ldc, 1, 3);
             __builtin_prefetch(c + r * ldc + N_NR - 1, 1, 3);
         }
-#define TILE(rows) PATH(tile)(rows, kc, ai, lda, strip, stride, type, partial, ci, ldc, nr, fresh, last, alpha, bias, prefetch)
+#define TILE(rows) PATH(tile)(rows, kc, ai, lda, strip, stride, type, partial, ci, ldc, nr, fresh, last, alpha, bias, activate, prefetch)
         _Static_assert(N_MR == 6, "the cases below go up to 6 rows");
         switch (PATH(min)(N_MR, i1 - i)) { LMK_ROW_CASES_6(TILE) }
 #undef TILE
@@ -204,8 +208,9 @@ INLINE void PATH(column_tiles)(long i0, long i1, long kc, const float *a, long l
 /// The same, B read in place ([K, N] layout) in its own element type.
 static void PATH(column_tiles_in_place)(long m, long kc, const float *a, long lda, const void *strip, long ldb,
                                         lmk_element_type type, float *c, long ldc, long nr, int fresh, int last,
-                                        float alpha, const float *bias, lmk_prefetch *prefetch) {
-#define TILES(type, partial) PATH(column_tiles)(0, m, kc, a, lda, strip, ldb, type, partial, c, ldc, nr, fresh, last, alpha, bias, prefetch)
+                                        float alpha, const float *bias, const lmk_epilogue *activate,
+                                        lmk_prefetch *prefetch) {
+#define TILES(type, partial) PATH(column_tiles)(0, m, kc, a, lda, strip, ldb, type, partial, c, ldc, nr, fresh, last, alpha, bias, activate, prefetch)
     int partial = nr < N_NR;
     switch (type) {
     case LMK_F16: if (partial) TILES(LMK_F16, 1); else TILES(LMK_F16, 0); break;
@@ -324,12 +329,17 @@ static void PATH(transposed_product)(long m, long n, long k, const float *a, lon
 #define KC_IN_PLACE 64
 
 void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void *b, long ldb, lmk_element_type b_type,
-                    int transpose_b, float *c, long ldc, float alpha, float beta, const float *bias) {
+                    int transpose_b, float *c, long ldc, float alpha, float beta, const lmk_epilogue *epilogue) {
     if (m <= 0 || n <= 0) return;
     if (!(beta == 0.0f || (beta == 1.0f && alpha == 1.0f))) abort();   // the header's contract
+    const float *bias = epilogue ? epilogue->bias : 0;
+    const lmk_epilogue *activate = epilogue && epilogue->activate ? epilogue : 0;
     const lmk_blocking blocking = lmk_gemm_blocking();   // panel columns and rows per pass for this CPU
     if (transpose_b && m <= 2 * VL) {
         PATH(transposed_product)(m, n, k, a, lda, b, ldb, b_type, c, ldc, beta == 1.0f, alpha, bias);
+        // C's rows are written a few columns at a time there: the activation goes over them after,
+        // at most 2·VL rows, still in L2.
+        for (long i = 0; activate && i < m; i++) activate->activate(c + i * ldc, n, activate->activation);
         return;
     }
     const long size = PATH(element_size)(b_type);
@@ -360,7 +370,7 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
                     const void *strip = (const char *)b + (pc * ldb + jc + jr) * size;
                     PATH(column_tiles_in_place)(m, kc, a + pc, lda, strip, ldb, b_type, c + jc + jr, ldc,
                                                 PATH(min)(N_NR, nc - jr), fresh, last, alpha, bias ? bias + jc + jr : 0,
-                                                &prefetch);
+                                                activate, &prefetch);
                 }
             } else {
                 PATH(pack_panel)(panel, b, ldb, b_type, transpose_b, pc, kc, jc, nc);
@@ -370,7 +380,7 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
                         const float *strip = panel + (jr / N_NR) * kc * N_NR;
                         PATH(column_tiles)(ic, i1, kc, a + pc, lda, strip, N_NR, LMK_F32, 0, c + jc + jr, ldc,
                                            PATH(min)(N_NR, nc - jr), fresh, last, alpha, bias ? bias + jc + jr : 0,
-                                           &prefetch);
+                                           activate, &prefetch);
                     }
                 }
             }

@@ -72,33 +72,41 @@ struct KernelTests {
         }
     }
 
-    /// A bias added in registers (the product's last operation on each element) gives exactly the bits
-    /// of the product followed by a pass adding it (`add_rows`): in place, packed and transposed (up to
-    /// 32 rows against [N, K]), F32 and F16, fresh and accumulating, alpha ≠ 1, K = 0, one and two threads.
+    /// A bias added in registers and an activation applied as C is stored (the product's last operations
+    /// on each element) give exactly the bits of the product followed by passes adding the bias
+    /// (`add_rows`) and activating (`activate`): in place, packed and transposed (up to 32 rows against
+    /// [N, K]), F32 and F16, fresh and accumulating, alpha ≠ 1, K = 0, one and two threads, each
+    /// activation, with transformers' and llama.cpp's numerics (its GELU table).
     @Test(arguments: paths)
-    func aBiasInRegistersIsTheBitsOfAddingItAfter(path: KernelPath) {
+    func biasAndActivationInTheProductAreTheBitsOfPassesAfter(path: KernelPath) {
         var random = SplitMix64(seed: 15)
-        let ops = ComputeContext(path: path, threads: 1).ops
-        for (m, n, k) in [(1, 70, 300), (7, 33, 257), (24, 100, 64), (31, 129, 40), (40, 600, 300), (5, 17, 0)] {
+        let shapes = [(1, 70, 300), (7, 33, 257), (24, 100, 64), (31, 129, 40), (40, 600, 300), (5, 17, 0)]
+        let finishes: [(bias: Bool, activation: Activation?)] = [(true, nil), (true, .geluTanh), (false, .geluErf), (true, .silu)]
+        for (m, n, k) in shapes {
             for transposeB in [false, true] {
                 for type in [ElementType.f32, .f16] {
                     for (alpha, beta) in [(Float(1), Float(0)), (0.125, 0), (1, 1)] {
                         for threads in [1, 2] {
-                            let a = (0..<m * k).map { _ in Float(random.uniform() * 2 - 1) }
-                            let b = StoredMatrix((0..<max(n * k, 1)).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
-                            let bias = (0..<n).map { _ in Float(random.uniform() * 2 - 1) }
-                            let start = (0..<m * n).map { _ in Float(random.uniform() * 2 - 1) }
-                            var fused = start, after = start
-                            let compute = ComputeContext(path: path, threads: threads)
-                            b.withBase { base in
-                                product(m: m, n: n, k: k, a: a, lda: max(k, 1), b: base, ldb: transposeB ? max(k, 1) : n, elementType: type,
-                                        transposeB: transposeB, c: &fused, ldc: n, alpha: alpha, beta: beta, bias: bias, compute: compute)
-                                product(m: m, n: n, k: k, a: a, lda: max(k, 1), b: base, ldb: transposeB ? max(k, 1) : n, elementType: type,
-                                        transposeB: transposeB, c: &after, ldc: n, alpha: alpha, beta: beta, compute: compute)
+                            for numerics in [Numerics.transformers, .llamaCpp] {
+                                let finish = finishes[Int(random.next() % UInt64(finishes.count))]
+                                let compute = ComputeContext(path: path, threads: threads).with(numerics: numerics)
+                                let a = (0..<m * k).map { _ in Float(random.uniform() * 6 - 3) }
+                                let b = StoredMatrix((0..<max(n * k, 1)).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
+                                let bias = (0..<n).map { _ in Float(random.uniform() * 2 - 1) }
+                                let start = (0..<m * n).map { _ in Float(random.uniform() * 2 - 1) }
+                                var fused = start, after = start
+                                b.withBase { base in
+                                    product(m: m, n: n, k: k, a: a, lda: max(k, 1), b: base, ldb: transposeB ? max(k, 1) : n, elementType: type,
+                                            transposeB: transposeB, c: &fused, ldc: n, alpha: alpha, beta: beta,
+                                            bias: finish.bias ? bias : nil, activation: finish.activation, compute: compute)
+                                    product(m: m, n: n, k: k, a: a, lda: max(k, 1), b: base, ldb: transposeB ? max(k, 1) : n, elementType: type,
+                                            transposeB: transposeB, c: &after, ldc: n, alpha: alpha, beta: beta, compute: compute)
+                                }
+                                if finish.bias { compute.ops.add_rows(&after, m, n, n, bias) }
+                                if let activation = finish.activation { compute.ops.activate(&after, m * n, activation.kernelActivation) }
+                                #expect(fused.map(\.bitPattern) == after.map(\.bitPattern),
+                                        "\(path) \(m)×\(n)×\(k) transposeB \(transposeB) \(type) alpha \(alpha) beta \(beta) threads \(threads) \(finish) \(numerics)")
                             }
-                            ops.add_rows(&after, m, n, n, bias)
-                            #expect(fused.map(\.bitPattern) == after.map(\.bitPattern),
-                                    "\(path) \(m)×\(n)×\(k) transposeB \(transposeB) \(type) alpha \(alpha) beta \(beta) threads \(threads)")
                         }
                     }
                 }

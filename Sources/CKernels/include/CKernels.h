@@ -32,16 +32,17 @@ enum {
 };
 int lmk_cpu_features(void);
 
+typedef struct lmk_epilogue lmk_epilogue;
+
 /// C[m, n] = alpha · A[m, k] · op(B) (beta 0, C not read), or C[m, n] += A[m, k] · op(B) (beta 1,
 /// alpha 1: each element's FMA chain continues from C's value, so splitting K over two products gives
 /// the bits of one). Other alpha/beta pairs abort. Row-major: op(B) is B [k, n] (row stride ldb), or
 /// with transpose_b B [n, k] transposed (row stride ldb); A, C are FP32 with row strides lda, ldc.
-/// `bias` (n values, or NULL) is added to every row as each element's last operation, in registers:
-/// the bits of adding it to C afterwards (`add_rows`) without that pass over C.
+/// `epilogue` (or NULL) finishes each element where the product leaves it: see struct lmk_epilogue.
 /// Single-threaded: callers split the columns (any split gives the same bits).
 typedef void lmk_gemm_fn(long m, long n, long k, const float *a, long lda, const void *b, long ldb,
                          lmk_element_type b_type, int transpose_b, float *c, long ldc, float alpha, float beta,
-                         const float *bias);
+                         const lmk_epilogue *epilogue);
 lmk_gemm_fn lmk_gemm_avx512;
 lmk_gemm_fn lmk_gemm_avx2;
 lmk_gemm_fn lmk_gemm_portable;
@@ -85,6 +86,17 @@ typedef enum {
     LMK_SILU = 2,       // silu (SwiGLU's gate)
     LMK_GELU_F16_TABLE = 3,  // llama.cpp's GELU: its table of FP16 values at FP16(x) (gelu_table.c)
 } lmk_activation;
+
+/// What a product does to each element of C after its sum (lmk_gemm's last argument): first `bias`
+/// (n values, or NULL) is added, in registers — the bits of adding it to C afterwards (`add_rows`),
+/// without that pass over C — then, when `activate` is not NULL, each finished span of a row of C goes
+/// through activate(span, count, activation) while still in cache: the path's element-wise `activate`
+/// (the numerics' own), element by element, so the bits of running it over C afterwards.
+struct lmk_epilogue {
+    const float *bias;
+    void (*activate)(float *x, long count, lmk_activation activation);
+    lmk_activation activation;
+};
 
 /// llama.cpp's GELU table, built on first use: entry h is FP16(gelu_tanh(x)) for x = FP32(binary16 h),
 /// evaluated as ggml's CPU backend does (gelu_table.c). 65,536 entries.

@@ -5,11 +5,17 @@
 /// - `gelu`: 0.5·x·(1 + erf(x/√2)).
 /// - `silu`: x · σ(x).
 
-/// x[t] = act(x[t]) for `rows` rows of `width`, in place (a plain MLP's hidden layer).
-func activate(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, _ activation: Activation, compute: ComputeContext) {
-    let ops = compute.ops
+/// x[t] = act(x[t]) for `rows` rows of `width`, rows `stride` apart (default: width), in place (a plain
+/// MLP's hidden layer after a Q8_0 product; the float products apply it as they store, `matmul`).
+func activate(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int? = nil, _ activation: Activation,
+              compute: ComputeContext) {
+    let ops = compute.ops, stride = stride ?? width
     compute.forEachSlice(rows, granule: 4) { slice in
-        ops.activate(x + slice.lowerBound * width, slice.count * width, activation.kernelActivation)
+        if stride == width {
+            ops.activate(x + slice.lowerBound * width, slice.count * width, activation.kernelActivation)
+        } else {
+            for t in slice { ops.activate(x + t * stride, width, activation.kernelActivation) }
+        }
     }
 }
 

@@ -47,11 +47,19 @@ public struct ComputeContext: @unchecked Sendable {
     /// The element-wise ops of this path.
     var ops: lmk_elementwise { kernels.pointee.elementwise.pointee }
 
-    /// C[m, n] = alpha · A · op(B) + beta · C (+ bias on every row) on this path, single-threaded (CKernels.h).
+    /// C[m, n] = alpha · A · op(B) + beta · C on this path, single-threaded (CKernels.h); then, in the
+    /// kernel as each element is finished, + bias on every row and act(·) (this context's `activate`).
     func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafeRawPointer, ldb: Int,
               elementType: ElementType, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
-              bias: UnsafePointer<Float>? = nil) {
-        kernels.pointee.gemm(m, n, k, a, lda, b, ldb, elementType.kernelType, transposeB ? 1 : 0, c, ldc, alpha, beta, bias)
+              bias: UnsafePointer<Float>? = nil, activation: Activation? = nil) {
+        let gemm = kernels.pointee.gemm!
+        guard bias != nil || activation != nil else {
+            gemm(m, n, k, a, lda, b, ldb, elementType.kernelType, transposeB ? 1 : 0, c, ldc, alpha, beta, nil)
+            return
+        }
+        var epilogue = lmk_epilogue(bias: bias, activate: activation == nil ? nil : ops.activate,
+                                    activation: activation?.kernelActivation ?? LMK_GELU_TANH)
+        gemm(m, n, k, a, lda, b, ldb, elementType.kernelType, transposeB ? 1 : 0, c, ldc, alpha, beta, &epilogue)
     }
 
     /// C[m, n] (+)= A · Wᵀ over Q8_0 blocks: A's rows quantized (`lmk_quantize_q8_0`), W [n, blocks] as

@@ -117,12 +117,12 @@ public final class DecoderModel: Sendable {
     ) {
         let I = config.nInner
         let hidden = ws.hidden   // [T, I] plain, or [T, 2I]: gate | up
-        project(input, layer.mlpIn, into: hidden, rows: T, compute: compute)
         if spec.gated {
+            project(input, layer.mlpIn, into: hidden, rows: T, compute: compute)
             gated(hidden, rows: T, width: I, spec.activation, compute: compute)   // act(gate) · up into the gate half
             addOutput(hidden, layer.mlpOut, inputStride: 2 * I, postNorm: layer.postMLPNorm, rows: T, workspace: ws, compute, to: x)
         } else {
-            activate(hidden, rows: T, width: I, spec.activation, compute: compute)
+            project(input, layer.mlpIn, into: hidden, rows: T, activation: spec.activation, compute: compute)   // act(up input + bias)
             addOutput(hidden, layer.mlpOut, postNorm: layer.postMLPNorm, rows: T, workspace: ws, compute, to: x)
         }
     }
@@ -144,17 +144,19 @@ public final class DecoderModel: Sendable {
     }
 }
 
-/// out[T, Σ outputs] (+)= x[T, in] through each linear part (+ its bias), the parts' outputs side by side.
-/// `inputStride` is x's row stride (default: the parts' input width).
+/// out[T, Σ outputs] (+)= x[T, in] through each linear part (+ its bias), the parts' outputs side by side,
+/// each output then through `activation` when given. `inputStride` is x's row stride (default: the
+/// parts' input width).
 func project(
     _ x: UnsafePointer<Float>, _ parts: [Linear], into out: UnsafeMutablePointer<Float>, rows: Int,
-    inputStride: Int? = nil, accumulate: Bool = false, compute: ComputeContext
+    inputStride: Int? = nil, accumulate: Bool = false, activation: Activation? = nil, compute: ComputeContext
 ) {
     let width = parts.reduce(0) { $0 + $1.outputs }
     var column = 0
     for part in parts {
         matmul(m: rows, n: part.outputs, k: part.inputs, a: x, lda: inputStride ?? part.inputs, b: part.weight,
-               transposeB: part.storedOutIn, c: out + column, ldc: width, beta: accumulate ? 1 : 0, bias: part.bias, compute: compute)
+               transposeB: part.storedOutIn, c: out + column, ldc: width, beta: accumulate ? 1 : 0, bias: part.bias,
+               activation: activation, compute: compute)
         column += part.outputs
     }
 }

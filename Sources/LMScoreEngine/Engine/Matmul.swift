@@ -30,37 +30,39 @@ func matmul(
 
 /// The same product with a weight matrix as B: B is `b` as stored ([K, N], or [N, K] with
 /// `transposeB`), in its own element type: 16-bit weights are converted in registers. A layer's
-/// `bias` (n values) is added to every row of C as the last operation on each element: the float
-/// kernels add it in registers before C is stored (the bits of a pass over C afterwards, without the
-/// pass); Q8_0 products add it afterwards.
+/// `bias` (n values) is added to every row of C, then `activation` applied, as the last operations
+/// on each element: the float kernels do both as they store C (the bits of passes over C afterwards,
+/// without the passes); Q8_0 products make the passes.
 func matmul(
     m: Int, n: Int, k: Int,
     a: UnsafePointer<Float>, lda: Int,
     b: WeightMatrix, transposeB: Bool = false,
     c: UnsafeMutablePointer<Float>, ldc: Int,
-    alpha: Float = 1, beta: Float = 0, bias: UnsafePointer<Float>? = nil, compute: ComputeContext
+    alpha: Float = 1, beta: Float = 0, bias: UnsafePointer<Float>? = nil, activation: Activation? = nil,
+    compute: ComputeContext
 ) {
     precondition(transposeB ? (b.rows >= n && b.columns == k) : (b.rows == k && b.columns >= n), "B's shape does not match the product")
     if b.elementType == .q8_0 {
         precondition(transposeB && alpha == 1, "Q8_0 weights are stored [out, in] and multiply with alpha 1")
         productQ8(m: m, n: n, k: k, a: a, lda: lda, w: b, c: c, ldc: ldc, accumulate: beta == 1, compute: compute)
         if let bias { addBias(c, rows: m, width: n, stride: ldc, bias: bias, compute: compute) }
+        if let activation { activate(c, rows: m, width: n, stride: ldc, activation, compute: compute) }
         return
     }
     product(m: m, n: n, k: k, a: a, lda: lda, b: b.base, ldb: b.columns, elementType: b.elementType, transposeB: transposeB,
-            c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, compute: compute)
+            c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation, compute: compute)
 }
 
 /// Both `matmul`s: B of any element type, columns split over the context's threads, on its path.
 func product(
     m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafeRawPointer, ldb: Int, elementType: ElementType,
     transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, bias: UnsafePointer<Float>? = nil,
-    compute: ComputeContext
+    activation: Activation? = nil, compute: ComputeContext
 ) {
     precondition(beta == 0 || (beta == 1 && alpha == 1), "the kernels compute alpha·A·B, or C += A·B")
     if compute.threads == 1 || m * n * k < 1 << 18 {
         compute.gemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, elementType: elementType, transposeB: transposeB,
-                  c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias)
+                  c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation)
         return
     }
     // Slices of whole 32-column strips (the widest tile), so no thread ends on a partial tile.
@@ -71,7 +73,7 @@ func product(
         let bSlice = b + (transposeB ? columns.lowerBound * ldb : columns.lowerBound) * size
         compute.gemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: bSlice, ldb: ldb, elementType: elementType,
                   transposeB: transposeB, c: c + columns.lowerBound, ldc: ldc, alpha: alpha, beta: beta,
-                  bias: bias.map { $0 + columns.lowerBound })
+                  bias: bias.map { $0 + columns.lowerBound }, activation: activation)
     }
 }
 
