@@ -22,17 +22,11 @@ cd "$(dirname "$0")/.."
 model=${1:-/tmp/lmscore-bench/gpt2-random}
 seconds=${2:-5}
 shapes=${3:-1x16,32x16,8x128,1x1024,4x512}
-threads=$(nproc)
-
-[ -x .build/release/lmscore ] || swift build -c release >&2
-if [ ! -f "$model/config.json" ]; then
-  .build/release/lmscore make-checkpoint --preset "${PRESET:-gpt2}" --dtype "${DTYPE:-F32}" --random --seed 0 "$model" >&2
-fi
+. Scripts/bench_setup.sh
 half="$model-f16"
 if [ ! -f "$half/config.json" ]; then
   .build/release/lmscore make-checkpoint --preset "${PRESET:-gpt2}" --random --seed 0 --dtype F16 "$half" >&2
 fi
-venv=$(Scripts/setup_venv.sh)
 
 echo "== lmscore"
 .build/release/lmscore bench --model "$model" --threads "$threads" --seconds "$seconds" --shapes "$shapes" --invariance
