@@ -20,7 +20,7 @@
 // 16-token request reads each weight once. Up to M_IN_PLACE rows multiply a [K, N] B where it lies
 // (converted in registers, no packing pass); more rows, or B [N, K], go through the panel. With few
 // rows, the tiles of one block fetch the next block (prefetch.h), so reading B overlaps the FMAs.
-// Up to 2·VL rows against a B [N, K] turn the product around instead (`transposed_product`).
+// Up to 2·VL rows against an F32 B [N, K] turn the product around instead (`transposed_product`).
 #include "panel.h"
 #include "prefetch.h"
 #include "row_cases.h"
@@ -220,24 +220,23 @@ static void PATH(column_tiles_in_place)(long m, long kc, const float *a, long ld
 #undef TILES
 }
 
-// MARK: few rows against B [N, K]: C transposed, B's rows broadcast
+// MARK: few rows against an F32 B [N, K]: C transposed, B's rows broadcast
 
-// With at most 2·VL rows of A and B stored [N, K] (nn.Linear weights, the LM head), packing B into the
-// panel costs more than multiplying it: each packed value serves m FMAs. Instead the roles turn
-// around: A's rows, transposed once into at[k][0 ..< 2·VL], are the vector operand, and B's rows are
-// read where they lie, one value broadcast per k, T_MR rows of B (= columns of C) at a time. Each
+// With at most 2·VL rows of A and an F32 B stored [N, K] (nn.Linear weights, the LM head), packing B
+// into the panel costs more than multiplying it: each packed value serves m FMAs. Instead the roles
+// turn around: A's rows, transposed once into at[k][0 ..< 2·VL], are the vector operand, and B's rows
+// are read where they lie, one value broadcast per k, T_MR rows of B (= columns of C) at a time. Each
 // element of C is still one FMA chain over k in order from +0 (or from C), times alpha at the end —
-// the same operations as the panel path, so the same bits (a row alone == in any batch).
+// the same operations as the panel path, so the same bits (a row alone == in any batch). A 16-bit B
+// stays on the panel path, which converts it while packing (see lmk_gemm).
 
 #define T_MR1 8   // rows of B per tile when A's rows fit one vector
 #define T_MR2 6   // … when they take two
-#define T_KC 256  // k per chunk of 16-bit rows converted to FP32 before broadcasting
 
 /// C[0 ..< m, j0 ..< j0 + rows] (+)= A · B[j0 ..< j0 + rows, :]ᵀ (+ bias[0 ..< rows] when not NULL), A's
-/// rows transposed in `at` ([k][mv·VL], zero past m). `mv`, `rows` and `type` are constants at every call.
-INLINE void PATH(transposed_tile)(const int mv, const int rows, long k, const float *at, const void *b, long ldb,
-                                  const lmk_element_type type, float *c, long ldc, long m, int accumulate, float alpha,
-                                  const float *bias) {
+/// rows transposed in `at` ([k][mv·VL], zero past m). `mv` and `rows` are constants at every call.
+INLINE void PATH(transposed_tile)(const int mv, const int rows, long k, const float *at, const float *b, long ldb,
+                                  float *c, long ldc, long m, int accumulate, float alpha, const float *bias) {
     V acc[T_MR1][2];
     _Alignas(64) float lanes[2 * VL];
     for (int r = 0; r < rows; r++) {
@@ -250,29 +249,13 @@ INLINE void PATH(transposed_tile)(const int mv, const int rows, long k, const fl
             }
         }
     }
-    const long size = PATH(element_size)(type);
-    _Alignas(64) float converted[T_MR1][T_KC];
-    for (long k0 = 0; k0 < k; k0 += T_KC) {
-        long kc = PATH(min)(T_KC, k - k0);
-        const float *rows_f32[T_MR1];
+    for (long kk = 0; kk < k; kk++) {
+        V a0 = V_LOAD(at + kk * mv * VL);
+        V a1 = mv == 2 ? V_LOAD(at + kk * mv * VL + VL) : V_ZERO();
         for (int r = 0; r < rows; r++) {
-            const char *row = (const char *)b + (r * ldb + k0) * size;
-            if (type == LMK_F32) {
-                rows_f32[r] = (const float *)row;
-            } else {
-                PATH(lmk_convert)(row, type, converted[r], kc);
-                rows_f32[r] = converted[r];
-            }
-        }
-        const float *ak = at + k0 * mv * VL;
-        for (long kk = 0; kk < kc; kk++) {
-            V a0 = V_LOAD(ak + kk * mv * VL);
-            V a1 = mv == 2 ? V_LOAD(ak + kk * mv * VL + VL) : V_ZERO();
-            for (int r = 0; r < rows; r++) {
-                V br = V_SET1(rows_f32[r][kk]);
-                acc[r][0] = V_FMA(br, a0, acc[r][0]);
-                if (mv == 2) acc[r][1] = V_FMA(br, a1, acc[r][1]);
-            }
+            V br = V_SET1(b[r * ldb + kk]);
+            acc[r][0] = V_FMA(br, a0, acc[r][0]);
+            if (mv == 2) acc[r][1] = V_FMA(br, a1, acc[r][1]);
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -285,36 +268,26 @@ INLINE void PATH(transposed_tile)(const int mv, const int rows, long k, const fl
     }
 }
 
-INLINE void PATH(transposed_columns)(const int mv, long m, long n, long k, const float *at, const void *b, long ldb,
-                                     const lmk_element_type type, float *c, long ldc, int accumulate, float alpha,
-                                     const float *bias) {
+INLINE void PATH(transposed_columns)(const int mv, long m, long n, long k, const float *at, const float *b, long ldb,
+                                     float *c, long ldc, int accumulate, float alpha, const float *bias) {
     const int mr = mv == 1 ? T_MR1 : T_MR2;
-    const long size = PATH(element_size)(type);
     for (long j = 0; j < n; j += mr) {
-        const void *bj = (const char *)b + j * ldb * size;
-        float *cj = c + j;
-#define TILE(rows) PATH(transposed_tile)(mv, rows, k, at, bj, ldb, type, cj, ldc, m, accumulate, alpha, bias ? bias + j : 0)
+#define TILE(rows) PATH(transposed_tile)(mv, rows, k, at, b + j * ldb, ldb, c + j, ldc, m, accumulate, alpha, bias ? bias + j : 0)
         _Static_assert(T_MR1 == 8 && T_MR2 <= 8, "the cases below go up to 8 rows");
         switch (PATH(min)(mr, n - j)) { LMK_ROW_CASES_8(TILE) }
 #undef TILE
     }
 }
 
-static void PATH(transposed_product)(long m, long n, long k, const float *a, long lda, const void *b, long ldb,
-                                     lmk_element_type type, float *c, long ldc, int accumulate, float alpha,
-                                     const float *bias) {
+static void PATH(transposed_product)(long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c,
+                                     long ldc, int accumulate, float alpha, const float *bias) {
     const int mv = m <= VL ? 1 : 2;
     float *at = aligned_alloc(64, (size_t)(k > 0 ? k : 1) * (size_t)mv * VL * sizeof(float));   // [k][mv·VL]
     if (!at) abort();
     for (long kk = 0; kk < k; kk++)
         for (long i = 0; i < mv * VL; i++) at[kk * mv * VL + i] = i < m ? a[i * lda + kk] : 0.0f;
-#define COLUMNS(mv, type) PATH(transposed_columns)(mv, m, n, k, at, b, ldb, type, c, ldc, accumulate, alpha, bias)
-    switch (type) {
-    case LMK_F16: if (mv == 1) COLUMNS(1, LMK_F16); else COLUMNS(2, LMK_F16); break;
-    case LMK_BF16: if (mv == 1) COLUMNS(1, LMK_BF16); else COLUMNS(2, LMK_BF16); break;
-    default: if (mv == 1) COLUMNS(1, LMK_F32); else COLUMNS(2, LMK_F32); break;
-    }
-#undef COLUMNS
+    if (mv == 1) PATH(transposed_columns)(1, m, n, k, at, b, ldb, c, ldc, accumulate, alpha, bias);
+    else PATH(transposed_columns)(2, m, n, k, at, b, ldb, c, ldc, accumulate, alpha, bias);
     free(at);
 }
 
@@ -335,8 +308,11 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
     const float *bias = epilogue ? epilogue->bias : 0;
     const lmk_epilogue *activate = epilogue && epilogue->activate ? epilogue : 0;
     const lmk_blocking blocking = lmk_gemm_blocking();   // panel columns and rows per pass for this CPU
-    if (transpose_b && m <= 2 * VL) {
-        PATH(transposed_product)(m, n, k, a, lda, b, ldb, b_type, c, ldc, beta == 1.0f, alpha, bias);
+    // F32 only: a 16-bit B would be converted into a buffer and broadcast back from it value by value,
+    // and the panel path, converting while it packs, is faster there (GPT-2's LM head tile 15×768×4096
+    // from F16 on Zen 4: 0.77–0.83 ms panel vs 0.99–1.03 ms turned around; F32 0.75–0.77 vs 0.86–0.89).
+    if (transpose_b && m <= 2 * VL && b_type == LMK_F32) {
+        PATH(transposed_product)(m, n, k, a, lda, (const float *)b, ldb, c, ldc, beta == 1.0f, alpha, bias);
         // C's rows are written a few columns at a time there: the activation goes over them after,
         // at most 2·VL rows, still in L2.
         for (long i = 0; activate && i < m; i++) activate->activate(c + i * ldc, n, activate->activation);
