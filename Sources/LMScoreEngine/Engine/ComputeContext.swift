@@ -10,13 +10,16 @@ public struct ComputeContext: @unchecked Sendable {
     /// Threads every product (by output columns) and every element-wise pass (by rows) is split over.
     public let threads: Int
     let kernels: UnsafePointer<lmk_kernels>
+    /// When set, every weight product's wall time is recorded there (`lmscore bench --product-times`).
+    public let productTimes: ProductTimes?
 
-    public init(path: KernelPath, threads: Int) {
+    public init(path: KernelPath, threads: Int, productTimes: ProductTimes? = nil) {
         precondition(path.isSupported, "kernel path \(path.rawValue) is not supported on this CPU")
         guard let kernels = lmk_kernels_for(path.kernelPath) else { preconditionFailure("no \(path.rawValue) kernels in this build") }
         self.path = path
         self.threads = max(1, threads)
         self.kernels = kernels
+        self.productTimes = productTimes
     }
 
     /// The process's choice: `KernelPath.active()` (`LMSCORE_KERNEL` or the best supported path; entry
@@ -28,12 +31,13 @@ public struct ComputeContext: @unchecked Sendable {
     }
 
     /// The same kernels on one thread: for work a caller has already split (attention's heads).
-    var singleThreaded: ComputeContext { ComputeContext(path: path, threads: 1, kernels: kernels) }
+    var singleThreaded: ComputeContext { ComputeContext(path: path, threads: 1, kernels: kernels, productTimes: productTimes) }
 
-    private init(path: KernelPath, threads: Int, kernels: UnsafePointer<lmk_kernels>) {
+    private init(path: KernelPath, threads: Int, kernels: UnsafePointer<lmk_kernels>, productTimes: ProductTimes?) {
         self.path = path
         self.threads = threads
         self.kernels = kernels
+        self.productTimes = productTimes
     }
 
     /// The same path and threads with `numerics`' kernels (`lmk_kernels_with_numerics`).
@@ -41,7 +45,7 @@ public struct ComputeContext: @unchecked Sendable {
         guard let kernels = lmk_kernels_with_numerics(path.kernelPath, numerics.kernelNumerics) else {
             preconditionFailure("no \(path.rawValue) kernels in this build")
         }
-        return ComputeContext(path: path, threads: threads, kernels: kernels)
+        return ComputeContext(path: path, threads: threads, kernels: kernels, productTimes: productTimes)
     }
 
     /// The element-wise ops of this path.

@@ -42,15 +42,17 @@ func matmul(
     compute: ComputeContext
 ) {
     precondition(transposeB ? (b.rows >= n && b.columns == k) : (b.rows == k && b.columns >= n), "B's shape does not match the product")
-    if b.elementType == .q8_0 {
-        precondition(transposeB && alpha == 1, "Q8_0 weights are stored [out, in] and multiply with alpha 1")
-        productQ8(m: m, n: n, k: k, a: a, lda: lda, w: b, c: c, ldc: ldc, accumulate: beta == 1, compute: compute)
-        if let bias { addBias(c, rows: m, width: n, stride: ldc, bias: bias, compute: compute) }
-        if let activation { activate(c, rows: m, width: n, stride: ldc, activation, compute: compute) }
-        return
+    compute.timingProduct(m: m, n: n, k: k, elementType: b.elementType, transposeB: transposeB) {
+        if b.elementType == .q8_0 {
+            precondition(transposeB && alpha == 1, "Q8_0 weights are stored [out, in] and multiply with alpha 1")
+            productQ8(m: m, n: n, k: k, a: a, lda: lda, w: b, c: c, ldc: ldc, accumulate: beta == 1, compute: compute)
+            if let bias { addBias(c, rows: m, width: n, stride: ldc, bias: bias, compute: compute) }
+            if let activation { activate(c, rows: m, width: n, stride: ldc, activation, compute: compute) }
+            return
+        }
+        product(m: m, n: n, k: k, a: a, lda: lda, b: b.base, ldb: b.columns, elementType: b.elementType, transposeB: transposeB,
+                c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation, compute: compute)
     }
-    product(m: m, n: n, k: k, a: a, lda: lda, b: b.base, ldb: b.columns, elementType: b.elementType, transposeB: transposeB,
-            c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation, compute: compute)
 }
 
 /// Both `matmul`s: B of any element type, columns split over the context's threads, on its path.

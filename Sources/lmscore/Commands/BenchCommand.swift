@@ -25,6 +25,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "MxKxN of one matrix product timed alone after the shapes, on the kernels (GFLOP/s, and its fraction of the FP32 peak measured on the spot), with the memory read bandwidth; empty: skip.")
     var product: String = "1024x768x3072"
 
+    @Flag(name: .long, help: "After the shapes: each weight product's share of the calls' time and its GFLOP/s inside them (wall time per product, summed over the shape's calls).")
+    var productTimes = false
+
     @Option(name: .long, help: "Instead of --shapes: multiple choice CONTEXTxCHOICESxLENGTH (e.g. 500x4x5), scored as `choices` (context read once) and as full sequences.")
     var choices: String?
 
@@ -34,7 +37,8 @@ struct BenchCommand: ParsableCommand {
         let loadStart = Date()
         let model = try options.load()
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        let compute = ComputeContext(path: try KernelPath.active(), threads: options.threads)
+        let compute = ComputeContext(path: try KernelPath.active(), threads: options.threads,
+                                     productTimes: productTimes ? ProductTimes() : nil)
         let scorer = Scorer(model: model, maxTokensPerForward: 1 << 16, compute: compute)
         let weightsMB = Double(model.summary.mappedBytes + model.summary.copiedBytes) / 1_048_576
 
@@ -53,12 +57,19 @@ struct BenchCommand: ParsableCommand {
         print("| shape | tokens/call | ms/call (median) | tokens/s | weights read GB/s | peak RSS MB |" + (invariance ? " max Δ logprob alone vs packed |" : ""))
         print("|---|---|---|---|---|---|" + (invariance ? "---|" : ""))
         var random = SplitMix64(seed: seed)
+        var breakdowns: [Breakdown] = []
         for shape in parsed {
             let vocab = UInt64(model.config.vocabSize)
             let rows = shape.rowLengths.map { length in (0..<length).map { _ in Int32(random.next() % vocab) } }
             let request = ScoringRequest(rows: .sequences(rows))
             var last: ScoringResult?
-            let median = medianSeconds { last = scorer.score(batch: [request])[0] }
+            var calls = 0
+            let started = DispatchTime.now().uptimeNanoseconds
+            let median = medianSeconds { last = scorer.score(batch: [request])[0]; calls += 1 }
+            if let times = compute.productTimes {   // the calls just timed, warm-up included
+                breakdowns.append(Breakdown(shape: shape.spec, calls: calls, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+                                            products: times.drain()))
+            }
             let tokens = shape.tokens
             var line = String(format: "| %@ | %d | %.1f | %.0f | %.1f | %.0f |", shape.spec, tokens, median * 1000,
                               Double(tokens) / median, weightBytes / median / 1e9, ResidentMemory.peakMB)
@@ -74,8 +85,33 @@ struct BenchCommand: ParsableCommand {
             }
             print(line)
         }
+        if !breakdowns.isEmpty { printBreakdowns(breakdowns) }
         // Last: its buffers (a 256 MB bandwidth probe) would otherwise count in the shapes' peak RSS.
         if !product.isEmpty { try benchProduct(compute) }
+    }
+
+    /// `--product-times`: per shape, each weight product's share of the calls' wall time and its speed
+    /// inside them; what remains is attention, norms, activations and the LM head's fold.
+    private struct Breakdown {
+        let shape: String
+        let calls: Int         // scoring calls, warm-up included
+        let seconds: Double    // their wall time
+        let products: [ProductTimes.Entry]
+    }
+
+    private func printBreakdowns(_ breakdowns: [Breakdown]) {
+        print("")
+        print("| shape | weight product (M×K×N, B's layout, type) | per call | share of the calls' time | GFLOP/s inside the calls |")
+        print("|---|---|---|---|---|")
+        for breakdown in breakdowns {
+            for entry in breakdown.products {
+                print(String(format: "| %@ | %@ | %d | %.1f %% | %.1f |", breakdown.shape, entry.shape, entry.calls / max(breakdown.calls, 1),
+                             100 * entry.seconds / breakdown.seconds, entry.flop / entry.seconds / 1e9))
+            }
+            let rest = breakdown.seconds - breakdown.products.reduce(0) { $0 + $1.seconds }
+            print(String(format: "| %@ | everything else: attention, norms, activations, the LM head's fold | | %.1f %% | |",
+                         breakdown.shape, 100 * rest / breakdown.seconds))
+        }
     }
 
     /// One product alone (both B layouts) against the path's FP32 peak, and the memory read bandwidth.
