@@ -118,6 +118,7 @@ struct KernelTests {
     func aRowIsTheSameBitsAloneOrAnywhereInAnyBatch(path: KernelPath) {
         var random = SplitMix64(seed: 12)
         let k = 600, n = 150
+        #expect(64 * n * k >= singleThreadedProductLimit, "the larger batches below must split over two threads")
         for transposeB in [false, true] {
             for type in [ElementType.f32, .f16, .bf16] {
                 let b = StoredMatrix((0..<n * k).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
@@ -211,7 +212,7 @@ struct KernelTests {
         var c = [Float](repeating: .nan, count: rows.count * n)
         b.withBase { base in
             c.withUnsafeMutableBufferPointer { c in
-                // Large enough (M·N·K ≥ 2¹⁸) that two threads really split the columns.
+                // Two threads split the columns from M·N·K ≥ singleThreadedProductLimit (here from m = 24 rows).
                 product(m: rows.count, n: n, k: k, a: a, lda: k, b: base, ldb: ldb, elementType: b.type, transposeB: transposeB,
                         c: c.baseAddress!, ldc: n, alpha: 1, beta: 0, compute: ComputeContext(path: path, threads: threads))
             }

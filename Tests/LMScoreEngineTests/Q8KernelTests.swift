@@ -115,7 +115,7 @@ struct Q8KernelTests {
     @Test("Through matmul (activations quantized per row): a row's bits alone == in any batch, on 1 or 2 threads")
     func matmulRowInvariance() throws {
         var random = SplitMix64(seed: 800)
-        let n = 100, k = 4 * Self.block, m = 37
+        let n = 480, k = 4 * Self.block, m = 37   // M·N·K past singleThreadedProductLimit: 2 threads split it
         let weights = Self.quantize((0..<n * k).map { _ in Float(random.uniform() * 0.2 - 0.1) })
         let a = (0..<m * k).map { _ in Float(random.uniform() * 6 - 3) }
         try weights.withUnsafeBytes { raw in
@@ -129,6 +129,7 @@ struct Q8KernelTests {
                     }
                     return c
                 }
+                #expect(m * n * k >= singleThreadedProductLimit)
                 let packed = run(0..<m, threads: 2)
                 for row in [0, 17, 36] {
                     #expect(run(row..<row + 1, threads: 1) == Array(packed[row * n..<(row + 1) * n]), "\(path) row \(row)")

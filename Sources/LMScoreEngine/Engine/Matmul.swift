@@ -55,6 +55,11 @@ func matmul(
     }
 }
 
+/// Below this many multiply-adds a product runs on one thread: waking the others and waiting for them
+/// costs more than they save (SmolLM2's k and v projections for one 16-token request, 15×576×192 =
+/// 1.66M: 24–25 GFLOP/s split over 2 threads, 34–35 on one; Zen 4, 2026-12-07).
+let singleThreadedProductLimit = 1 << 21
+
 /// Both `matmul`s: B of any element type, columns split over the context's threads, on its path.
 func product(
     m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafeRawPointer, ldb: Int, elementType: ElementType,
@@ -62,7 +67,7 @@ func product(
     activation: Activation? = nil, compute: ComputeContext
 ) {
     precondition(beta == 0 || (beta == 1 && alpha == 1), "the kernels compute alpha·A·B, or C += A·B")
-    if compute.threads == 1 || m * n * k < 1 << 18 {
+    if compute.threads == 1 || m * n * k < singleThreadedProductLimit {
         compute.gemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, elementType: elementType, transposeB: transposeB,
                   c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation)
         return
@@ -98,7 +103,7 @@ func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: Wei
             compute.quantizeQ8(a + rows.lowerBound * lda, rows: rows.count, k: k, ld: lda, into: quantized + rows.lowerBound * blocks)
         }
     }
-    if compute.threads == 1 || m * n * k < 1 << 18 {
+    if compute.threads == 1 || m * n * k < singleThreadedProductLimit {
         compute.gemmQ8(m: m, n: n, blocks: blocks, a: quantized, w: weights, c: c, ldc: ldc, accumulate: accumulate)
         return
     }
