@@ -114,6 +114,54 @@ struct KernelTests {
         }
     }
 
+    /// Weight parts side by side (q | k | v, gate | up) multiplied in one go, their columns split over
+    /// the threads together, give the bits of multiplying them one by one: both layouts, F32 and F16,
+    /// biases, an activation, accumulating, parts of widths that are not whole strips.
+    @Test(arguments: paths)
+    func partsTogetherAreTheBitsOfPartsOneByOne(path: KernelPath) {
+        var random = SplitMix64(seed: 16)
+        let m = 64, k = 256, widths = [96, 40, 70], width = widths.reduce(0, +)
+        #expect(m * width * k >= singleThreadedProductLimit, "large enough to split over the threads")
+        for transposeB in [false, true] {
+            for type in [ElementType.f32, .f16] {
+                for (beta, activation) in [(Float(0), Activation?.none), (0, .geluTanh), (1, nil)] {
+                    // Each part's weight and bias in memory of its own, as a checkpoint's tensors are.
+                    let parts = widths.map { n in
+                        let stored = StoredMatrix((0..<n * k).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
+                        let bytes = n * k * type.byteCount
+                        let weight = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+                        stored.withBase { weight.copyMemory(from: $0, byteCount: bytes) }
+                        let bias = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                        for j in 0..<n { bias[j] = Float(random.uniform() * 2 - 1) }
+                        return Linear(weight: WeightMatrix(base: weight, elementType: type, rows: transposeB ? n : k, columns: transposeB ? k : n),
+                                      bias: bias, storedOutIn: transposeB)
+                    }
+                    defer {
+                        for part in parts {
+                            part.weight.base.deallocate()
+                            part.bias?.deallocate()
+                        }
+                    }
+                    let a = (0..<m * k).map { _ in Float(random.uniform() * 2 - 1) }
+                    let start = (0..<m * width).map { _ in Float(random.uniform() * 2 - 1) }
+                    var together = start, oneByOne = start
+                    matmul(parts: parts, m: m, a: a, lda: k, c: &together, ldc: width, beta: beta, activation: activation,
+                           compute: ComputeContext(path: path, threads: 2))
+                    var column = 0
+                    for (i, part) in parts.enumerated() {
+                        oneByOne.withUnsafeMutableBufferPointer { c in
+                            matmul(m: m, n: widths[i], k: k, a: a, lda: k, b: part.weight, transposeB: transposeB, c: c.baseAddress! + column,
+                                   ldc: width, beta: beta, bias: part.bias, activation: activation, compute: ComputeContext(path: path, threads: 1))
+                        }
+                        column += widths[i]
+                    }
+                    #expect(together.map(\.bitPattern) == oneByOne.map(\.bitPattern),
+                            "\(path) \(type) transposeB \(transposeB) beta \(beta) \(String(describing: activation))")
+                }
+            }
+        }
+    }
+
     @Test(arguments: paths)
     func aRowIsTheSameBitsAloneOrAnywhereInAnyBatch(path: KernelPath) {
         var random = SplitMix64(seed: 12)

@@ -152,13 +152,8 @@ func project(
     inputStride: Int? = nil, accumulate: Bool = false, activation: Activation? = nil, compute: ComputeContext
 ) {
     let width = parts.reduce(0) { $0 + $1.outputs }
-    var column = 0
-    for part in parts {
-        matmul(m: rows, n: part.outputs, k: part.inputs, a: x, lda: inputStride ?? part.inputs, b: part.weight,
-               transposeB: part.storedOutIn, c: out + column, ldc: width, beta: accumulate ? 1 : 0, bias: part.bias,
-               activation: activation, compute: compute)
-        column += part.outputs
-    }
+    matmul(parts: parts, m: rows, a: x, lda: inputStride ?? parts[0].inputs, c: out, ldc: width, beta: accumulate ? 1 : 0,
+           activation: activation, compute: compute)
 }
 
 /// Rows packed into one token matrix, no padding: row r occupies tokens[rows[r]].

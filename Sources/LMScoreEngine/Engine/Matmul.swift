@@ -55,6 +55,44 @@ func matmul(
     }
 }
 
+/// out[m, Σ outputs] (+)= a[m, k] · each part's weight (+ its bias, then `activation`), the parts'
+/// outputs side by side at `c` (q | k | v, gate | up). With several float parts and several threads,
+/// the parts' columns are split over the threads together — each thread takes its share of every part
+/// — so the threads are woken once for all the parts instead of once per part (a wake costs tens of
+/// microseconds, and a 16-token request's products take about a hundred). The same bits either way.
+func matmul(parts: [Linear], m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+            beta: Float = 0, activation: Activation? = nil, compute: ComputeContext) {
+    let k = parts[0].inputs
+    precondition(parts.allSatisfy { $0.inputs == k }, "the parts multiply the same input")
+    let first = parts.reduce(into: [0]) { $0.append($0.last! + $1.outputs) }   // each part's first column, then the end
+    let n = first.last!
+    let together = parts.count > 1 && compute.threads > 1 && m * n * k >= singleThreadedProductLimit
+        && parts.allSatisfy { $0.weight.elementType != .q8_0 }
+    guard together else {
+        for (i, part) in parts.enumerated() {
+            matmul(m: m, n: part.outputs, k: k, a: a, lda: lda, b: part.weight, transposeB: part.storedOutIn, c: c + first[i], ldc: ldc,
+                   beta: beta, bias: part.bias, activation: activation, compute: compute)
+        }
+        return
+    }
+    let one = compute.singleThreaded
+    compute.timingProduct(m: m, n: n, k: k, elementType: parts[0].weight.elementType, transposeB: parts[0].storedOutIn,
+                          parts: parts.count) {
+        parallelFor(compute.threads) { t in
+            for (i, part) in parts.enumerated() {
+                // Whole 32-column strips per thread, as `product` splits one matrix.
+                let slices = split(part.outputs, parts: compute.threads, granule: 32)
+                guard t < slices.count else { continue }
+                let columns = slices[t], w = part.weight
+                let b = w.base + (part.storedOutIn ? columns.lowerBound * w.columns : columns.lowerBound) * w.elementType.byteCount
+                one.gemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: b, ldb: w.columns, elementType: w.elementType,
+                         transposeB: part.storedOutIn, c: c + first[i] + columns.lowerBound, ldc: ldc, alpha: 1, beta: beta,
+                         bias: part.bias.map { $0 + columns.lowerBound }, activation: activation)
+            }
+        }
+    }
+}
+
 /// Below this many multiply-adds a product runs on one thread: waking the others and waiting for them
 /// costs more than they save (SmolLM2's k and v projections for one 16-token request, 15×576×192 =
 /// 1.66M: 24–25 GFLOP/s split over 2 threads, 34–35 on one; Zen 4, 2026-12-07).

@@ -42,12 +42,13 @@ public final class ProductTimes: Sendable {
 
 extension ComputeContext {
     /// `body` (one weight product), timed into `productTimes` when this context records.
-    func timingProduct(m: Int, n: Int, k: Int, elementType: ElementType, transposeB: Bool, _ body: () -> Void) {
+    /// `parts` > 1: several matrices side by side, multiplied in one go (`matmul(parts:)`).
+    func timingProduct(m: Int, n: Int, k: Int, elementType: ElementType, transposeB: Bool, parts: Int = 1, _ body: () -> Void) {
         guard let productTimes else { return body() }
         let start = DispatchTime.now().uptimeNanoseconds
         body()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        productTimes.record("\(m)×\(k)×\(n) \(transposeB ? "[N, K]" : "[K, N]") \(elementType.rawValue)",
+        productTimes.record("\(m)×\(k)×\(n) \(transposeB ? "[N, K]" : "[K, N]") \(elementType.rawValue)\(parts > 1 ? ", \(parts) matrices" : "")",
                             seconds: seconds, flop: 2 * Double(m) * Double(n) * Double(k))
     }
 }
