@@ -112,6 +112,41 @@ struct Q8KernelTests {
         #expect(lmk_q8_0_find_minus_128(blocks, 3) == 0)
     }
 
+    @Test("Q8_0 parts side by side in one go (input quantized once, columns split together) == part by part, with biases and an activation")
+    func partsTogether() {
+        var random = SplitMix64(seed: 801)
+        let m = 40, k = 8 * Self.block, widths = [96, 40, 72], width = widths.reduce(0, +)
+        #expect(m * width * k >= singleThreadedProductLimit, "large enough to split over the threads")
+        let blocks = widths.map { n in Self.quantize((0..<n * k).map { _ in Float(random.uniform() * 0.2 - 0.1) }) }
+        let biases = widths.map { n in (0..<n).map { _ in Float(random.uniform() * 2 - 1) } }
+        let a = (0..<m * k).map { _ in Float(random.uniform() * 6 - 3) }
+        for path in KernelPath.supported {
+            for (accumulate, activation) in [(false, Activation?.none), (false, .geluTanh), (true, nil)] {
+                let start = (0..<m * width).map { _ in Float(random.uniform() * 2 - 1) }
+                var together = start, oneByOne = start
+                blocks.withUnsafeBufferPointers { weights in
+                    biases.withUnsafeBufferPointers { biases in
+                        let parts = widths.indices.map { i in
+                            Linear(weight: WeightMatrix(base: UnsafeRawPointer(weights[i].baseAddress!), elementType: .q8_0, rows: widths[i], columns: k),
+                                   bias: biases[i].baseAddress, storedOutIn: true)
+                        }
+                        matmul(parts: parts, m: m, a: a, lda: k, c: &together, ldc: width, beta: accumulate ? 1 : 0, activation: activation,
+                               compute: ComputeContext(path: path, threads: 2))
+                        var column = 0
+                        for (i, part) in parts.enumerated() {
+                            oneByOne.withUnsafeMutableBufferPointer { c in
+                                matmul(m: m, n: widths[i], k: k, a: a, lda: k, b: part.weight, transposeB: true, c: c.baseAddress! + column, ldc: width,
+                                       beta: accumulate ? 1 : 0, bias: part.bias, activation: activation, compute: ComputeContext(path: path, threads: 1))
+                            }
+                            column += widths[i]
+                        }
+                    }
+                }
+                #expect(together.map(\.bitPattern) == oneByOne.map(\.bitPattern), "\(path) accumulate \(accumulate) \(String(describing: activation))")
+            }
+        }
+    }
+
     @Test("Through matmul (activations quantized per row): a row's bits alone == in any batch, on 1 or 2 threads")
     func matmulRowInvariance() throws {
         var random = SplitMix64(seed: 800)
@@ -148,5 +183,15 @@ struct Q8KernelTests {
             }
             _ = try #require(KernelPath.supported.first)
         }
+    }
+}
+
+extension Array {
+    /// body(pointers to each element's storage), all valid for the call (nested withUnsafeBufferPointer).
+    func withUnsafeBufferPointers<Element2, R>(_ body: ([UnsafeBufferPointer<Element2>]) -> R) -> R where Element == [Element2] {
+        func nest(_ i: Int, _ pointers: [UnsafeBufferPointer<Element2>]) -> R {
+            i == count ? body(pointers) : self[i].withUnsafeBufferPointer { nest(i + 1, pointers + [$0]) }
+        }
+        return nest(0, [])
     }
 }

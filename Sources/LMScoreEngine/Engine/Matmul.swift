@@ -56,23 +56,30 @@ func matmul(
 }
 
 /// out[m, Σ outputs] (+)= a[m, k] · each part's weight (+ its bias, then `activation`), the parts'
-/// outputs side by side at `c` (q | k | v, gate | up). With several float parts and several threads,
-/// the parts' columns are split over the threads together — each thread takes its share of every part
-/// — so the threads are woken once for all the parts instead of once per part (a wake costs tens of
-/// microseconds, and a 16-token request's products take about a hundred). The same bits either way.
+/// outputs side by side at `c` (q | k | v, gate | up). With several parts of one kind (float, or all
+/// Q8_0) and several threads, the parts' columns are split over the threads together — each thread
+/// takes its share of every part — so the threads are woken once for all the parts instead of once per
+/// part (a wake costs tens of microseconds, and a 16-token request's products take about a hundred), and
+/// Q8_0 parts quantize the input once for all of them. The same bits either way.
 func matmul(parts: [Linear], m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
             beta: Float = 0, activation: Activation? = nil, compute: ComputeContext) {
     let k = parts[0].inputs
     precondition(parts.allSatisfy { $0.inputs == k }, "the parts multiply the same input")
     let first = parts.reduce(into: [0]) { $0.append($0.last! + $1.outputs) }   // each part's first column, then the end
     let n = first.last!
+    let quantized = parts.allSatisfy { $0.weight.elementType == .q8_0 }
     let together = parts.count > 1 && compute.threads > 1 && m * n * k >= singleThreadedProductLimit
-        && parts.allSatisfy { $0.weight.elementType != .q8_0 }
+        && (quantized || parts.allSatisfy { $0.weight.elementType != .q8_0 })
     guard together else {
         for (i, part) in parts.enumerated() {
             matmul(m: m, n: part.outputs, k: k, a: a, lda: lda, b: part.weight, transposeB: part.storedOutIn, c: c + first[i], ldc: ldc,
                    beta: beta, bias: part.bias, activation: activation, compute: compute)
         }
+        return
+    }
+    if quantized {
+        matmulQ8(parts: parts, first: first, m: m, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: beta == 1, activation: activation,
+                 compute: compute)
         return
     }
     let one = compute.singleThreaded
@@ -91,6 +98,52 @@ func matmul(parts: [Linear], m: Int, a: UnsafePointer<Float>, lda: Int, c: Unsaf
             }
         }
     }
+}
+
+/// `matmul(parts:)` for Q8_0 parts: the input quantized once, every part's columns split over the threads
+/// together, then each part's bias and activation as passes (as `productQ8` callers make them).
+private func matmulQ8(parts: [Linear], first: [Int], m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, activation: Activation?, compute: ComputeContext) {
+    precondition(parts.allSatisfy(\.storedOutIn), "Q8_0 weights are stored [out, in]")
+    compute.timingProduct(m: m, n: first.last!, k: k, elementType: .q8_0, transposeB: true, parts: parts.count) {
+        let quantized = quantizedActivations(a, m: m, k: k, lda: lda, compute: compute)
+        defer { quantized.deallocate() }
+        let blocks = k / Int(LMK_Q8_0_BLOCK)
+        parallelFor(compute.threads) { t in
+            for (i, part) in parts.enumerated() {
+                // Whole 32-column strips per thread, as `productQ8` splits one matrix.
+                let slices = split(part.outputs, parts: compute.threads, granule: 32)
+                guard t < slices.count else { continue }
+                let columns = slices[t]
+                let weights = part.weight.base.assumingMemoryBound(to: lmk_block_q8_0.self)
+                compute.gemmQ8(m: m, n: columns.count, blocks: blocks, a: quantized, w: weights + columns.lowerBound * blocks,
+                               c: c + first[i] + columns.lowerBound, ldc: ldc, accumulate: accumulate)
+            }
+        }
+        for (i, part) in parts.enumerated() {
+            if let bias = part.bias { addBias(c + first[i], rows: m, width: part.outputs, stride: ldc, bias: bias, compute: compute) }
+            if let activation { activate(c + first[i], rows: m, width: part.outputs, stride: ldc, activation, compute: compute) }
+        }
+    }
+}
+
+/// A's rows as Q8_0 blocks, k / 32 per row (each row on its own, so a row's bits do not depend on the
+/// batch), the rows split over the threads when there are enough. The caller deallocates.
+func quantizedActivations(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int, compute: ComputeContext)
+    -> UnsafeMutablePointer<lmk_block_q8_0> {
+    let blocks = k / Int(LMK_Q8_0_BLOCK)
+    precondition(blocks * Int(LMK_Q8_0_BLOCK) == k, "a Q8_0 product needs k a multiple of 32")
+    let quantized = UnsafeMutablePointer<lmk_block_q8_0>.allocate(capacity: max(m * blocks, 1))
+    if compute.threads == 1 || m * k < 1 << 16 {
+        compute.quantizeQ8(a, rows: m, k: k, ld: lda, into: quantized)   // a few rows: not worth waking a thread
+    } else {
+        let rowSlices = split(m, parts: compute.threads, granule: 1)
+        parallelFor(rowSlices.count) { i in
+            let rows = rowSlices[i]
+            compute.quantizeQ8(a + rows.lowerBound * lda, rows: rows.count, k: k, ld: lda, into: quantized + rows.lowerBound * blocks)
+        }
+    }
+    return quantized
 }
 
 /// Below this many multiply-adds a product runs on one thread: waking the others and waiting for them
@@ -127,20 +180,10 @@ func product(
 /// kernel, its columns split over the threads in whole 32-column strips.
 func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: WeightMatrix,
                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, compute: ComputeContext) {
-    let blocks = k / Int(LMK_Q8_0_BLOCK)
-    precondition(blocks * Int(LMK_Q8_0_BLOCK) == k, "a Q8_0 product needs k a multiple of 32")
-    let quantized = UnsafeMutablePointer<lmk_block_q8_0>.allocate(capacity: max(m * blocks, 1))
+    let quantized = quantizedActivations(a, m: m, k: k, lda: lda, compute: compute)
     defer { quantized.deallocate() }
+    let blocks = k / Int(LMK_Q8_0_BLOCK)
     let weights = w.base.assumingMemoryBound(to: lmk_block_q8_0.self)
-    if compute.threads == 1 || m * k < 1 << 16 {
-        compute.quantizeQ8(a, rows: m, k: k, ld: lda, into: quantized)   // a few rows: not worth waking a thread
-    } else {
-        let rowSlices = split(m, parts: compute.threads, granule: 1)
-        parallelFor(rowSlices.count) { i in
-            let rows = rowSlices[i]
-            compute.quantizeQ8(a + rows.lowerBound * lda, rows: rows.count, k: k, ld: lda, into: quantized + rows.lowerBound * blocks)
-        }
-    }
     if compute.threads == 1 || m * n * k < singleThreadedProductLimit {
         compute.gemmQ8(m: m, n: n, blocks: blocks, a: quantized, w: weights, c: c, ldc: ldc, accumulate: accumulate)
         return
