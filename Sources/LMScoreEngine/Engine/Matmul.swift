@@ -87,14 +87,11 @@ func matmul(parts: [Linear], m: Int, a: UnsafePointer<Float>, lda: Int, c: Unsaf
                           parts: parts.count) {
         parallelFor(compute.threads) { t in
             for (i, part) in parts.enumerated() {
-                // Whole 32-column strips per thread, as `product` splits one matrix.
-                let slices = split(part.outputs, parts: compute.threads, granule: 32)
-                guard t < slices.count else { continue }
-                let columns = slices[t], w = part.weight
-                let b = w.base + (part.storedOutIn ? columns.lowerBound * w.columns : columns.lowerBound) * w.elementType.byteCount
-                one.gemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: b, ldb: w.columns, elementType: w.elementType,
-                         transposeB: part.storedOutIn, c: c + first[i] + columns.lowerBound, ldc: ldc, alpha: 1, beta: beta,
-                         bias: part.bias.map { $0 + columns.lowerBound }, activation: activation)
+                let shares = columnShares(part.outputs, threads: compute.threads)   // as `product` splits one matrix
+                guard t < shares.count else { continue }
+                one.gemm(columns: shares[t], m: m, k: k, a: a, lda: lda, b: part.weight.base, ldb: part.weight.columns,
+                         elementType: part.weight.elementType, transposeB: part.storedOutIn, c: c + first[i], ldc: ldc, alpha: 1,
+                         beta: beta, bias: part.bias, activation: activation)
             }
         }
     }
@@ -111,13 +108,10 @@ private func matmulQ8(parts: [Linear], first: [Int], m: Int, k: Int, a: UnsafePo
         let blocks = k / Int(LMK_Q8_0_BLOCK)
         parallelFor(compute.threads) { t in
             for (i, part) in parts.enumerated() {
-                // Whole 32-column strips per thread, as `productQ8` splits one matrix.
-                let slices = split(part.outputs, parts: compute.threads, granule: 32)
-                guard t < slices.count else { continue }
-                let columns = slices[t]
-                let weights = part.weight.base.assumingMemoryBound(to: lmk_block_q8_0.self)
-                compute.gemmQ8(m: m, n: columns.count, blocks: blocks, a: quantized, w: weights + columns.lowerBound * blocks,
-                               c: c + first[i] + columns.lowerBound, ldc: ldc, accumulate: accumulate)
+                let shares = columnShares(part.outputs, threads: compute.threads)   // as `productQ8` splits one matrix
+                guard t < shares.count else { continue }
+                compute.gemmQ8(columns: shares[t], m: m, blocks: blocks, a: quantized, w: part.weight.base, c: c + first[i], ldc: ldc,
+                               accumulate: accumulate)
             }
         }
         for (i, part) in parts.enumerated() {
@@ -163,15 +157,35 @@ func product(
                   c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation)
         return
     }
-    // Slices of whole 32-column strips (the widest tile), so no thread ends on a partial tile.
-    let slices = split(n, parts: compute.threads, granule: 32)
-    let size = elementType.byteCount
+    let slices = columnShares(n, threads: compute.threads)
     parallelFor(slices.count) { i in
-        let columns = slices[i]
-        let bSlice = b + (transposeB ? columns.lowerBound * ldb : columns.lowerBound) * size
-        compute.gemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: bSlice, ldb: ldb, elementType: elementType,
-                  transposeB: transposeB, c: c + columns.lowerBound, ldc: ldc, alpha: alpha, beta: beta,
-                  bias: bias.map { $0 + columns.lowerBound }, activation: activation)
+        compute.gemm(columns: slices[i], m: m, k: k, a: a, lda: lda, b: b, ldb: ldb, elementType: elementType, transposeB: transposeB,
+                     c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation)
+    }
+}
+
+/// The threads' shares of a product's n output columns: whole 32-column strips (the widest float
+/// tile, the Q8_0 kernels' panel width), so no thread ends on a partial tile or packs a partial strip
+/// it need not. Every split gives the same bits.
+func columnShares(_ n: Int, threads: Int) -> [Range<Int>] { split(n, parts: threads, granule: 32) }
+
+extension ComputeContext {
+    /// Columns `columns` of C[m, ·] (+)= alpha · A · op(B) (+ bias, then activation), on this thread: the
+    /// slices of B (as stored, [K, N] or [N, K]), of C and of the bias that those columns read and write.
+    func gemm(columns: Range<Int>, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafeRawPointer, ldb: Int,
+              elementType: ElementType, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
+              bias: UnsafePointer<Float>?, activation: Activation?) {
+        let bSlice = b + (transposeB ? columns.lowerBound * ldb : columns.lowerBound) * elementType.byteCount
+        gemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: bSlice, ldb: ldb, elementType: elementType, transposeB: transposeB,
+             c: c + columns.lowerBound, ldc: ldc, alpha: alpha, beta: beta, bias: bias.map { $0 + columns.lowerBound },
+             activation: activation)
+    }
+
+    /// Columns `columns` of C[m, ·] (+)= quantized A · Wᵀ, W [n, blocks] Q8_0 as stored, on this thread.
+    func gemmQ8(columns: Range<Int>, m: Int, blocks: Int, a: UnsafePointer<lmk_block_q8_0>, w: UnsafeRawPointer,
+                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        gemmQ8(m: m, n: columns.count, blocks: blocks, a: a, w: w.assumingMemoryBound(to: lmk_block_q8_0.self) + columns.lowerBound * blocks,
+               c: c + columns.lowerBound, ldc: ldc, accumulate: accumulate)
     }
 }
 
@@ -183,17 +197,12 @@ func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: Wei
     let quantized = quantizedActivations(a, m: m, k: k, lda: lda, compute: compute)
     defer { quantized.deallocate() }
     let blocks = k / Int(LMK_Q8_0_BLOCK)
-    let weights = w.base.assumingMemoryBound(to: lmk_block_q8_0.self)
     if compute.threads == 1 || m * n * k < singleThreadedProductLimit {
-        compute.gemmQ8(m: m, n: n, blocks: blocks, a: quantized, w: weights, c: c, ldc: ldc, accumulate: accumulate)
+        compute.gemmQ8(columns: 0..<n, m: m, blocks: blocks, a: quantized, w: w.base, c: c, ldc: ldc, accumulate: accumulate)
         return
     }
-    // Slices of whole 32-column strips (the kernels' panel width), so no thread packs a partial strip
-    // it need not.
-    let slices = split(n, parts: compute.threads, granule: 32)
+    let slices = columnShares(n, threads: compute.threads)
     parallelFor(slices.count) { i in
-        let columns = slices[i]
-        compute.gemmQ8(m: m, n: columns.count, blocks: blocks, a: quantized, w: weights + columns.lowerBound * blocks,
-                       c: c + columns.lowerBound, ldc: ldc, accumulate: accumulate)
+        compute.gemmQ8(columns: slices[i], m: m, blocks: blocks, a: quantized, w: w.base, c: c, ldc: ldc, accumulate: accumulate)
     }
 }
