@@ -4,8 +4,8 @@
 //   V_ZERO() V_LOAD(p) V_STORE(p, v) V_SET1(x) V_ADD(a, b) V_MUL(a, b) V_FMA(a, b, c) = a·b + c
 //   V_LOAD_F16(p) V_LOAD_BF16(p)                 VL 16-bit values → V
 //
-// GotoBLAS/BLIS-shaped: B is copied block by block (KC × nc, either layout, 16-bit converted in
-// registers on the way) into a cache-resident FP32 panel of 2·VL-column strips; N_MR × 2·VL tiles of C
+// GotoBLAS/BLIS-shaped: B is copied block by block (kc × nc, either layout, 16-bit converted in
+// registers on the way) into an L2-resident FP32 panel of 2·VL-column strips; N_MR × 2·VL tiles of C
 // keep their accumulators in registers while A's rows are broadcast from where they lie.
 //
 // Batch invariance by construction: every element of C is one FMA chain over k = 0, 1, …, K−1 in
@@ -32,9 +32,9 @@
 
 #define N_MR 6          // rows of a tile of C
 #define N_NR (2 * VL)   // columns of a tile of C: two vectors
-#define KC LMK_PANEL_KC   // k per block: a strip of the panel (KC × N_NR) stays in L1
-// Columns per packed block (the panel KC × nc stays in L2) and rows of A per pass over it come from
-// this CPU's L2 size (lmk_gemm_blocking, blocking.c); B read in place keeps 256-column blocks.
+// k per block, columns per packed block (the panel kc × nc stays in L2) and rows of A per pass over
+// it come from this CPU's L2 size and the product's K (lmk_gemm_blocking, blocking.c); B read in
+// place keeps blocks of KC_IN_PLACE × 256 columns.
 #define NC_IN_PLACE 256
 #define FETCH_AHEAD_ROWS 96   // up to this many rows, the tiles of one block fetch the next (see below)
 #define INLINE static inline __attribute__((always_inline))
@@ -307,7 +307,7 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
     if (!(beta == 0.0f || (beta == 1.0f && alpha == 1.0f))) abort();   // the header's contract
     const float *bias = epilogue ? epilogue->bias : 0;
     const lmk_epilogue *activate = epilogue && epilogue->activate ? epilogue : 0;
-    const lmk_blocking blocking = lmk_gemm_blocking();   // panel columns and rows per pass for this CPU
+    const lmk_blocking blocking = lmk_gemm_blocking(k);   // k per block, panel columns, rows per pass
     // F32 only: a 16-bit B would be converted into a buffer and broadcast back from it value by value,
     // and the panel path, converting while it packs, is faster there (GPT-2's LM head tile 15×768×4096
     // from F16 on Zen 4: 0.77–0.83 ms panel vs 0.99–1.03 ms turned around; F32 0.75–0.77 vs 0.86–0.89).
@@ -323,8 +323,8 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
     // Few rows: the tiles of one block take about as long as reading the next from memory, so they
     // fetch it as they go. Many rows: the tiles run long enough that a fetched block would leave L2.
     const int fetch_ahead = m <= FETCH_AHEAD_ROWS;
-    float *panel = in_place ? 0 : lmk_thread_panel();   // [nc_block / N_NR, KC, N_NR]
-    const long kc_block = in_place ? KC_IN_PLACE : KC;
+    float *panel = in_place ? 0 : lmk_thread_panel();   // [nc_block / N_NR, kc_block, N_NR]
+    const long kc_block = in_place ? KC_IN_PLACE : blocking.kc;
     const long nc_block = in_place ? NC_IN_PLACE : blocking.nc, mc_block = blocking.mc;
     for (long jc = 0; jc < n; jc += nc_block) {
         long nc = PATH(min)(nc_block, n - jc);
@@ -332,7 +332,7 @@ void PATH(lmk_gemm)(long m, long n, long k, const float *a, long lda, const void
         do {   // at least once: k == 0 still writes 0 (beta 0) or leaves C (beta 1)
             long kc = PATH(min)(kc_block, k - pc);
             int fresh = pc == 0 && beta == 0.0f, last = pc + kc >= k;
-            // The next block: the next KC rows of these columns, or the first of the next columns.
+            // The next block: the next kc rows of these columns, or the first of the next columns.
             long next_pc = last ? 0 : pc + kc, next_jc = last ? jc + nc_block : jc;
             lmk_prefetch prefetch = lmk_prefetch_none();
             if (fetch_ahead && next_jc < n && k > 0) {

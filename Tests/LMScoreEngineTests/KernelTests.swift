@@ -189,19 +189,35 @@ struct KernelTests {
         }
     }
 
-    /// The blocking follows the L2 size the CPU reports: a panel of about half of L2, from 256 columns
-    /// (Zen 2's 512 KB) to the largest measured, 512 (Zen 4's 1 MB), rows per pass in proportion.
-    @Test func theBlockingFollowsTheL2Size() {
-        for (l2, nc, mc) in [(128 << 10, 256, 96), (512 << 10, 256, 96), (1 << 20, 512, 192), (2 << 20, 512, 192), (48 << 20, 512, 192)] {
-            let blocking = lmk_gemm_blocking_for_l2(l2)
-            #expect((blocking.l2_bytes, blocking.nc, blocking.mc) == (l2, nc, mc), "L2 \(l2 >> 10) KB")
+    /// The blocking follows the L2 size the CPU reports and the product's K: K in as few equal blocks
+    /// as a panel of half of L2 with at least 128 columns allows (at most 1,024 per block), the panel's
+    /// columns from what is left, rows per pass from 3/16 of L2 — multiples of 32 columns and 6 rows.
+    @Test func theBlockingFollowsTheL2SizeAndK() {
+        let cases: [(l2: Int, k: Int, kc: Int, nc: Int, mc: Int)] = [
+            (1 << 20, 768, 768, 160, 60),     // Zen 4, GPT-2's layers: K in one block
+            (1 << 20, 3072, 1024, 128, 48),   // GPT-2's MLP down: three blocks
+            (1 << 20, 576, 576, 224, 84),     // SmolLM2's layers
+            (1 << 20, 64, 64, 2048, 768),     // attention over one head
+            (512 << 10, 768, 384, 160, 60),   // Zen 2: two blocks
+            (512 << 10, 3072, 512, 128, 48),
+            (512 << 10, 1000, 500, 128, 48),  // equal blocks, not 512 + 488
+            (2 << 20, 3072, 1024, 256, 96),   // a 2 MB L2: the panel of half of it, K blocks at most 1,024
+            (48 << 20, 768, 768, 320, 3072),  // the panel's most (1 MB), rows per pass from the L2
+            (128 << 10, 768, 128, 128, 48),   // a small L2: K in six blocks of 128
+            (16 << 10, 768, 16, 128, 48),     // the smallest K block: 16
+            (1 << 20, 1, 1, 131_072, 49152),
+            (1 << 20, 0, 1, 131_072, 49152),     // K = 0 still has a block (the product writes zeros)
+        ]
+        for c in cases {
+            let blocking = lmk_gemm_blocking_for(c.l2, c.k)
+            #expect((blocking.l2_bytes, blocking.kc, blocking.nc, blocking.mc) == (c.l2, c.kc, c.nc, c.mc), "L2 \(c.l2 >> 10) KB, K \(c.k)")
         }
         #expect(lmk_l2_cache_bytes() > 0)
     }
 
     /// The blocking chosen for one CPU must give the bits of any other's: products spanning several
-    /// panels (N past 512 columns), passes (M past 192 rows) and K blocks, under the blockings of a
-    /// 512 KB and a 1 MB L2. (Other tests' products may run under the override meanwhile: by the same
+    /// panels and passes, K in two blocks of 300 (a 512 KB L2) or one of 600 (1 MB) or ten of 60
+    /// (64 KB). (Other tests' products may run under the override meanwhile: by the same
     /// contract, that changes none of their bits.)
     @Test(arguments: paths)
     func theBlockingChangesNoBit(path: KernelPath) {
@@ -212,7 +228,7 @@ struct KernelTests {
         for transposeB in [false, true] {
             for type in [ElementType.f32, .f16] {
                 let b = StoredMatrix((0..<n * k).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
-                let results = [512 << 10, 1 << 20].map { l2 in
+                let results = [512 << 10, 1 << 20, 64 << 10].map { l2 in
                     lmk_gemm_blocking_override(l2)
                     var c = [Float](repeating: .nan, count: m * n)
                     b.withBase { base in
@@ -221,7 +237,7 @@ struct KernelTests {
                     }
                     return c
                 }
-                #expect(results[0] == results[1], "\(path) \(type) transposeB \(transposeB)")
+                #expect(results[0] == results[1] && results[0] == results[2], "\(path) \(type) transposeB \(transposeB)")
             }
         }
     }

@@ -47,18 +47,20 @@ lmk_gemm_fn lmk_gemm_avx512;
 lmk_gemm_fn lmk_gemm_avx2;
 lmk_gemm_fn lmk_gemm_portable;
 
-/// How the GEMM blocks a product on this CPU (blocking.c): B is packed nc columns at a time (a panel of
-/// LMK_PANEL_KC × nc floats, about half of L2) and mc rows of A run over each panel per pass. Chosen
-/// from the L2 size the CPU reports; the blocking never changes a bit of the results.
+/// How the GEMM blocks a product on this CPU (blocking.c): K goes in blocks of kc, B is packed nc
+/// columns at a time (a panel of kc × nc floats, about half of L2) and mc rows of A run over each panel
+/// per pass. Chosen from the L2 size the CPU reports and the product's K; the blocking never changes a
+/// bit of the results.
 typedef struct {
     long l2_bytes;   // the L2 size it was chosen for
+    long kc;         // k per block
     long nc;         // columns per packed panel
     long mc;         // rows of A per pass over a panel
 } lmk_blocking;
-/// This CPU's blocking (or the override's).
-lmk_blocking lmk_gemm_blocking(void);
-/// The blocking a CPU with this L2 size gets.
-lmk_blocking lmk_gemm_blocking_for_l2(long l2_bytes);
+/// This CPU's blocking for a product over `k` (or the override's).
+lmk_blocking lmk_gemm_blocking(long k);
+/// The blocking a CPU with this L2 size gets for a product over `k`.
+lmk_blocking lmk_gemm_blocking_for(long l2_bytes, long k);
 /// The L2 size per core the CPU reports (sysconf), 512 KB when it reports none.
 long lmk_l2_cache_bytes(void);
 /// Products from now on block as for an L2 of `l2_bytes` (0: the CPU's own again). For tests and

@@ -59,18 +59,19 @@ public enum KernelPath: String, CaseIterable, Sendable {
     /// a bad `LMSCORE_KERNEL` is one clear error before any product runs.
     public static func active() throws(KernelPathError) -> KernelPath { try selection.get() }
 
-    /// One-line description for logs and `lmscore bench`: "avx2 (cpu: avx2 fma f16c; GEMM panels of 256
-    /// columns, 96 rows per pass, for a 512 KB L2)".
+    /// One-line description for logs and `lmscore bench`: "avx2 (cpu: avx2 fma f16c; GEMM K in blocks of
+    /// up to 512, 256 KB panels, for a 512 KB L2)".
     public var summary: String {
         let features = Self.cpuFeatures.isEmpty ? "none of avx2/fma/f16c/avx512f" : Self.cpuFeatures.joined(separator: " ")
         return "\(rawValue) (cpu: \(features); \(Self.blockingSummary))"
     }
 
-    /// The GEMM's cache blocking on this CPU (the kernels choose it from the L2 size the CPU reports;
-    /// it never changes a result's bits).
+    /// The GEMM's cache blocking on this CPU (the kernels choose it per product from the L2 size the CPU
+    /// reports and the product's K; it never changes a result's bits): the largest K block and the panel.
     public static var blockingSummary: String {
-        let blocking = lmk_gemm_blocking()
-        return "GEMM panels of \(blocking.nc) columns, \(blocking.mc) rows per pass, for a \(blocking.l2_bytes / 1024) KB L2"
+        let blocking = lmk_gemm_blocking(1 << 20)   // a K long enough to be split into the largest blocks
+        let panelKB = blocking.kc * blocking.nc * MemoryLayout<Float>.size / 1024
+        return "GEMM K in blocks of up to \(blocking.kc), \(panelKB) KB panels, for a \(blocking.l2_bytes / 1024) KB L2"
     }
 }
 
