@@ -1,4 +1,4 @@
-// The element-wise ops on the avx2 path (elementwise_template.h). One ymm register per 8 lanes.
+// The element-wise ops on the avx2 path (elementwise_template.h). Two ymm registers per 16-lane map vector, one per 8-lane sum.
 #include "CKernels.h"
 
 #if defined(__x86_64__)

@@ -1,4 +1,4 @@
-// The element-wise ops on the avx512 path (elementwise_template.h). AVX-512 CPUs run the 8 lanes as ymm registers, as AVX2 ones do (same instructions, same bits).
+// The element-wise ops on the avx512 path (elementwise_template.h). One zmm register per 16-lane map vector (exp, activations, soft-cap), one ymm per 8-lane sum: the same operations per lane as the other paths, so the same bits.
 #include "CKernels.h"
 
 #if defined(__x86_64__)

@@ -1,4 +1,4 @@
-// The element-wise ops on the portable path (elementwise_template.h). Baseline code: two SSE halves per 8 lanes on x86-64, NEON pairs on arm64.
+// The element-wise ops on the portable path (elementwise_template.h). Baseline code: SSE or NEON registers, four per 16-lane map vector, two per 8-lane sum.
 #include "CKernels.h"
 
 #define PATH(name) name##_portable

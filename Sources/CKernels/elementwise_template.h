@@ -2,13 +2,15 @@
 // elementwise_avx512.c, elementwise_avx2.c and elementwise_portable.c, each of which first defines
 // PATH(name) and sets its target (per-function attributes, as the GEMM paths do).
 //
-// One vector shape for every path: 8 FP32 lanes (`f8`, clang/gcc vector extensions; AVX2 and AVX-512
-// CPUs run it as one ymm register, the portable path as two SSE halves or NEON pairs). The lanes, the
-// order of every reduction and each operation are the same on every path, multiply and add rounded
-// separately (FP contraction off), so the three paths give the same bits: the choice of path changes
-// the products' rounding only, never these ops'. A count that is not a multiple of 8 ends with one
-// partial vector (zero-padded load, partial store) computed by the same formula as the rest: an
-// element's result never depends on where it sits in the buffer.
+// The same vector shapes on every path (clang/gcc vector extensions): maps — exp, the activations, the
+// soft-cap — on 16 FP32 lanes (`f32x16`: one zmm register on AVX-512, two ymm on AVX2, four SSE or
+// NEON registers on the portable path), reductions in 8 lanes (`f8`: a map's 16 lanes go into the sums
+// as two 8-lane vectors, low half first). A map's lanes are independent and a reduction's order is
+// fixed, each operation the same on every path, multiply and add rounded separately (FP contraction
+// off), so the three paths give the same bits: the choice of path changes the products' rounding only,
+// never these ops'. A count that is not a multiple of the lanes ends with one partial vector
+// (zero-padded load, partial store) computed by the same formula as the rest: an element's result
+// never depends on where it sits in the buffer.
 //
 // Norm statistics are sums in double, element by element in order (as the Swift loops they replace).
 #include <math.h>
@@ -18,11 +20,13 @@
 #include "half.h"
 
 #pragma STDC FP_CONTRACT OFF
-// The 8-lane helpers are always inlined, so no vector crosses a call boundary (no ABI to change).
+// The vector helpers are always inlined, so no vector crosses a call boundary (no ABI to change).
 #pragma clang diagnostic ignored "-Wpsabi"
 
 typedef float f8 __attribute__((vector_size(32)));
 typedef int32_t i8v __attribute__((vector_size(32)));
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -31,30 +35,41 @@ INLINE void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
 INLINE f8 load8_partial(const float *p, long count) { f8 v = {0}; memcpy(&v, p, (size_t)count * sizeof(float)); return v; }
 INLINE void store8_partial(float *p, f8 v, long count) { memcpy(p, &v, (size_t)count * sizeof(float)); }
 INLINE f8 set8(float x) { return (f8){x, x, x, x, x, x, x, x}; }
+INLINE f32x16 load16(const float *p) { f32x16 v; memcpy(&v, p, sizeof v); return v; }
+INLINE void store16(float *p, f32x16 v) { memcpy(p, &v, sizeof v); }
+INLINE f32x16 load16_partial(const float *p, long count) { f32x16 v = {0}; memcpy(&v, p, (size_t)count * sizeof(float)); return v; }
+INLINE void store16_partial(float *p, f32x16 v, long count) { memcpy(p, &v, (size_t)count * sizeof(float)); }
+INLINE f32x16 set16(float x) { return (f32x16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+INLINE f8 low8(f32x16 v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7); }
+INLINE f8 high8(f32x16 v) { return __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15); }
 /// mask ? a : b per lane (mask lanes all ones or zero, as comparisons give them).
 INLINE f8 select8(i8v mask, f8 a, f8 b) { return (f8)((mask & (i8v)a) | (~mask & (i8v)b)); }
+INLINE f32x16 select16(i32x16 mask, f32x16 a, f32x16 b) { return (f32x16)((mask & (i32x16)a) | (~mask & (i32x16)b)); }
 
 /// exp(v) per lane: Cephes' expf (range reduction by ln 2, degree-6 polynomial, ≈ 2 ulp). Clamped to
 /// the range where the result is finite and normal; NaN passes through (a comparison with NaN is false).
-INLINE f8 exp8(f8 v) {
-    f8 x = select8(v < set8(-87.33654f), set8(-87.33654f), v);
-    x = select8(x > set8(88.72283f), set8(88.72283f), x);
+INLINE f32x16 exp16(f32x16 v) {
+    f32x16 x = select16(v < set16(-87.33654f), set16(-87.33654f), v);
+    x = select16(x > set16(88.72283f), set16(88.72283f), x);
     // n = round(x / ln 2) by the 1.5·2^23 trick: adding the magic constant leaves n in the low
     // mantissa bits, so its integer value is a bit-pattern difference (no float → int conversion).
-    const f8 magic = set8(12582912.0f);
-    f8 shifted = x * set8(1.44269504f) + magic;
-    f8 n = shifted - magic;
-    f8 r = (x - n * set8(0.693359375f)) + n * set8(2.1219444e-4f);
-    f8 p = set8(1.98756915e-4f);
-    p = p * r + set8(1.3981999507e-3f);
-    p = p * r + set8(8.3334519073e-3f);
-    p = p * r + set8(4.1665795894e-2f);
-    p = p * r + set8(1.6666665459e-1f);
-    p = p * r + set8(5.0000001201e-1f);
-    f8 y = ((p * r) * r + r) + set8(1.0f);
-    i8v exponent = (((i8v)shifted - (i8v)magic) + 127) << 23;
-    return y * (f8)exponent;
+    const f32x16 magic = set16(12582912.0f);
+    f32x16 shifted = x * set16(1.44269504f) + magic;
+    f32x16 n = shifted - magic;
+    f32x16 r = (x - n * set16(0.693359375f)) + n * set16(2.1219444e-4f);
+    f32x16 p = set16(1.98756915e-4f);
+    p = p * r + set16(1.3981999507e-3f);
+    p = p * r + set16(8.3334519073e-3f);
+    p = p * r + set16(4.1665795894e-2f);
+    p = p * r + set16(1.6666665459e-1f);
+    p = p * r + set16(5.0000001201e-1f);
+    f32x16 y = ((p * r) * r + r) + set16(1.0f);
+    i32x16 exponent = (((i32x16)shifted - (i32x16)magic) + 127) << 23;
+    return y * (f32x16)exponent;
 }
+
+/// exp(x) of one value, as a lane of exp16 computes it.
+INLINE float exp1(float x) { return exp16(set16(x))[0]; }
 
 /// The lanes' sum, lane 0 + lane 1 + … + lane 7, left to right.
 INLINE float sum8(f8 v) {
@@ -65,40 +80,40 @@ INLINE float sum8(f8 v) {
 
 /// cap · tanh(v / cap), tanh(y) = sign(y) · (1 − e)/(1 + e) with e = exp(−2|y|): absolute error a few
 /// ulp of 1, times cap (HF's soft-cap of Gemma 2's attention scores and final logits).
-INLINE f8 softcap8(f8 v, float cap) {
-    f8 y = v / set8(cap);
-    i8v sign = (i8v)y & (i8v)set8(-0.0f);
-    f8 a = (f8)((i8v)y & ~(i8v)set8(-0.0f));
-    f8 e = exp8(set8(-2.0f) * a);
-    f8 t = (set8(1.0f) - e) / (set8(1.0f) + e);
-    return (f8)((i8v)t | sign) * set8(cap);
+INLINE f32x16 softcap16(f32x16 v, float cap) {
+    f32x16 y = v / set16(cap);
+    i32x16 sign = (i32x16)y & (i32x16)set16(-0.0f);
+    f32x16 a = (f32x16)((i32x16)y & ~(i32x16)set16(-0.0f));
+    f32x16 e = exp16(set16(-2.0f) * a);
+    f32x16 t = (set16(1.0f) - e) / (set16(1.0f) + e);
+    return (f32x16)((i32x16)t | sign) * set16(cap);
 }
 
 /// gelu_new / gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), computed as the same
 /// function x·σ(2u) = x / (1 + e^(−2u)), which needs only exp.
-INLINE f8 gelu_tanh8(f8 v) {
-    f8 u = v + ((set8(0.044715f) * v) * v) * v;
-    return v / (set8(1.0f) + exp8(set8(-2.0f * 0.7978845608028654f) * u));
+INLINE f32x16 gelu_tanh16(f32x16 v) {
+    f32x16 u = v + ((set16(0.044715f) * v) * v) * v;
+    return v / (set16(1.0f) + exp16(set16(-2.0f * 0.7978845608028654f) * u));
 }
 
 /// silu(g) = g · σ(g) = g / (1 + e^(−g)).
-INLINE f8 silu8(f8 g) { return g / (set8(1.0f) + exp8(-g)); }
+INLINE f32x16 silu16(f32x16 g) { return g / (set16(1.0f) + exp16(-g)); }
 
 /// gelu (exact): 0.5·x·(1 + erf(x/√2)), erf from libm per lane.
-INLINE f8 gelu_erf8(f8 v) {
-    f8 out;
-    for (int i = 0; i < 8; i++) out[i] = 0.5f * v[i] * (1 + erff(v[i] * 0.70710678118654752f));
+INLINE f32x16 gelu_erf16(f32x16 v) {
+    f32x16 out;
+    for (int i = 0; i < 16; i++) out[i] = 0.5f * v[i] * (1 + erff(v[i] * 0.70710678118654752f));
     return out;
 }
 
 /// llama.cpp's GELU (gelu_table.c): 0 for x ≤ −10, x for x ≥ 10, else its table's value at FP16(x).
 /// The table's entries, read directly here: the ops that take an activation make sure it is built
-/// (`ensure_activation`) once per call, not once per 8 values.
+/// (`ensure_activation`) once per call, not once per 16 values.
 extern uint16_t lmk_gelu_f16_values[1 << 16];
 
-INLINE f8 gelu_f16_table8(f8 v) {
-    f8 out;
-    for (int i = 0; i < 8; i++)
+INLINE f32x16 gelu_f16_table16(f32x16 v) {
+    f32x16 out;
+    for (int i = 0; i < 16; i++)
         out[i] = v[i] <= -10.0f ? 0.0f : v[i] >= 10.0f ? v[i] : lmk_f16_to_f32(lmk_gelu_f16_values[lmk_f32_to_f16(v[i])]);
     return out;
 }
@@ -108,12 +123,12 @@ INLINE void ensure_activation(lmk_activation activation) {
     if (activation == LMK_GELU_F16_TABLE) (void)lmk_gelu_f16_table();
 }
 
-INLINE f8 activate8(f8 v, lmk_activation activation) {
+INLINE f32x16 activate16(f32x16 v, lmk_activation activation) {
     switch (activation) {
-    case LMK_GELU_TANH: return gelu_tanh8(v);
-    case LMK_GELU_ERF: return gelu_erf8(v);
-    case LMK_GELU_F16_TABLE: return gelu_f16_table8(v);
-    default: return silu8(v);
+    case LMK_GELU_TANH: return gelu_tanh16(v);
+    case LMK_GELU_ERF: return gelu_erf16(v);
+    case LMK_GELU_F16_TABLE: return gelu_f16_table16(v);
+    default: return silu16(v);
     }
 }
 
@@ -159,8 +174,8 @@ static void PATH(rms_norm)(const float *x, float *out, long rows, long width, lo
 static void PATH(activate)(float *x, long count, lmk_activation activation) {
     ensure_activation(activation);
     long i = 0;
-    for (; i + 8 <= count; i += 8) store8(x + i, activate8(load8(x + i), activation));
-    if (i < count) store8_partial(x + i, activate8(load8_partial(x + i, count - i), activation), count - i);
+    for (; i + 16 <= count; i += 16) store16(x + i, activate16(load16(x + i), activation));
+    if (i < count) store16_partial(x + i, activate16(load16_partial(x + i, count - i), activation), count - i);
 }
 
 static void PATH(gated)(float *x, long rows, long width, lmk_activation activation) {
@@ -168,18 +183,18 @@ static void PATH(gated)(float *x, long rows, long width, lmk_activation activati
     for (long t = 0; t < rows; t++) {
         float *gate = x + t * 2 * width, *up = gate + width;
         long i = 0;
-        for (; i + 8 <= width; i += 8) store8(gate + i, activate8(load8(gate + i), activation) * load8(up + i));
+        for (; i + 16 <= width; i += 16) store16(gate + i, activate16(load16(gate + i), activation) * load16(up + i));
         if (i < width) {
             long n = width - i;
-            store8_partial(gate + i, activate8(load8_partial(gate + i, n), activation) * load8_partial(up + i, n), n);
+            store16_partial(gate + i, activate16(load16_partial(gate + i, n), activation) * load16_partial(up + i, n), n);
         }
     }
 }
 
 static void PATH(softcap)(float *x, long count, float cap) {
     long i = 0;
-    for (; i + 8 <= count; i += 8) store8(x + i, softcap8(load8(x + i), cap));
-    if (i < count) store8_partial(x + i, softcap8(load8_partial(x + i, count - i), cap), count - i);
+    for (; i + 16 <= count; i += 16) store16(x + i, softcap16(load16(x + i), cap));
+    if (i < count) store16_partial(x + i, softcap16(load16_partial(x + i, count - i), cap), count - i);
 }
 
 static void PATH(add)(float *x, const float *y, long count) {
@@ -218,17 +233,24 @@ static void PATH(softmax_causal)(float *scores, long rows, long keys, long first
         if (softcap > 0) PATH(softcap)(row, visible, softcap);
         float maximum = -INFINITY;
         for (long j = 0; j < visible; j++) maximum = row[j] >= maximum ? row[j] : maximum;
-        const f8 shift = set8(maximum);
-        f8 lanes = set8(0);
+        const f32x16 shift = set16(maximum);
+        f8 lanes = set8(0);   // the sum in 8 lanes, vector after vector in order
         long j = 0;
-        for (; j + 8 <= visible; j += 8) {
-            f8 e = exp8(load8(row + j) - shift);
+        for (; j + 16 <= visible; j += 16) {
+            f32x16 e = exp16(load16(row + j) - shift);
+            store16(row + j, e);
+            lanes += low8(e);
+            lanes += high8(e);
+        }
+        if (j + 8 <= visible) {
+            f8 e = low8(exp16(load16_partial(row + j, 8) - shift));
             store8(row + j, e);
             lanes += e;
+            j += 8;
         }
         float sum = sum8(lanes);
         for (; j < visible; j++) {
-            float e = exp8(set8(row[j] - maximum))[0];
+            float e = exp1(row[j] - maximum);
             row[j] = e;
             sum += e;
         }
@@ -241,14 +263,22 @@ static void PATH(softmax_causal)(float *scores, long rows, long keys, long first
 // MARK: the LM head's fold
 
 static double PATH(sum_exp)(const float *x, long count, float shift) {
-    const f8 s = set8(shift);
+    const f32x16 s = set16(shift);
     double total = 0;
     long j = 0;
     while (j + 8 <= count) {
         long end = count - (count - j) % 8;
         if (end > j + 512) end = j + 512;
-        f8 lanes = set8(0);
-        for (; j < end; j += 8) lanes += exp8(load8(x + j) - s);
+        f8 lanes = set8(0);   // 8-lane vectors added in order, then their sum
+        for (; j + 16 <= end; j += 16) {
+            f32x16 e = exp16(load16(x + j) - s);
+            lanes += low8(e);
+            lanes += high8(e);
+        }
+        if (j < end) {
+            lanes += low8(exp16(load16_partial(x + j, 8) - s));
+            j += 8;
+        }
         total += (double)sum8(lanes);
     }
     for (; j < count; j++) total += exp((double)x[j] - (double)shift);

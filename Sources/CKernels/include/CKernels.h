@@ -105,7 +105,8 @@ struct lmk_epilogue {
 const uint16_t *lmk_gelu_f16_table(void);
 
 /// The element-wise ops of the forward pass and the LM head's fold (elementwise_template.h), one set
-/// per path, the same bits on every path (one 8-lane vector shape, same operations in the same order).
+/// per path, the same bits on every path (the same vector shapes — 16 lanes for maps, 8 for sums — and the
+/// same operations in the same order).
 /// Single-threaded; the caller splits rows over its threads.
 typedef struct {
     /// out[t] = (x[t] − mean) / √(var + ε) · gain + bias per row of `width` (statistics in double).
@@ -133,7 +134,7 @@ typedef struct {
     /// window > 0 only the last `window` of them; the others become 0), soft-capped first when
     /// softcap > 0; max-subtracted softmax over the visible keys, the rest exactly 0.
     void (*softmax_causal)(float *scores, long rows, long keys, long first_query, long window, float softcap);
-    /// Σ exp(x[i] − shift): 8 lanes, 512-value stretches summed in double.
+    /// Σ exp(x[i] − shift): exp in 16 lanes, sums in 8, 512-value stretches summed in double.
     double (*sum_exp)(const float *x, long count, float shift);
     /// The first index of the largest non-NaN value (stored in *maximum).
     long (*max_first_index)(const float *x, long count, float *maximum);
