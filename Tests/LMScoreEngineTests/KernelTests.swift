@@ -167,6 +167,7 @@ struct KernelTests {
         var random = SplitMix64(seed: 12)
         let k = 600, n = 150
         #expect(64 * n * k >= singleThreadedProductLimit, "the larger batches below must split over two threads")
+        #expect(400 * n * k >= piecewiseProductLimit, "the largest must split into more pieces than threads")
         for transposeB in [false, true] {
             for type in [ElementType.f32, .f16, .bf16] {
                 let b = StoredMatrix((0..<n * k).map { _ in Float(random.uniform() * 2 - 1) }, as: type)
@@ -175,7 +176,7 @@ struct KernelTests {
                 let alone = run(path, rows: [row], b: b, ldb: ldb, n: n, k: k, transposeB: transposeB, threads: 1)[0]
                 // Up to 24 rows multiply a [K, N] B in place, more go through the packing panel: the
                 // row alone (in place) must equal the row in a batch of either kind.
-                for m in [2, 5, 6, 7, 13, 24, 25, 64, 97] {
+                for m in [2, 5, 6, 7, 13, 24, 25, 64, 97, 400] {
                     for position in Set([0, 1, m / 2, m - 1]) {
                         var rows = (0..<m).map { _ in (0..<k).map { _ in Float(random.uniform() * 2 - 1) } }
                         rows[position] = row

@@ -22,16 +22,14 @@ func causalAttention(
     compute: ComputeContext             // its threads: what `scratch` has room for
 ) {
     let spans = contexts.map { $0.map { KeyValueSource($0, layer: l, qkv: qkv, heads: heads) } }
-    // (row, head) pairs are independent: deal them to the threads, each with its own scratch and
+    // (row, head) pairs are independent: the threads take them in turn, each with its own scratch and
     // single-threaded products (no synchronisation per small product).
     let work = rows.indices.flatMap { r in (0..<heads.count).map { (r, $0) } }
-    let slices = split(work.count, parts: compute.threads)
     let one = compute.singleThreaded
-    parallelFor(slices.count) { s in
-        for (r, h) in work[slices[s]] {
-            attendOneHead(qkv: qkv, heads: heads, out: out, row: rows[r], context: spans[r], head: h,
-                          spec: spec, scores: scratch + s * scratchStride, compute: one)
-        }
+    parallelFor(work.count, threads: compute.threads) { worker, w in
+        let (r, h) = work[w]
+        attendOneHead(qkv: qkv, heads: heads, out: out, row: rows[r], context: spans[r], head: h,
+                      spec: spec, scores: scratch + worker * scratchStride, compute: one)
     }
 }
 

@@ -87,7 +87,7 @@ final class LMHead {
         gather(hidden: hidden, block: block)
         var states = block.map { RunningLogSumExp(target: Int($0.target), topK: $0.topK) }
         var statistics = statisticsFolds(block, compute: compute)   // empty when none is asked for
-        let slices = split(block.count, parts: compute.threads)   // the rows each thread folds
+        let slices = split(block.count, parts: compute.threads * piecesPerThread)   // rows the threads take in turn to fold
         let ops = compute.ops
         var v0 = 0
         while v0 < vocabSize {
@@ -97,7 +97,7 @@ final class LMHead {
                    c: logits, ldc: width, compute: compute)
             states.withUnsafeMutableBufferPointer { states in
                 statistics.withUnsafeMutableBufferPointer { statistics in
-                    parallelFor(slices.count) { s in
+                    parallelFor(slices.count, threads: compute.threads) { _, s in
                         for i in slices[s] {
                             if let softcap { ops.softcap(logits + i * width, width, softcap) }
                             states[i].fold(UnsafePointer(logits + i * width), count: width, firstIndex: v0, ops: ops)

@@ -15,8 +15,8 @@ import CKernels
 ///
 /// The product is split over `compute.threads` threads (callers already running in parallel pass
 /// `compute.singleThreaded`) by
-/// output columns: each thread streams its share of B once for all M rows, so a 16-token request
-/// reads every weight once, and no two threads pack the same block of B.
+/// output columns (`columnPieces`): each thread streams its pieces of B once for all M rows, so a
+/// 16-token request reads every weight once, and no two threads pack the same block of B.
 func matmul(
     m: Int, n: Int, k: Int,
     a: UnsafePointer<Float>, lda: Int,
@@ -57,8 +57,8 @@ func matmul(
 
 /// out[m, Σ outputs] (+)= a[m, k] · each part's weight (+ its bias, then `activation`), the parts'
 /// outputs side by side at `c` (q | k | v, gate | up). With several parts of one kind (float, or all
-/// Q8_0) and several threads, the parts' columns are split over the threads together — each thread
-/// takes its share of every part — so the threads are woken once for all the parts instead of once per
+/// Q8_0) and several threads, the parts' columns are split over the threads together — the threads
+/// take pieces of every part (`partPieces`) — so the threads are woken once for all the parts instead of once per
 /// part (a wake costs tens of microseconds, and a 16-token request's products take about a hundred), and
 /// Q8_0 parts quantize the input once for all of them. The same bits either way.
 func matmul(parts: [Linear], m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
@@ -85,14 +85,12 @@ func matmul(parts: [Linear], m: Int, a: UnsafePointer<Float>, lda: Int, c: Unsaf
     let one = compute.singleThreaded
     compute.timingProduct(m: m, n: n, k: k, elementType: parts[0].weight.elementType, transposeB: parts[0].storedOutIn,
                           parts: parts.count) {
-        parallelFor(compute.threads) { t in
-            for (i, part) in parts.enumerated() {
-                let shares = columnShares(part.outputs, threads: compute.threads)   // as `product` splits one matrix
-                guard t < shares.count else { continue }
-                one.gemm(columns: shares[t], m: m, k: k, a: a, lda: lda, b: part.weight.base, ldb: part.weight.columns,
-                         elementType: part.weight.elementType, transposeB: part.storedOutIn, c: c + first[i], ldc: ldc, alpha: 1,
-                         beta: beta, bias: part.bias, activation: activation)
-            }
+        let pieces = partPieces(parts, m: m, k: k, threads: compute.threads)
+        parallelFor(pieces.count, threads: compute.threads) { _, p in
+            let (i, columns) = pieces[p], part = parts[i]
+            one.gemm(columns: columns, m: m, k: k, a: a, lda: lda, b: part.weight.base, ldb: part.weight.columns,
+                     elementType: part.weight.elementType, transposeB: part.storedOutIn, c: c + first[i], ldc: ldc, alpha: 1,
+                     beta: beta, bias: part.bias, activation: activation)
         }
     }
 }
@@ -106,13 +104,11 @@ private func matmulQ8(parts: [Linear], first: [Int], m: Int, k: Int, a: UnsafePo
         let quantized = quantizedActivations(a, m: m, k: k, lda: lda, compute: compute)
         defer { quantized.deallocate() }
         let blocks = k / Int(LMK_Q8_0_BLOCK)
-        parallelFor(compute.threads) { t in
-            for (i, part) in parts.enumerated() {
-                let shares = columnShares(part.outputs, threads: compute.threads)   // as `productQ8` splits one matrix
-                guard t < shares.count else { continue }
-                compute.gemmQ8(columns: shares[t], m: m, blocks: blocks, a: quantized, w: part.weight.base, c: c + first[i], ldc: ldc,
-                               accumulate: accumulate)
-            }
+        let pieces = partPieces(parts, m: m, k: k, threads: compute.threads)
+        parallelFor(pieces.count, threads: compute.threads) { _, p in
+            let (i, columns) = pieces[p]
+            compute.gemmQ8(columns: columns, m: m, blocks: blocks, a: quantized, w: parts[i].weight.base, c: c + first[i], ldc: ldc,
+                           accumulate: accumulate)
         }
         for (i, part) in parts.enumerated() {
             if let bias = part.bias { addBias(c + first[i], rows: m, width: part.outputs, stride: ldc, bias: bias, compute: compute) }
@@ -157,17 +153,32 @@ func product(
                   c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation)
         return
     }
-    let slices = columnShares(n, threads: compute.threads)
-    parallelFor(slices.count) { i in
-        compute.gemm(columns: slices[i], m: m, k: k, a: a, lda: lda, b: b, ldb: ldb, elementType: elementType, transposeB: transposeB,
+    let pieces = columnPieces(n, m: m, k: k, threads: compute.threads)
+    parallelFor(pieces.count, threads: compute.threads) { _, i in
+        compute.gemm(columns: pieces[i], m: m, k: k, a: a, lda: lda, b: b, ldb: ldb, elementType: elementType, transposeB: transposeB,
                      c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation)
     }
 }
 
-/// The threads' shares of a product's n output columns: whole 32-column strips (the widest float
-/// tile, the Q8_0 kernels' panel width), so no thread ends on a partial tile or packs a partial strip
-/// it need not. Every split gives the same bits.
-func columnShares(_ n: Int, threads: Int) -> [Range<Int>] { split(n, parts: threads, granule: 32) }
+/// The pieces a product's n output columns are split into for the threads, whole 32-column strips
+/// each (the widest float tile, the Q8_0 kernels' panel width), so no thread ends on a partial tile or
+/// packs a partial strip it need not: one share per thread for a short product (each thread woken once,
+/// its share of B streamed once), `piecesPerThread` per thread from `piecewiseProductLimit`
+/// multiply-adds, taken by the threads as they come free (`parallelFor(_:threads:_:)`). Every split
+/// gives the same bits.
+func columnPieces(_ n: Int, m: Int, k: Int, threads: Int) -> [Range<Int>] {
+    split(n, parts: m * n * k >= piecewiseProductLimit ? threads * piecesPerThread : threads, granule: 32)
+}
+
+/// From this many multiply-adds (GPT-2's qkv product for 24 rows, 24×768×2304 = 42M: about 0.3 ms on
+/// two Zen 4 cores) a product is split into more pieces than threads.
+let piecewiseProductLimit = 1 << 25
+let piecesPerThread = 4
+
+/// The pieces of side-by-side parts (q | k | v, gate | up), part by part: (part index, its columns).
+func partPieces(_ parts: [Linear], m: Int, k: Int, threads: Int) -> [(part: Int, columns: Range<Int>)] {
+    parts.indices.flatMap { i in columnPieces(parts[i].outputs, m: m, k: k, threads: threads).map { (i, $0) } }
+}
 
 extension ComputeContext {
     /// Columns `columns` of C[m, ·] (+)= alpha · A · op(B) (+ bias, then activation), on this thread: the
@@ -201,8 +212,8 @@ func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: Wei
         compute.gemmQ8(columns: 0..<n, m: m, blocks: blocks, a: quantized, w: w.base, c: c, ldc: ldc, accumulate: accumulate)
         return
     }
-    let slices = columnShares(n, threads: compute.threads)
-    parallelFor(slices.count) { i in
-        compute.gemmQ8(columns: slices[i], m: m, blocks: blocks, a: quantized, w: w.base, c: c, ldc: ldc, accumulate: accumulate)
+    let pieces = columnPieces(n, m: m, k: k, threads: compute.threads)
+    parallelFor(pieces.count, threads: compute.threads) { _, i in
+        compute.gemmQ8(columns: pieces[i], m: m, blocks: blocks, a: quantized, w: w.base, c: c, ldc: ldc, accumulate: accumulate)
     }
 }
