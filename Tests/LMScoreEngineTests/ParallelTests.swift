@@ -48,3 +48,53 @@ struct ParallelTests {
         }
     }
 }
+
+/// The compute pool (ComputePool.swift): every part of a region once, region after region — from
+/// sleep and while its workers still spin — and a caller that finds it busy or too small told so
+/// (`parallelFor` then runs the region on Dispatch).
+@Suite("Compute pool")
+struct ComputePoolTests {
+    @Test(.timeLimit(.minutes(1)))
+    func everyPartRunsOnceInRegionAfterRegion() async throws {
+        let pool = ComputePool(workers: 2)
+        for region in 0..<3000 {
+            let parts = 2 + region % 2   // the caller and one or two workers
+            let runs = Mutex([Int](repeating: 0, count: parts))
+            let ran = pool.run(parts: parts) { part in runs.withLock { $0[part] += 1 } }
+            #expect(ran)
+            #expect(runs.withLock { $0 } == [Int](repeating: 1, count: parts), "region \(region)")
+            if region % 1000 == 999 { try await Task.sleep(for: .milliseconds(5)) }   // the workers fall asleep
+        }
+    }
+
+    @Test func aBusyOrTooSmallPoolRunsNothing() {
+        let pool = ComputePool(workers: 1)
+        #expect(!pool.run(parts: 3) { _ in Issue.record("ran with too few workers") })
+        let inner = Mutex<Bool?>(nil)
+        #expect(pool.run(parts: 2) { part in
+            if part == 0 { inner.withLock { $0 = pool.run(parts: 2) { _ in } } }
+        })
+        #expect(inner.withLock { $0 } == false, "a region inside a region is refused")
+        #expect(!pool.run(parts: 1) { _ in Issue.record("one part needs no pool") })
+    }
+
+    /// Through `parallelFor`: regions from two callers at once both complete (one on the pool, the
+    /// other on Dispatch), each part once.
+    @Test(.timeLimit(.minutes(1)))
+    func twoCallersAtOnce() async {
+        await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    var ok = true
+                    for _ in 0..<500 {
+                        let runs = Mutex([0, 0])
+                        parallelFor(2) { part in runs.withLock { $0[part] += 1 } }
+                        ok = ok && runs.withLock { $0 } == [1, 1]
+                    }
+                    return ok
+                }
+            }
+            for await ok in group { #expect(ok) }
+        }
+    }
+}

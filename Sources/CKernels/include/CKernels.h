@@ -32,6 +32,15 @@ enum {
 };
 int lmk_cpu_features(void);
 
+/// A spin-wait hint (x86 `pause`, arm64 `yield`): for threads waiting for work a few microseconds away.
+static inline void lmk_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 typedef struct lmk_epilogue lmk_epilogue;
 
 /// C[m, n] = alpha · A[m, k] · op(B) (beta 0, C not read), or C[m, n] += A[m, k] · op(B) (beta 1,

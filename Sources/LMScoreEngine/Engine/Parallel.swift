@@ -24,7 +24,8 @@ func parallelFor(_ parts: Int, _ body: (Int) -> Void) {
         if parts == 1 { body(0) }
         return
     }
-    withoutActuallyEscaping(body) { body in
+    if ComputePool.shared.run(parts: parts, body) { return }
+    withoutActuallyEscaping(body) { body in   // the pool is busy with another caller's region
         let shared = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
         DispatchQueue.concurrentPerform(iterations: parts, execute: shared)
     }

@@ -1,0 +1,102 @@
+import CKernels
+import Foundation
+import Synchronization
+
+/// The threads that run the engine's parallel regions (`parallelFor`): workers that stay between
+/// regions and, after one, spin for the next for a while (`spinTime`) before they sleep. A forward
+/// pass is hundreds of regions a few microseconds apart — a product, a norm pass, attention, the LM
+/// head's fold — and a sleeping thread takes 13–31 µs to wake (median; p90 44–170 µs, and in 3–13 %
+/// of 150-µs regions it never arrived before the caller had done all the work: Dispatch's
+/// `concurrentPerform` on a 2-vCPU Zen 4 VM), so a region started from sleep leaves its other thread
+/// idle that long. The calling thread takes part in its region: with n parts, n − 1 workers help.
+///
+/// One region at a time: a caller that finds the pool running another region (two scorers at once)
+/// or needing more workers than the pool has runs its region on Dispatch instead (`parallelFor`).
+final class ComputePool: @unchecked Sendable {
+    /// The process's pool: one worker per core but the caller's.
+    static let shared = ComputePool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
+
+    /// How long a worker spins for the next region before it sleeps.
+    static let spinTime: UInt64 = 200_000   // ns
+
+    let workers: Int
+    private let busy = Atomic<Bool>(false)        // a caller holds the pool
+    private let generation = Atomic<Int>(0)       // one more per region: what the workers wait for
+    private let next = Atomic<Int>(0)             // the region's next part to run
+    private let helping = Atomic<Int>(0)          // workers still inside the region
+    private let started = Atomic<Bool>(false)
+    private let sleep = NSCondition()             // sleeping workers wait on it for a new generation
+    // The region, written by its caller before `generation` moves on (releasing) and read by workers
+    // after they see the new generation (acquiring); unchanged until every helper has left.
+    private var body: ((Int) -> Void)?
+    private var parts = 0
+    private var helpers = 0
+
+    init(workers: Int) {
+        self.workers = workers
+    }
+
+    /// Runs body(0), …, body(parts − 1), each once, on the calling thread and parts − 1 workers, and
+    /// returns when all are done; false (nothing run) when the pool is busy or has too few workers.
+    func run(parts: Int, _ body: (Int) -> Void) -> Bool {
+        guard parts >= 2, parts - 1 <= workers,
+              busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        defer { busy.store(false, ordering: .releasing) }
+        startWorkersOnce()
+        withoutActuallyEscaping(body) { body in
+            self.body = body
+            self.parts = parts
+            helpers = parts - 1
+            next.store(0, ordering: .relaxed)
+            helping.store(parts - 1, ordering: .relaxed)
+            generation.add(1, ordering: .releasing)
+            sleep.lock()
+            sleep.broadcast()
+            sleep.unlock()
+            runParts()
+            while helping.load(ordering: .acquiring) > 0 { lmk_spin_pause() }
+            self.body = nil
+        }
+        return true
+    }
+
+    private func runParts() {
+        while case let part = next.add(1, ordering: .relaxed).oldValue, part < parts {
+            body!(part)
+        }
+    }
+
+    private func startWorkersOnce() {
+        guard !started.load(ordering: .acquiring) else { return }
+        let before = generation.load(ordering: .acquiring)   // a worker may start after the first region is out
+        for index in 0..<workers {
+            let thread = Thread { [unowned self] in self.work(index: index, seen: before) }
+            thread.name = "lmscore-compute-\(index + 1)"
+            thread.start()
+        }
+        started.store(true, ordering: .releasing)
+    }
+
+    /// A worker: waits for each new region (spinning, then asleep) and helps when the region needs it.
+    private func work(index: Int, seen first: Int) {
+        var seen = first
+        while true {
+            let spinStart = DispatchTime.now().uptimeNanoseconds
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen {
+                lmk_spin_pause()
+                spins += 1
+                if spins % 64 == 0, DispatchTime.now().uptimeNanoseconds - spinStart > Self.spinTime {
+                    sleep.lock()
+                    while generation.load(ordering: .acquiring) == seen { sleep.wait() }
+                    sleep.unlock()
+                }
+            }
+            seen = generation.load(ordering: .acquiring)
+            if index < helpers {
+                runParts()
+                helping.subtract(1, ordering: .releasing)
+            }
+        }
+    }
+}
