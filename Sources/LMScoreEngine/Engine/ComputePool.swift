@@ -13,8 +13,9 @@ import Synchronization
 /// One region at a time: a caller that finds the pool running another region (two scorers at once)
 /// or needing more workers than the pool has runs its region on Dispatch instead (`parallelFor`).
 final class ComputePool: @unchecked Sendable {
-    /// The process's pool: one worker per core but the caller's.
-    static let shared = ComputePool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
+    /// The process's pool: a worker per compute thread but the caller's (`ComputeThreads`, set before
+    /// the first region: `--threads`, the server's `threads`).
+    static let shared = ComputePool(workers: max(0, ComputeThreads.count - 1))
 
     /// How long a worker spins for the next region before it sleeps.
     static let spinTime: UInt64 = 200_000   // ns
@@ -77,23 +78,26 @@ final class ComputePool: @unchecked Sendable {
         started.store(true, ordering: .releasing)
     }
 
-    /// A worker: waits for each new region (spinning, then asleep) and helps when the region needs it.
+    /// A worker: waits for each new region and helps when the region needs it — spinning a while after
+    /// a region it helped in, asleep after one that needed fewer workers (or when the spin runs out).
     private func work(index: Int, seen first: Int) {
         var seen = first
+        var spin = true
         while true {
             let spinStart = DispatchTime.now().uptimeNanoseconds
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 lmk_spin_pause()
                 spins += 1
-                if spins % 64 == 0, DispatchTime.now().uptimeNanoseconds - spinStart > Self.spinTime {
+                if !spin || (spins % 64 == 0 && DispatchTime.now().uptimeNanoseconds - spinStart > Self.spinTime) {
                     sleep.lock()
                     while generation.load(ordering: .acquiring) == seen { sleep.wait() }
                     sleep.unlock()
                 }
             }
             seen = generation.load(ordering: .acquiring)
-            if index < helpers {
+            spin = index < helpers
+            if spin {
                 runParts()
                 helping.subtract(1, ordering: .releasing)
             }
