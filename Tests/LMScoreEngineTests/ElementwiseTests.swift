@@ -67,6 +67,33 @@ struct ElementwiseTests {
         sameBits(outputs(scores) { ops, p in ops.softmax_causal(p, 3, keys, keys - 3, 4, 2.5) }, "softmax window softcap")
     }
 
+    /// The norms take four rows at a time (their sums' chains overlapping): a row's bits must be those of
+    /// the row normed alone, wherever it falls (11 rows: two groups of four, then three alone), on every path.
+    @Test(arguments: paths)
+    func normsOfARowAloneOrInAGroup(path: KernelPath) {
+        let ops = ComputeContext(path: path, threads: 1).ops
+        let rows = 11, width = 100
+        let x = values(rows * width, seed: 21)
+        let gain = values(width, seed: 22, scale: 1), bias = values(width, seed: 23, scale: 1)
+        gain.withUnsafeBufferPointer { g in
+            bias.withUnsafeBufferPointer { b in
+                for offset: Float in [0, 1] {   // RMS norm's plain gain and Gemma's (1 + w)
+                    var together = x, alone = x, layerTogether = x, layerAlone = x
+                    ops.rms_norm(x, &together, rows, width, width, g.baseAddress!, offset, 1e-6)
+                    ops.layer_norm(x, &layerTogether, rows, width, g.baseAddress!, b.baseAddress!, 1e-5)
+                    for r in 0..<rows {
+                        x.withUnsafeBufferPointer { x in
+                            alone.withUnsafeMutableBufferPointer { ops.rms_norm(x.baseAddress! + r * width, $0.baseAddress! + r * width, 1, width, width, g.baseAddress!, offset, 1e-6) }
+                            layerAlone.withUnsafeMutableBufferPointer { ops.layer_norm(x.baseAddress! + r * width, $0.baseAddress! + r * width, 1, width, g.baseAddress!, b.baseAddress!, 1e-5) }
+                        }
+                    }
+                    #expect(together.map(\.bitPattern) == alone.map(\.bitPattern), "\(path) rms_norm, offset \(offset)")
+                    #expect(layerTogether.map(\.bitPattern) == layerAlone.map(\.bitPattern), "\(path) layer_norm")
+                }
+            }
+        }
+    }
+
     @Test("each op against Double arithmetic")
     func againstDouble() {
         let count = 77
