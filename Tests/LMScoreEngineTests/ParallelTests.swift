@@ -54,15 +54,27 @@ struct ParallelTests {
 /// (`parallelFor` then runs the region on Dispatch).
 @Suite("Compute pool")
 struct ComputePoolTests {
+    /// Regions needing one, two or three of three workers in turn (a worker one region does not need
+    /// must not take part in the next uninvited): each part once, and none still running when `run`
+    /// returns.
     @Test(.timeLimit(.minutes(1)))
     func everyPartRunsOnceInRegionAfterRegion() async throws {
-        let pool = ComputePool(workers: 2)
+        let pool = ComputePool(workers: 3)
+        let running = Mutex(0)
         for region in 0..<3000 {
-            let parts = 2 + region % 2   // the caller and one or two workers
+            let parts = 2 + region % 3
             let runs = Mutex([Int](repeating: 0, count: parts))
-            let ran = pool.run(parts: parts) { part in runs.withLock { $0[part] += 1 } }
+            let ran = pool.run(parts: parts) { part in
+                running.withLock { $0 += 1 }
+                runs.withLock { $0[part] += 1 }
+                var spin = 0
+                for i in 0..<(part * 2_000) { spin &+= i }   // parts of different lengths
+                if spin == -1 { print(spin) }
+                running.withLock { $0 -= 1 }
+            }
             #expect(ran)
             #expect(runs.withLock { $0 } == [Int](repeating: 1, count: parts), "region \(region)")
+            #expect(running.withLock { $0 } == 0, "region \(region): a part still running after run returned")
             if region % 1000 == 999 { try await Task.sleep(for: .milliseconds(5)) }   // the workers fall asleep
         }
     }

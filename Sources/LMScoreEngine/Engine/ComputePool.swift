@@ -22,16 +22,18 @@ final class ComputePool: @unchecked Sendable {
 
     let workers: Int
     private let busy = Atomic<Bool>(false)        // a caller holds the pool
-    private let generation = Atomic<Int>(0)       // one more per region: what the workers wait for
+    /// What the workers wait for: the region's number (high bits) and how many workers it needs (low
+    /// 16 bits), in one word so that a worker reads both at once — a worker a region does not need is
+    /// not waited for, and by the time it looks the next region may be filling in its fields.
+    private let region = Atomic<Int>(0)
     private let next = Atomic<Int>(0)             // the region's next part to run
-    private let helping = Atomic<Int>(0)          // workers still inside the region
+    private let helping = Atomic<Int>(0)          // helpers still inside the region
     private let started = Atomic<Bool>(false)
-    private let sleep = NSCondition()             // sleeping workers wait on it for a new generation
-    // The region, written by its caller before `generation` moves on (releasing) and read by workers
-    // after they see the new generation (acquiring); unchanged until every helper has left.
+    private let sleep = NSCondition()             // sleeping workers wait on it for a new region
+    // The region's work, written by its caller before `region` moves on (releasing) and read by its
+    // helpers after they see it (acquiring); unchanged until every helper has left.
     private var body: ((Int) -> Void)?
     private var parts = 0
-    private var helpers = 0
 
     init(workers: Int) {
         self.workers = workers
@@ -40,17 +42,17 @@ final class ComputePool: @unchecked Sendable {
     /// Runs body(0), …, body(parts − 1), each once, on the calling thread and parts − 1 workers, and
     /// returns when all are done; false (nothing run) when the pool is busy or has too few workers.
     func run(parts: Int, _ body: (Int) -> Void) -> Bool {
-        guard parts >= 2, parts - 1 <= workers,
+        guard parts >= 2, parts - 1 <= workers, parts - 1 <= Self.helperMask,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
         startWorkersOnce()
         withoutActuallyEscaping(body) { body in
             self.body = body
             self.parts = parts
-            helpers = parts - 1
             next.store(0, ordering: .relaxed)
             helping.store(parts - 1, ordering: .relaxed)
-            generation.add(1, ordering: .releasing)
+            let number = region.load(ordering: .relaxed) >> Self.helperBits + 1   // only the caller holding `busy` writes it
+            region.store(number << Self.helperBits | (parts - 1), ordering: .releasing)
             sleep.lock()
             sleep.broadcast()
             sleep.unlock()
@@ -67,9 +69,12 @@ final class ComputePool: @unchecked Sendable {
         }
     }
 
+    private static let helperBits = 16
+    private static let helperMask = 1 << helperBits - 1
+
     private func startWorkersOnce() {
         guard !started.load(ordering: .acquiring) else { return }
-        let before = generation.load(ordering: .acquiring)   // a worker may start after the first region is out
+        let before = region.load(ordering: .acquiring)   // a worker may start after the first region is out
         for index in 0..<workers {
             let thread = Thread { [unowned self] in self.work(index: index, seen: before) }
             thread.name = "lmscore-compute-\(index + 1)"
@@ -86,17 +91,21 @@ final class ComputePool: @unchecked Sendable {
         while true {
             let spinStart = DispatchTime.now().uptimeNanoseconds
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen {
+            var current = region.load(ordering: .acquiring)
+            while current == seen {
                 lmk_spin_pause()
                 spins += 1
                 if !spin || (spins % 64 == 0 && DispatchTime.now().uptimeNanoseconds - spinStart > Self.spinTime) {
                     sleep.lock()
-                    while generation.load(ordering: .acquiring) == seen { sleep.wait() }
+                    while region.load(ordering: .acquiring) == seen { sleep.wait() }
                     sleep.unlock()
                 }
+                current = region.load(ordering: .acquiring)
             }
-            seen = generation.load(ordering: .acquiring)
-            spin = index < helpers
+            // A region this worker helps in cannot be followed by another before it has helped, so
+            // `current` is the region whose fields it reads; one it is not needed in, it only notes.
+            seen = current
+            spin = index < current & Self.helperMask
             if spin {
                 runParts()
                 helping.subtract(1, ordering: .releasing)

@@ -2,10 +2,11 @@ import Foundation
 import Synchronization
 
 /// The process's thread setting (`--threads`, the server's `threads`): read once when a `Scorer` makes
-/// its `ComputeContext` (`ComputeContext.process()`), never inside a pass. Each thread of the context
-/// gets its own slice of every product (output columns, see `matmul`) and of every element-wise pass;
-/// the kernels themselves are single-threaded, so no library threads spin while the rest of the pass
-/// runs. Atomic: a server sets it at load while other scorers (tests run several) may be made.
+/// its `ComputeContext` (`ComputeContext.process()`) and once when the compute pool starts (its worker
+/// count, `ComputePool.shared`), never inside a pass. Each thread of the context gets its own slices of
+/// every product (output columns, see `matmul`) and of every element-wise pass; the kernels themselves
+/// are single-threaded, and the threads are the caller's and the pool's. Atomic: a server sets it at
+/// load while other scorers (tests run several) may be made.
 public enum ComputeThreads {
     private static let value = Atomic<Int>(ProcessInfo.processInfo.activeProcessorCount)
 
@@ -25,7 +26,7 @@ func parallelFor(_ parts: Int, _ body: (Int) -> Void) {
         return
     }
     if ComputePool.shared.run(parts: parts, body) { return }
-    withoutActuallyEscaping(body) { body in   // the pool is busy with another caller's region
+    withoutActuallyEscaping(body) { body in   // the pool is busy with another caller's region, or too small
         let shared = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
         DispatchQueue.concurrentPerform(iterations: parts, execute: shared)
     }
@@ -34,8 +35,8 @@ func parallelFor(_ parts: Int, _ body: (Int) -> Void) {
 /// Runs body(worker, item) for item = 0 ..< items on at most `threads` threads: each thread takes the
 /// next item when it comes free (a shared counter), so work split in more items than threads ends
 /// together even when the machine slows one thread down (another tenant on the host, an interrupt,
-/// a thread woken late) — with fixed shares the others would wait for it: 6–16 % of the CPU time idle
-/// in GPT-2 8×128 calls on a shared 2-vCPU VM, 3–4 % so. `worker` (0 ..< threads) is the thread's own
+/// a thread woken late) — with fixed shares the others would wait for it: 2.6–15.7 % of the CPU time
+/// idle in GPT-2 8×128 calls on a shared 2-vCPU VM, 3.6–3.9 % so. `worker` (0 ..< threads) is the thread's own
 /// index, for per-thread scratch. Which thread runs an item never changes its result.
 func parallelFor(_ items: Int, threads: Int, _ body: (_ worker: Int, _ item: Int) -> Void) {
     let workers = min(threads, items)
