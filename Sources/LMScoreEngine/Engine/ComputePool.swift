@@ -14,8 +14,10 @@ import Synchronization
 /// or needing more workers than the pool has runs its region on Dispatch instead (`parallelFor`).
 final class ComputePool: @unchecked Sendable {
     /// The process's pool: a worker per compute thread but the caller's (`ComputeThreads`, set before
-    /// the first region: `--threads`, the server's `threads`).
-    static let shared = ComputePool(workers: max(0, ComputeThreads.count - 1))
+    /// the first region: `--threads`, the server's `threads`), at most one per core but the caller's —
+    /// a spinning worker on a core another worker needs would only hold it up; with more threads than
+    /// cores the regions run on Dispatch.
+    static let shared = ComputePool(workers: max(0, min(ComputeThreads.count, ProcessInfo.processInfo.activeProcessorCount) - 1))
 
     /// How long a worker spins for the next region before it sleeps.
     static let spinTime: UInt64 = 200_000   // ns
