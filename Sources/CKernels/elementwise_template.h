@@ -32,8 +32,6 @@ typedef int32_t i32x16 __attribute__((vector_size(64)));
 
 INLINE f8 load8(const float *p) { f8 v; memcpy(&v, p, sizeof v); return v; }
 INLINE void store8(float *p, f8 v) { memcpy(p, &v, sizeof v); }
-INLINE f8 load8_partial(const float *p, long count) { f8 v = {0}; memcpy(&v, p, (size_t)count * sizeof(float)); return v; }
-INLINE void store8_partial(float *p, f8 v, long count) { memcpy(p, &v, (size_t)count * sizeof(float)); }
 INLINE f8 set8(float x) { return (f8){x, x, x, x, x, x, x, x}; }
 INLINE f32x16 load16(const float *p) { f32x16 v; memcpy(&v, p, sizeof v); return v; }
 INLINE void store16(float *p, f32x16 v) { memcpy(p, &v, sizeof v); }

@@ -30,15 +30,20 @@ final class ComputePool: @unchecked Sendable {
     private let region = Atomic<Int>(0)
     private let next = Atomic<Int>(0)             // the region's next part to run
     private let helping = Atomic<Int>(0)          // helpers still inside the region
-    private let started = Atomic<Bool>(false)
     private let sleep = NSCondition()             // sleeping workers wait on it for a new region
     // The region's work, written by its caller before `region` moves on (releasing) and read by its
     // helpers after they see it (acquiring); unchanged until every helper has left.
     private var body: ((Int) -> Void)?
     private var parts = 0
 
+    /// Starts the workers, which wait (asleep) for the first region.
     init(workers: Int) {
         self.workers = workers
+        for index in 0..<workers {
+            let thread = Thread { [unowned self] in self.work(index: index) }
+            thread.name = "lmscore-compute-\(index + 1)"
+            thread.start()
+        }
     }
 
     /// Runs body(0), …, body(parts − 1), each once, on the calling thread and parts − 1 workers, and
@@ -47,7 +52,6 @@ final class ComputePool: @unchecked Sendable {
         guard parts >= 2, parts - 1 <= workers, parts - 1 <= Self.helperMask,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
-        startWorkersOnce()
         withoutActuallyEscaping(body) { body in
             self.body = body
             self.parts = parts
@@ -74,21 +78,10 @@ final class ComputePool: @unchecked Sendable {
     private static let helperBits = 16
     private static let helperMask = 1 << helperBits - 1
 
-    private func startWorkersOnce() {
-        guard !started.load(ordering: .acquiring) else { return }
-        let before = region.load(ordering: .acquiring)   // a worker may start after the first region is out
-        for index in 0..<workers {
-            let thread = Thread { [unowned self] in self.work(index: index, seen: before) }
-            thread.name = "lmscore-compute-\(index + 1)"
-            thread.start()
-        }
-        started.store(true, ordering: .releasing)
-    }
-
     /// A worker: waits for each new region and helps when the region needs it — spinning a while after
     /// a region it helped in, asleep after one that needed fewer workers (or when the spin runs out).
-    private func work(index: Int, seen first: Int) {
-        var seen = first
+    private func work(index: Int) {
+        var seen = 0   // no region yet: `init` returns before any caller can start one
         var spin = true
         while true {
             let spinStart = DispatchTime.now().uptimeNanoseconds
