@@ -56,63 +56,40 @@ func matmul(
 }
 
 /// out[m, Σ outputs] (+)= a[m, k] · each part's weight (+ its bias, then `activation`), the parts'
-/// outputs side by side at `c` (q | k | v, gate | up). With several parts of one kind (float, or all
-/// Q8_0) and several threads, the parts' columns are split over the threads together — the threads
-/// take pieces of every part (`partPieces`) — so the threads are woken once for all the parts instead of once per
-/// part (a wake costs tens of microseconds, and a 16-token request's products take about a hundred), and
-/// Q8_0 parts quantize the input once for all of them. The same bits either way.
+/// outputs side by side at `c` (q | k | v, gate | up). Parts of one kind (all float, or all Q8_0) are
+/// one product (`product(of:)`, `productQ8(of:)`): with several threads, the threads take pieces of
+/// every part (`operandPieces`), so they are woken once for all the parts instead of once per part (a
+/// wake costs tens of microseconds, and a 16-token request's products take about a hundred), and Q8_0
+/// parts quantize the input once for all of them. The same bits either way.
 func matmul(parts: [Linear], m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
             beta: Float = 0, activation: Activation? = nil, compute: ComputeContext) {
     let k = parts[0].inputs
     precondition(parts.allSatisfy { $0.inputs == k }, "the parts multiply the same input")
     let first = parts.reduce(into: [0]) { $0.append($0.last! + $1.outputs) }   // each part's first column, then the end
-    let n = first.last!
-    let quantized = parts.allSatisfy { $0.weight.elementType == .q8_0 }
-    let together = parts.count > 1 && compute.threads > 1 && m * n * k >= singleThreadedProductLimit
-        && (quantized || parts.allSatisfy { $0.weight.elementType != .q8_0 })
-    guard together else {
+    let quantized = parts.map { $0.weight.elementType == .q8_0 }
+    guard parts.count > 1, !quantized.contains(!quantized[0]) else {   // one part, or float and Q8_0 parts mixed
         for (i, part) in parts.enumerated() {
             matmul(m: m, n: part.outputs, k: k, a: a, lda: lda, b: part.weight, transposeB: part.storedOutIn, c: c + first[i], ldc: ldc,
                    beta: beta, bias: part.bias, activation: activation, compute: compute)
         }
         return
     }
-    if quantized {
-        matmulQ8(parts: parts, first: first, m: m, k: k, a: a, lda: lda, c: c, ldc: ldc, accumulate: beta == 1, activation: activation,
-                 compute: compute)
-        return
-    }
-    let one = compute.singleThreaded
-    compute.timingProduct(m: m, n: n, k: k, elementType: parts[0].weight.elementType, transposeB: parts[0].storedOutIn,
+    compute.timingProduct(m: m, n: first.last!, k: k, elementType: parts[0].weight.elementType, transposeB: parts[0].storedOutIn,
                           parts: parts.count) {
-        let pieces = partPieces(parts, m: m, k: k, threads: compute.threads)
-        parallelFor(pieces.count, threads: compute.threads) { _, p in
-            let (i, columns) = pieces[p], part = parts[i]
-            one.gemm(columns: columns, m: m, k: k, a: a, lda: lda, b: part.weight.base, ldb: part.weight.columns,
-                     elementType: part.weight.elementType, transposeB: part.storedOutIn, c: c + first[i], ldc: ldc, alpha: 1,
-                     beta: beta, bias: part.bias, activation: activation)
-        }
-    }
-}
-
-/// `matmul(parts:)` for Q8_0 parts: the input quantized once, every part's columns split over the threads
-/// together, then each part's bias and activation as passes (as `productQ8` callers make them).
-private func matmulQ8(parts: [Linear], first: [Int], m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
-                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, activation: Activation?, compute: ComputeContext) {
-    precondition(parts.allSatisfy(\.storedOutIn), "Q8_0 weights are stored [out, in]")
-    compute.timingProduct(m: m, n: first.last!, k: k, elementType: .q8_0, transposeB: true, parts: parts.count) {
-        let quantized = quantizedActivations(a, m: m, k: k, lda: lda, compute: compute)
-        defer { quantized.deallocate() }
-        let blocks = k / Int(LMK_Q8_0_BLOCK)
-        let pieces = partPieces(parts, m: m, k: k, threads: compute.threads)
-        parallelFor(pieces.count, threads: compute.threads) { _, p in
-            let (i, columns) = pieces[p]
-            compute.gemmQ8(columns: columns, m: m, blocks: blocks, a: quantized, w: parts[i].weight.base, c: c + first[i], ldc: ldc,
-                           accumulate: accumulate)
-        }
-        for (i, part) in parts.enumerated() {
-            if let bias = part.bias { addBias(c + first[i], rows: m, width: part.outputs, stride: ldc, bias: bias, compute: compute) }
-            if let activation { activate(c + first[i], rows: m, width: part.outputs, stride: ldc, activation, compute: compute) }
+        if quantized[0] {
+            precondition(parts.allSatisfy(\.storedOutIn), "Q8_0 weights are stored [out, in]")
+            productQ8(of: parts.indices.map { (parts[$0].weight.base, parts[$0].outputs, c + first[$0]) }, m: m, k: k, a: a, lda: lda,
+                      ldc: ldc, accumulate: beta == 1, compute: compute)
+            for (i, part) in parts.enumerated() {
+                if let bias = part.bias { addBias(c + first[i], rows: m, width: part.outputs, stride: ldc, bias: bias, compute: compute) }
+                if let activation { activate(c + first[i], rows: m, width: part.outputs, stride: ldc, activation, compute: compute) }
+            }
+        } else {
+            let operands = parts.indices.map { i in
+                ProductOperand(b: parts[i].weight.base, ldb: parts[i].weight.columns, elementType: parts[i].weight.elementType,
+                               transposeB: parts[i].storedOutIn, n: parts[i].outputs, c: c + first[i], bias: parts[i].bias)
+            }
+            product(of: operands, m: m, k: k, a: a, lda: lda, ldc: ldc, alpha: 1, beta: beta, activation: activation, compute: compute)
         }
     }
 }
@@ -141,22 +118,48 @@ func quantizedActivations(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int, c
 /// 1.66M: 24–25 GFLOP/s split over 2 threads, 34–35 on one; Zen 4, 2026-12-07).
 let singleThreadedProductLimit = 1 << 21
 
-/// Both `matmul`s: B of any element type, columns split over the context's threads, on its path.
+/// One B of a product whose outputs sit side by side in C: B as stored ([K, N], or [N, K] with
+/// `transposeB`) in its element type, its n columns of C from `c` on, and their bias (NULL: none).
+struct ProductOperand {
+    let b: UnsafeRawPointer
+    let ldb: Int
+    let elementType: ElementType
+    let transposeB: Bool
+    let n: Int
+    let c: UnsafeMutablePointer<Float>
+    let bias: UnsafePointer<Float>?
+}
+
+/// Both `matmul`s: one B of any element type, its columns split over the context's threads, on its path.
 func product(
     m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafeRawPointer, ldb: Int, elementType: ElementType,
     transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, bias: UnsafePointer<Float>? = nil,
     activation: Activation? = nil, compute: ComputeContext
 ) {
+    let operand = ProductOperand(b: b, ldb: ldb, elementType: elementType, transposeB: transposeB, n: n, c: c, bias: bias)
+    product(of: [operand], m: m, k: k, a: a, lda: lda, ldc: ldc, alpha: alpha, beta: beta, activation: activation, compute: compute)
+}
+
+/// C (+)= alpha · A[m, k] · each operand's B, every operand's columns at its place in C (rows `ldc`
+/// apart), + its bias, then `activation`: one product on one thread when it is small or the context
+/// has one, else the operands' columns in pieces (`columnPieces`, whole strips of one operand each)
+/// that the threads take as they come free. Every split gives the same bits.
+func product(of operands: [ProductOperand], m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, ldc: Int, alpha: Float, beta: Float,
+             activation: Activation? = nil, compute: ComputeContext) {
     precondition(beta == 0 || (beta == 1 && alpha == 1), "the kernels compute alpha·A·B, or C += A·B")
-    if compute.threads == 1 || m * n * k < singleThreadedProductLimit {
-        compute.gemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, elementType: elementType, transposeB: transposeB,
-                  c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation)
+    let multiplyAdds = operands.reduce(0) { $0 + m * $1.n * k }
+    if compute.threads == 1 || multiplyAdds < singleThreadedProductLimit {
+        for o in operands {
+            compute.gemm(m: m, n: o.n, k: k, a: a, lda: lda, b: o.b, ldb: o.ldb, elementType: o.elementType, transposeB: o.transposeB,
+                         c: o.c, ldc: ldc, alpha: alpha, beta: beta, bias: o.bias, activation: activation)
+        }
         return
     }
-    let pieces = columnPieces(n, m: m, k: k, threads: compute.threads)
-    parallelFor(pieces.count, threads: compute.threads) { _, i in
-        compute.gemm(columns: pieces[i], m: m, k: k, a: a, lda: lda, b: b, ldb: ldb, elementType: elementType, transposeB: transposeB,
-                     c: c, ldc: ldc, alpha: alpha, beta: beta, bias: bias, activation: activation)
+    let pieces = operandPieces(operands.map(\.n), m: m, k: k, threads: compute.threads)
+    parallelFor(pieces.count, threads: compute.threads) { _, p in
+        let (i, columns) = pieces[p], o = operands[i]
+        compute.gemm(columns: columns, m: m, k: k, a: a, lda: lda, b: o.b, ldb: o.ldb, elementType: o.elementType,
+                     transposeB: o.transposeB, c: o.c, ldc: ldc, alpha: alpha, beta: beta, bias: o.bias, activation: activation)
     }
 }
 
@@ -175,9 +178,10 @@ func columnPieces(_ n: Int, m: Int, k: Int, threads: Int) -> [Range<Int>] {
 let piecewiseProductLimit = 1 << 25
 let piecesPerThread = 4
 
-/// The pieces of side-by-side parts (q | k | v, gate | up), part by part: (part index, its columns).
-func partPieces(_ parts: [Linear], m: Int, k: Int, threads: Int) -> [(part: Int, columns: Range<Int>)] {
-    parts.indices.flatMap { i in columnPieces(parts[i].outputs, m: m, k: k, threads: threads).map { (i, $0) } }
+/// The pieces of side-by-side products of `widths` columns each (q | k | v, gate | up), one after the
+/// other: (which product, its columns).
+func operandPieces(_ widths: [Int], m: Int, k: Int, threads: Int) -> [(operand: Int, columns: Range<Int>)] {
+    widths.indices.flatMap { i in columnPieces(widths[i], m: m, k: k, threads: threads).map { (i, $0) } }
 }
 
 extension ComputeContext {
@@ -205,15 +209,27 @@ extension ComputeContext {
 /// kernel, its columns split over the threads in whole 32-column strips.
 func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: WeightMatrix,
                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, compute: ComputeContext) {
+    productQ8(of: [(w.base, n, c)], m: m, k: k, a: a, lda: lda, ldc: ldc, accumulate: accumulate, compute: compute)
+}
+
+/// The same for Q8_0 weights whose outputs sit side by side in C (each W [n, k] as stored, its columns
+/// of C from `c` on): A quantized once for all of them, their columns split over the threads together.
+func productQ8(of weights: [(w: UnsafeRawPointer, n: Int, c: UnsafeMutablePointer<Float>)], m: Int, k: Int,
+               a: UnsafePointer<Float>, lda: Int, ldc: Int, accumulate: Bool, compute: ComputeContext) {
     let quantized = quantizedActivations(a, m: m, k: k, lda: lda, compute: compute)
     defer { quantized.deallocate() }
     let blocks = k / Int(LMK_Q8_0_BLOCK)
-    if compute.threads == 1 || m * n * k < singleThreadedProductLimit {
-        compute.gemmQ8(columns: 0..<n, m: m, blocks: blocks, a: quantized, w: w.base, c: c, ldc: ldc, accumulate: accumulate)
+    let multiplyAdds = weights.reduce(0) { $0 + m * $1.n * k }
+    if compute.threads == 1 || multiplyAdds < singleThreadedProductLimit {
+        for (w, n, c) in weights {
+            compute.gemmQ8(columns: 0..<n, m: m, blocks: blocks, a: quantized, w: w, c: c, ldc: ldc, accumulate: accumulate)
+        }
         return
     }
-    let pieces = columnPieces(n, m: m, k: k, threads: compute.threads)
-    parallelFor(pieces.count, threads: compute.threads) { _, i in
-        compute.gemmQ8(columns: pieces[i], m: m, blocks: blocks, a: quantized, w: w.base, c: c, ldc: ldc, accumulate: accumulate)
+    let pieces = operandPieces(weights.map(\.n), m: m, k: k, threads: compute.threads)
+    parallelFor(pieces.count, threads: compute.threads) { _, p in
+        let (i, columns) = pieces[p]
+        compute.gemmQ8(columns: columns, m: m, blocks: blocks, a: quantized, w: weights[i].w, c: weights[i].c, ldc: ldc,
+                       accumulate: accumulate)
     }
 }
