@@ -24,8 +24,37 @@ struct BenchCommandTests {
         // The default --product: the measured FMA peak, then both B layouts as a fraction of it.
         let peak = try #require(lines.first { $0.hasPrefix("FP32 peak, measured: ") }, "\(result.out)")
         #expect(Double(peak.split(separator: " ")[3]).map { $0 > 0 } == true, "\(peak)")
-        let products = lines.filter { $0.hasPrefix("product 1024x768x3072 alone") && $0.hasSuffix("% of the measured peak") }
+        let products = lines.filter { $0.hasPrefix("product 1024x768x3072 alone, B [") }
         #expect(products.count == 2, "\(result.out)")
+    }
+
+    @Test("bench --product-type: both layouts, B reused and B from memory, each a positive GFLOP/s", arguments: ["F32", "f16", "BF16"])
+    func productType(_ type: String) throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        try writeTinyCheckpoint(to: temp.file("model"))
+        let result = try lmscore(["bench", "--model", temp.file("model").path, "--shapes", "", "--product", "24x64x96",
+                                  "--product-type", type, "--seconds", "0.05"])
+        #expect(result.status == 0, "\(result)")
+        let lines = result.out.split(separator: "\n").filter { $0.hasPrefix("product 24x64x96 alone, B [") }
+        #expect(lines.map { $0.contains("[K, N]") } == [true, false], "\(result.out)")
+        for line in lines {
+            #expect(line.contains("] \(type.uppercased()): "), "\(line)")
+            // "… : X GFLOP/s = P % of the measured peak; B from memory: Y GFLOP/s = Q % (B read at Z GB/s)"
+            let numbers = line.split(whereSeparator: { $0 == " " || $0 == "(" }).compactMap { Double($0) }
+            #expect(numbers.count == 5 && numbers.allSatisfy { $0 > 0 }, "\(line)")
+            #expect(line.contains("; B from memory: ") && line.hasSuffix(" GB/s)"), "\(line)")
+        }
+    }
+
+    @Test("bench --product-type Q8_0: refused, naming the value")
+    func badProductType() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        try writeTinyCheckpoint(to: temp.file("model"))
+        let result = try lmscore(["bench", "--model", temp.file("model").path, "--shapes", "", "--product", "8x8x8", "--product-type", "Q8_0"])
+        #expect(result.status != 0, "\(result)")
+        #expect(result.err.contains("Q8_0"), "\(result)")
     }
 
     @Test("bench --invariance adds the Δ column")

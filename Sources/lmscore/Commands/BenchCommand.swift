@@ -25,6 +25,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "MxKxN of one matrix product timed alone after the shapes, on the kernels (GFLOP/s, and its fraction of the FP32 peak measured on the spot), with the memory read bandwidth; empty: skip.")
     var product: String = "1024x768x3072"
 
+    @Option(name: .long, help: "B's element type in --product: F32, F16 or BF16 (16-bit B is converted in registers, as 16-bit checkpoints are).")
+    var productType: KernelBenchmark.WeightType = .f32
+
     @Flag(name: .long, help: "After the shapes: each weight product's share of the calls' time and its GFLOP/s inside them (wall time per product, summed over the shape's calls).")
     var productTimes = false
 
@@ -131,10 +134,17 @@ struct BenchCommand: ParsableCommand {
         let impliedGHz = peak / (Double(options.threads) * Double(path.lanes) * 2 * 2)
         print(String(format: "FP32 peak, measured: %.1f GFLOP/s (%d threads × %d lanes of FMA chains in registers; %.2f GHz if each core has 2 FMA units%@)",
                      peak, options.threads, path.lanes, impliedGHz, megahertz.map { String(format: "; /proc/cpuinfo says %.0f MHz", $0) } ?? ""))
+        // Twice per layout: B reused (it stays in L2 or L3: the kernel's own speed), and B read from
+        // memory on every call (as a scoring call reads its weights; what a few rows are held to).
         for transposeB in [false, true] {
-            let gflops = KernelBenchmark.productGFLOPS(m: m, k: k, n: n, transposeB: transposeB, seconds: seconds, compute: compute)
-            print(String(format: "product %dx%dx%d alone, B %@: %.1f GFLOP/s = %.0f %% of the measured peak", m, k, n,
-                         transposeB ? "[N, K]" : "[K, N]", gflops, 100 * gflops / peak))
+            let cached = KernelBenchmark.productGFLOPS(m: m, k: k, n: n, transposeB: transposeB, weights: productType, seconds: seconds,
+                                                       compute: compute)
+            let fromMemory = KernelBenchmark.productGFLOPS(m: m, k: k, n: n, transposeB: transposeB, weights: productType,
+                                                           fromMemory: true, seconds: seconds, compute: compute)
+            let bytes = Double(k * n * (productType == .f32 ? 4 : 2))
+            print(String(format: "product %dx%dx%d alone, B %@ %@: %.1f GFLOP/s = %.0f %% of the measured peak; B from memory: %.1f GFLOP/s = %.0f %% (B read at %.1f GB/s)",
+                         m, k, n, transposeB ? "[N, K]" : "[K, N]", productType.rawValue, cached, 100 * cached / peak, fromMemory,
+                         100 * fromMemory / peak, fromMemory / (2 * Double(m) * Double(n) * Double(k)) * bytes))
         }
         print(String(format: "memory read bandwidth (%d threads, 256 MB): %.1f GB/s", options.threads, KernelBenchmark.readBandwidth(seconds: seconds, threads: compute.threads) / 1e9))
     }
@@ -224,4 +234,8 @@ struct CallShape {
         self.spec = String(spec)
         rowLengths = lengths
     }
+}
+
+extension KernelBenchmark.WeightType: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
 }
