@@ -55,39 +55,46 @@ struct ParallelTests {
 @Suite("Compute pool")
 struct ComputePoolTests {
     /// Regions needing one, two or three of three workers in turn (a worker one region does not need
-    /// must not take part in the next uninvited): each part once, and none still running when `run`
-    /// returns.
+    /// must not take part in the next uninvited), with as many items as threads or up to four more:
+    /// each item once, each on one of the region's threads (no two items on one thread at once), and
+    /// none still running when `run` returns.
     @Test(.timeLimit(.minutes(1)))
-    func everyPartRunsOnceInRegionAfterRegion() async throws {
+    func everyItemRunsOnceInRegionAfterRegion() async throws {
         let pool = ComputePool(workers: 3)
         let running = Mutex(0)
         for region in 0..<3000 {
-            let parts = 2 + region % 3
-            let runs = Mutex([Int](repeating: 0, count: parts))
-            let ran = pool.run(parts: parts) { part in
+            let threads = 2 + region % 3, items = threads + region % 5
+            let runs = Mutex([Int](repeating: 0, count: items))
+            let busyWorkers = Mutex(Set<Int>())
+            let overlaps = Mutex(0), strangers = Mutex(0)
+            let ran = pool.run(items: items, threads: threads) { worker, item in
+                if !(0..<threads).contains(worker) { strangers.withLock { $0 += 1 } }
+                if !busyWorkers.withLock({ $0.insert(worker).inserted }) { overlaps.withLock { $0 += 1 } }
                 running.withLock { $0 += 1 }
-                runs.withLock { $0[part] += 1 }
+                runs.withLock { $0[item] += 1 }
                 var spin = 0
-                for i in 0..<(part * 2_000) { spin &+= i }   // parts of different lengths
+                for i in 0..<(item * 2_000) { spin &+= i }   // items of different lengths
                 if spin == -1 { print(spin) }
                 running.withLock { $0 -= 1 }
+                _ = busyWorkers.withLock { $0.remove(worker) }
             }
             #expect(ran)
-            #expect(runs.withLock { $0 } == [Int](repeating: 1, count: parts), "region \(region)")
-            #expect(running.withLock { $0 } == 0, "region \(region): a part still running after run returned")
+            #expect(runs.withLock { $0 } == [Int](repeating: 1, count: items), "region \(region)")
+            #expect(running.withLock { $0 } == 0, "region \(region): an item still running after run returned")
+            #expect(strangers.withLock { $0 } == 0 && overlaps.withLock { $0 } == 0, "region \(region): worker indices")
             if region % 1000 == 999 { try await Task.sleep(for: .milliseconds(5)) }   // the workers fall asleep
         }
     }
 
     @Test func aBusyOrTooSmallPoolRunsNothing() {
         let pool = ComputePool(workers: 1)
-        #expect(!pool.run(parts: 3) { _ in Issue.record("ran with too few workers") })
+        #expect(!pool.run(items: 3, threads: 3) { _, _ in Issue.record("ran with too few workers") })
         let inner = Mutex<Bool?>(nil)
-        #expect(pool.run(parts: 2) { part in
-            if part == 0 { inner.withLock { $0 = pool.run(parts: 2) { _ in } } }
+        #expect(pool.run(items: 2, threads: 2) { _, part in
+            if part == 0 { inner.withLock { $0 = pool.run(items: 2, threads: 2) { _, _ in } } }
         })
         #expect(inner.withLock { $0 } == false, "a region inside a region is refused")
-        #expect(!pool.run(parts: 1) { _ in Issue.record("one part needs no pool") })
+        #expect(!pool.run(items: 1, threads: 1) { _, _ in Issue.record("one thread needs no pool") })
     }
 
     /// Through `parallelFor`: regions from two callers at once both complete (one on the pool, the

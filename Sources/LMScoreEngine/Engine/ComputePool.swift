@@ -8,7 +8,8 @@ import Synchronization
 /// head's fold — and a sleeping thread takes 13–31 µs to wake (median; p90 44–170 µs, and in 3–13 %
 /// of 150-µs regions it never arrived before the caller had done all the work: Dispatch's
 /// `concurrentPerform` on a 2-vCPU Zen 4 VM), so a region started from sleep leaves its other thread
-/// idle that long. The calling thread takes part in its region: with n parts, n − 1 workers help.
+/// idle that long. The calling thread takes part in its region: on n threads, n − 1 workers help,
+/// each taking the region's next item when it comes free.
 ///
 /// One region at a time: a caller that finds the pool running another region (two scorers at once)
 /// or needing more workers than the pool has runs its region on Dispatch instead (`parallelFor`).
@@ -28,13 +29,13 @@ final class ComputePool: @unchecked Sendable {
     /// 16 bits), in one word so that a worker reads both at once — a worker a region does not need is
     /// not waited for, and by the time it looks the next region may be filling in its fields.
     private let region = Atomic<Int>(0)
-    private let next = Atomic<Int>(0)             // the region's next part to run
+    private let next = Atomic<Int>(0)             // the region's next item to run
     private let helping = Atomic<Int>(0)          // helpers still inside the region
     private let sleep = NSCondition()             // sleeping workers wait on it for a new region
     // The region's work, written by its caller before `region` moves on (releasing) and read by its
     // helpers after they see it (acquiring); unchanged until every helper has left.
-    private var body: ((Int) -> Void)?
-    private var parts = 0
+    private var body: ((_ worker: Int, _ item: Int) -> Void)?
+    private var items = 0
 
     /// Starts the workers, which wait (asleep) for the first region.
     init(workers: Int) {
@@ -46,32 +47,33 @@ final class ComputePool: @unchecked Sendable {
         }
     }
 
-    /// Runs body(0), …, body(parts − 1), each once, on the calling thread and parts − 1 workers, and
-    /// returns when all are done; false (nothing run) when the pool is busy or has too few workers.
-    func run(parts: Int, _ body: (Int) -> Void) -> Bool {
-        guard parts >= 2, parts - 1 <= workers, parts - 1 <= Self.helperMask,
+    /// Runs body(worker, item) for item = 0 ..< items, each once, on the calling thread (worker 0) and
+    /// threads − 1 workers (1 ..< threads), each taking the next item when it comes free, and returns
+    /// when all are done; false (nothing run) when the pool is busy or has too few workers.
+    func run(items: Int, threads: Int, _ body: (_ worker: Int, _ item: Int) -> Void) -> Bool {
+        guard threads >= 2, threads - 1 <= workers, threads - 1 <= Self.helperMask,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
         withoutActuallyEscaping(body) { body in
             self.body = body
-            self.parts = parts
+            self.items = items
             next.store(0, ordering: .relaxed)
-            helping.store(parts - 1, ordering: .relaxed)
+            helping.store(threads - 1, ordering: .relaxed)
             let number = region.load(ordering: .relaxed) >> Self.helperBits + 1   // only the caller holding `busy` writes it
-            region.store(number << Self.helperBits | (parts - 1), ordering: .releasing)
+            region.store(number << Self.helperBits | (threads - 1), ordering: .releasing)
             sleep.lock()
             sleep.broadcast()
             sleep.unlock()
-            runParts()
+            runItems(worker: 0)
             while helping.load(ordering: .acquiring) > 0 { lmk_spin_pause() }
             self.body = nil
         }
         return true
     }
 
-    private func runParts() {
-        while case let part = next.add(1, ordering: .relaxed).oldValue, part < parts {
-            body!(part)
+    private func runItems(worker: Int) {
+        while case let item = next.add(1, ordering: .relaxed).oldValue, item < items {
+            body!(worker, item)
         }
     }
 
@@ -102,7 +104,7 @@ final class ComputePool: @unchecked Sendable {
             seen = current
             spin = index < current & Self.helperMask
             if spin {
-                runParts()
+                runItems(worker: index + 1)
                 helping.subtract(1, ordering: .releasing)
             }
         }

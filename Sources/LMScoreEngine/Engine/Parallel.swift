@@ -21,33 +21,31 @@ public enum ComputeThreads {
 /// that different indices write disjoint memory (the engine's slices of rows, columns or heads); that
 /// is why the closure may capture raw pointers, which Swift cannot check as Sendable.
 func parallelFor(_ parts: Int, _ body: (Int) -> Void) {
-    if parts <= 1 {
-        if parts == 1 { body(0) }
-        return
-    }
-    if ComputePool.shared.run(parts: parts, body) { return }
-    withoutActuallyEscaping(body) { body in   // the pool is busy with another caller's region, or too small
-        let shared = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
-        DispatchQueue.concurrentPerform(iterations: parts, execute: shared)
-    }
+    parallelFor(parts, threads: parts) { _, part in body(part) }
 }
 
 /// Runs body(worker, item) for item = 0 ..< items on at most `threads` threads: each thread takes the
-/// next item when it comes free (a shared counter), so work split in more items than threads ends
+/// next item when it comes free (one shared counter), so work split in more items than threads ends
 /// together even when the machine slows one thread down (another tenant on the host, an interrupt,
 /// a thread woken late) — with fixed shares the others would wait for it: 2.6–15.7 % of the CPU time
 /// idle in GPT-2 8×128 calls on a shared 2-vCPU VM, 3.6–3.9 % so. `worker` (0 ..< threads) is the thread's own
-/// index, for per-thread scratch. Which thread runs an item never changes its result.
+/// index, for per-thread scratch. Which thread runs an item never changes its result. The threads are
+/// the caller's and the `ComputePool`'s, or Dispatch's when the pool is busy with another caller's
+/// region or has too few workers.
 func parallelFor(_ items: Int, threads: Int, _ body: (_ worker: Int, _ item: Int) -> Void) {
-    let workers = min(threads, items)
-    if workers <= 1 {
+    let threads = min(threads, items)
+    if threads <= 1 {
         for item in 0..<items { body(0, item) }
         return
     }
+    if ComputePool.shared.run(items: items, threads: threads, body) { return }
     let next = Atomic<Int>(0)
-    parallelFor(workers) { worker in
-        while case let item = next.add(1, ordering: .relaxed).oldValue, item < items {
-            body(worker, item)
+    withoutActuallyEscaping(body) { body in
+        let shared = unsafeBitCast(body, to: (@Sendable (Int, Int) -> Void).self)
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            while case let item = next.add(1, ordering: .relaxed).oldValue, item < items {
+                shared(worker, item)
+            }
         }
     }
 }
