@@ -41,6 +41,8 @@ public enum KernelBenchmark {
         case f32 = "F32", f16 = "F16", bf16 = "BF16"
 
         var elementType: ElementType { ElementType(rawValue: rawValue)! }
+        /// Bytes per element of B.
+        public var byteCount: Int { elementType.byteCount }
     }
 
     /// The FP32 peak the products are held against, measured rather than computed from a clock the

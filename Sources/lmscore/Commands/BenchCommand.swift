@@ -141,7 +141,7 @@ struct BenchCommand: ParsableCommand {
                                                        compute: compute)
             let fromMemory = KernelBenchmark.productGFLOPS(m: m, k: k, n: n, transposeB: transposeB, weights: productType,
                                                            fromMemory: true, seconds: seconds, compute: compute)
-            let bytes = Double(k * n * (productType == .f32 ? 4 : 2))
+            let bytes = Double(k * n * productType.byteCount)
             print(String(format: "product %dx%dx%d alone, B %@ %@: %.1f GFLOP/s = %.0f %% of the measured peak; B from memory: %.1f GFLOP/s = %.0f %% (B read at %.1f GB/s)",
                          m, k, n, transposeB ? "[N, K]" : "[K, N]", productType.rawValue, cached, 100 * cached / peak, fromMemory,
                          100 * fromMemory / peak, fromMemory / (2 * Double(m) * Double(n) * Double(k)) * bytes))
