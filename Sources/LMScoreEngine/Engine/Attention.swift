@@ -22,12 +22,12 @@ func causalAttention(
     compute: ComputeContext             // its threads: what `scratch` has room for
 ) {
     let spans = contexts.map { $0.map { KeyValueSource($0, layer: l, qkv: qkv, heads: heads) } }
-    // (row, head) pairs are independent: the threads take them in turn, each with its own scratch and
-    // single-threaded products (no synchronisation per small product).
-    let work = rows.indices.flatMap { r in (0..<heads.count).map { (r, $0) } }
+    // (row, head) pairs are independent: the threads take them in turn (item w is row w / heads,
+    // head w % heads), each with its own scratch and single-threaded products (no synchronisation per
+    // small product).
     let one = compute.singleThreaded
-    parallelFor(work.count, threads: compute.threads) { worker, w in
-        let (r, h) = work[w]
+    parallelFor(rows.count * heads.count, threads: compute.threads) { worker, w in
+        let (r, h) = w.quotientAndRemainder(dividingBy: heads.count)
         attendOneHead(qkv: qkv, heads: heads, out: out, row: rows[r], context: spans[r], head: h,
                       spec: spec, scores: scratch + worker * scratchStride, compute: one)
     }
