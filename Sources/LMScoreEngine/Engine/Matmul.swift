@@ -44,10 +44,9 @@ func matmul(
     precondition(transposeB ? (b.rows >= n && b.columns == k) : (b.rows == k && b.columns >= n), "B's shape does not match the product")
     compute.timingProduct(m: m, n: n, k: k, elementType: b.elementType, transposeB: transposeB) {
         if b.elementType == .q8_0 {
-            precondition(transposeB && alpha == 1, "Q8_0 weights are stored [out, in] and multiply with alpha 1")
-            productQ8(m: m, n: n, k: k, a: a, lda: lda, w: b, c: c, ldc: ldc, accumulate: beta == 1, compute: compute)
-            if let bias { addBias(c, rows: m, width: n, stride: ldc, bias: bias, compute: compute) }
-            if let activation { activate(c, rows: m, width: n, stride: ldc, activation, compute: compute) }
+            precondition(alpha == 1, "Q8_0 weights multiply with alpha 1")
+            let operand = ProductOperand(b: b.base, ldb: b.columns, elementType: .q8_0, transposeB: transposeB, n: n, c: c, bias: bias)
+            productQ8(of: [operand], m: m, k: k, a: a, lda: lda, ldc: ldc, accumulate: beta == 1, activation: activation, compute: compute)
             return
         }
         product(m: m, n: n, k: k, a: a, lda: lda, b: b.base, ldb: b.columns, elementType: b.elementType, transposeB: transposeB,
@@ -76,19 +75,10 @@ func matmul(parts: [Linear], m: Int, a: UnsafePointer<Float>, lda: Int, c: Unsaf
     }
     compute.timingProduct(m: m, n: first.last!, k: k, elementType: parts[0].weight.elementType, transposeB: parts[0].storedOutIn,
                           parts: parts.count) {
+        let operands = parts.indices.map { ProductOperand(parts[$0], c: c + first[$0]) }
         if quantized[0] {
-            precondition(parts.allSatisfy(\.storedOutIn), "Q8_0 weights are stored [out, in]")
-            productQ8(of: parts.indices.map { (parts[$0].weight.base, parts[$0].outputs, c + first[$0]) }, m: m, k: k, a: a, lda: lda,
-                      ldc: ldc, accumulate: beta == 1, compute: compute)
-            for (i, part) in parts.enumerated() {
-                if let bias = part.bias { addBias(c + first[i], rows: m, width: part.outputs, stride: ldc, bias: bias, compute: compute) }
-                if let activation { activate(c + first[i], rows: m, width: part.outputs, stride: ldc, activation, compute: compute) }
-            }
+            productQ8(of: operands, m: m, k: k, a: a, lda: lda, ldc: ldc, accumulate: beta == 1, activation: activation, compute: compute)
         } else {
-            let operands = parts.indices.map { i in
-                ProductOperand(b: parts[i].weight.base, ldb: parts[i].weight.columns, elementType: parts[i].weight.elementType,
-                               transposeB: parts[i].storedOutIn, n: parts[i].outputs, c: c + first[i], bias: parts[i].bias)
-            }
             product(of: operands, m: m, k: k, a: a, lda: lda, ldc: ldc, alpha: 1, beta: beta, activation: activation, compute: compute)
         }
     }
@@ -119,7 +109,8 @@ func quantizedActivations(_ a: UnsafePointer<Float>, m: Int, k: Int, lda: Int, c
 let singleThreadedProductLimit = 1 << 21
 
 /// One B of a product whose outputs sit side by side in C: B as stored ([K, N], or [N, K] with
-/// `transposeB`) in its element type, its n columns of C from `c` on, and their bias (NULL: none).
+/// `transposeB`; Q8_0 always [N, K]) in its element type, its n columns of C from `c` on, and their
+/// bias (NULL: none).
 struct ProductOperand {
     let b: UnsafeRawPointer
     let ldb: Int
@@ -130,13 +121,32 @@ struct ProductOperand {
     let bias: UnsafePointer<Float>?
 }
 
-/// Both `matmul`s: one B of any element type, its columns split over the context's threads, on its path.
+extension ProductOperand {
+    /// A layer's weight as stored, its outputs at `c`.
+    init(_ part: Linear, c: UnsafeMutablePointer<Float>) {
+        self.init(b: part.weight.base, ldb: part.weight.columns, elementType: part.weight.elementType, transposeB: part.storedOutIn,
+                  n: part.outputs, c: c, bias: part.bias)
+    }
+}
+
+/// Whether a product of this many multiply-adds runs on the calling thread alone.
+private func runsOnOneThread(multiplyAdds: Int, _ compute: ComputeContext) -> Bool {
+    compute.threads == 1 || multiplyAdds < singleThreadedProductLimit
+}
+
+/// Both `matmul`s: one B of any float element type, its columns split over the context's threads, on
+/// its path. A product on one thread goes straight to the kernel (attention's small products: no
+/// operand list to build).
 func product(
     m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafeRawPointer, ldb: Int, elementType: ElementType,
     transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float, bias: UnsafePointer<Float>? = nil,
     activation: Activation? = nil, compute: ComputeContext
 ) {
     let operand = ProductOperand(b: b, ldb: ldb, elementType: elementType, transposeB: transposeB, n: n, c: c, bias: bias)
+    if runsOnOneThread(multiplyAdds: m * n * k, compute) {
+        compute.gemm(operand, columns: 0..<n, m: m, k: k, a: a, lda: lda, ldc: ldc, alpha: alpha, beta: beta, activation: activation)
+        return
+    }
     product(of: [operand], m: m, k: k, a: a, lda: lda, ldc: ldc, alpha: alpha, beta: beta, activation: activation, compute: compute)
 }
 
@@ -147,19 +157,16 @@ func product(
 func product(of operands: [ProductOperand], m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, ldc: Int, alpha: Float, beta: Float,
              activation: Activation? = nil, compute: ComputeContext) {
     precondition(beta == 0 || (beta == 1 && alpha == 1), "the kernels compute alpha·A·B, or C += A·B")
-    let multiplyAdds = operands.reduce(0) { $0 + m * $1.n * k }
-    if compute.threads == 1 || multiplyAdds < singleThreadedProductLimit {
+    if runsOnOneThread(multiplyAdds: operands.reduce(0) { $0 + m * $1.n * k }, compute) {
         for o in operands {
-            compute.gemm(m: m, n: o.n, k: k, a: a, lda: lda, b: o.b, ldb: o.ldb, elementType: o.elementType, transposeB: o.transposeB,
-                         c: o.c, ldc: ldc, alpha: alpha, beta: beta, bias: o.bias, activation: activation)
+            compute.gemm(o, columns: 0..<o.n, m: m, k: k, a: a, lda: lda, ldc: ldc, alpha: alpha, beta: beta, activation: activation)
         }
         return
     }
     let pieces = operandPieces(operands.map(\.n), m: m, k: k, threads: compute.threads)
     parallelFor(pieces.count, threads: compute.threads) { _, p in
-        let (i, columns) = pieces[p], o = operands[i]
-        compute.gemm(columns: columns, m: m, k: k, a: a, lda: lda, b: o.b, ldb: o.ldb, elementType: o.elementType,
-                     transposeB: o.transposeB, c: o.c, ldc: ldc, alpha: alpha, beta: beta, bias: o.bias, activation: activation)
+        let (i, columns) = pieces[p]
+        compute.gemm(operands[i], columns: columns, m: m, k: k, a: a, lda: lda, ldc: ldc, alpha: alpha, beta: beta, activation: activation)
     }
 }
 
@@ -185,51 +192,51 @@ func operandPieces(_ widths: [Int], m: Int, k: Int, threads: Int) -> [(operand: 
 }
 
 extension ComputeContext {
-    /// Columns `columns` of C[m, ·] (+)= alpha · A · op(B) (+ bias, then activation), on this thread: the
-    /// slices of B (as stored, [K, N] or [N, K]), of C and of the bias that those columns read and write.
-    func gemm(columns: Range<Int>, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafeRawPointer, ldb: Int,
-              elementType: ElementType, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
-              bias: UnsafePointer<Float>?, activation: Activation?) {
-        let bSlice = b + (transposeB ? columns.lowerBound * ldb : columns.lowerBound) * elementType.byteCount
-        gemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: bSlice, ldb: ldb, elementType: elementType, transposeB: transposeB,
-             c: c + columns.lowerBound, ldc: ldc, alpha: alpha, beta: beta, bias: bias.map { $0 + columns.lowerBound },
+    /// Columns `columns` of the operand's C[m, ·] (+)= alpha · A · op(B) (+ bias, then activation), on
+    /// this thread: the slices of B (as stored, [K, N] or [N, K]), of C and of the bias those columns
+    /// read and write.
+    func gemm(_ o: ProductOperand, columns: Range<Int>, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, ldc: Int, alpha: Float,
+              beta: Float, activation: Activation?) {
+        let bSlice = o.b + (o.transposeB ? columns.lowerBound * o.ldb : columns.lowerBound) * o.elementType.byteCount
+        gemm(m: m, n: columns.count, k: k, a: a, lda: lda, b: bSlice, ldb: o.ldb, elementType: o.elementType, transposeB: o.transposeB,
+             c: o.c + columns.lowerBound, ldc: ldc, alpha: alpha, beta: beta, bias: o.bias.map { $0 + columns.lowerBound },
              activation: activation)
     }
 
-    /// Columns `columns` of C[m, ·] (+)= quantized A · Wᵀ, W [n, blocks] Q8_0 as stored, on this thread.
-    func gemmQ8(columns: Range<Int>, m: Int, blocks: Int, a: UnsafePointer<lmk_block_q8_0>, w: UnsafeRawPointer,
-                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-        gemmQ8(m: m, n: columns.count, blocks: blocks, a: a, w: w.assumingMemoryBound(to: lmk_block_q8_0.self) + columns.lowerBound * blocks,
-               c: c + columns.lowerBound, ldc: ldc, accumulate: accumulate)
+    /// Columns `columns` of the operand's C[m, ·] (+)= quantized A · Wᵀ, W [n, blocks] Q8_0 as stored,
+    /// on this thread (its bias and activation are the caller's passes).
+    func gemmQ8(_ o: ProductOperand, columns: Range<Int>, m: Int, blocks: Int, a: UnsafePointer<lmk_block_q8_0>, ldc: Int,
+                accumulate: Bool) {
+        gemmQ8(m: m, n: columns.count, blocks: blocks, a: a,
+               w: o.b.assumingMemoryBound(to: lmk_block_q8_0.self) + columns.lowerBound * blocks,
+               c: o.c + columns.lowerBound, ldc: ldc, accumulate: accumulate)
     }
 }
 
-/// C[m, n] (+)= A[m, k] · Wᵀ for Q8_0 weights W [n, k] (W8A8, as llama.cpp): A's rows quantized to Q8_0
-/// blocks first (each row on its own, so a row's bits do not depend on the batch), then the integer
-/// kernel, its columns split over the threads in whole 32-column strips.
-func productQ8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, w: WeightMatrix,
-               c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, compute: ComputeContext) {
-    productQ8(of: [(w.base, n, c)], m: m, k: k, a: a, lda: lda, ldc: ldc, accumulate: accumulate, compute: compute)
-}
-
-/// The same for Q8_0 weights whose outputs sit side by side in C (each W [n, k] as stored, its columns
-/// of C from `c` on): A quantized once for all of them, their columns split over the threads together.
-func productQ8(of weights: [(w: UnsafeRawPointer, n: Int, c: UnsafeMutablePointer<Float>)], m: Int, k: Int,
-               a: UnsafePointer<Float>, lda: Int, ldc: Int, accumulate: Bool, compute: ComputeContext) {
+/// C[m, n] (+)= A[m, k] · Wᵀ (+ bias, then `activation`) for Q8_0 weights W [n, k] (W8A8, as
+/// llama.cpp), one or several whose outputs sit side by side in C: A's rows quantized to Q8_0 blocks
+/// once for all of them (each row on its own, so a row's bits do not depend on the batch), then the
+/// integer kernel, the operands' columns split over the threads together in whole 32-column strips;
+/// bias and activation as passes over C after.
+func productQ8(of operands: [ProductOperand], m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, ldc: Int, accumulate: Bool,
+               activation: Activation? = nil, compute: ComputeContext) {
+    precondition(operands.allSatisfy { $0.elementType == .q8_0 && $0.transposeB }, "Q8_0 weights are stored [out, in]")
     let quantized = quantizedActivations(a, m: m, k: k, lda: lda, compute: compute)
     defer { quantized.deallocate() }
     let blocks = k / Int(LMK_Q8_0_BLOCK)
-    let multiplyAdds = weights.reduce(0) { $0 + m * $1.n * k }
-    if compute.threads == 1 || multiplyAdds < singleThreadedProductLimit {
-        for (w, n, c) in weights {
-            compute.gemmQ8(columns: 0..<n, m: m, blocks: blocks, a: quantized, w: w, c: c, ldc: ldc, accumulate: accumulate)
+    if runsOnOneThread(multiplyAdds: operands.reduce(0) { $0 + m * $1.n * k }, compute) {
+        for o in operands {
+            compute.gemmQ8(o, columns: 0..<o.n, m: m, blocks: blocks, a: quantized, ldc: ldc, accumulate: accumulate)
         }
-        return
+    } else {
+        let pieces = operandPieces(operands.map(\.n), m: m, k: k, threads: compute.threads)
+        parallelFor(pieces.count, threads: compute.threads) { _, p in
+            let (i, columns) = pieces[p]
+            compute.gemmQ8(operands[i], columns: columns, m: m, blocks: blocks, a: quantized, ldc: ldc, accumulate: accumulate)
+        }
     }
-    let pieces = operandPieces(weights.map(\.n), m: m, k: k, threads: compute.threads)
-    parallelFor(pieces.count, threads: compute.threads) { _, p in
-        let (i, columns) = pieces[p]
-        compute.gemmQ8(columns: columns, m: m, blocks: blocks, a: quantized, w: weights[i].w, c: weights[i].c, ldc: ldc,
-                       accumulate: accumulate)
+    for o in operands {
+        if let bias = o.bias { addBias(o.c, rows: m, width: o.n, stride: ldc, bias: bias, compute: compute) }
+        if let activation { activate(o.c, rows: m, width: o.n, stride: ldc, activation, compute: compute) }
     }
 }
