@@ -5,44 +5,30 @@ import Foundation
 /// can be put next to what the memory allows.
 public enum KernelBenchmark {
     /// GFLOP/s of the median call of C[m, n] = A[m, k] · B[k, n] (B [K, N] as GPT-2 stores it, or
-    /// [N, K] with `transposeB`, in `weights`: F32, F16 or BF16), on the context's path and threads,
-    /// for about `seconds`. `fromMemory`: each call multiplies the next of enough copies of B to fill
-    /// 256 MB, so B comes from memory as a model's weights do in a scoring call (a product repeated on one
-    /// B finds it in L2 or L3); otherwise every call uses the same B.
-    public static func productGFLOPS(m: Int, k: Int, n: Int, transposeB: Bool = false, weights: WeightType = .f32,
+    /// [N, K] with `transposeB`, stored as `weights`: F32, F16 or BF16, converted from FP32 as a
+    /// checkpoint writer stores it), on the context's path and threads, for about `seconds`.
+    /// `fromMemory`: each call multiplies the next of enough copies of B to fill 256 MB, so B comes from
+    /// memory as a model's weights do in a scoring call (a product repeated on one B finds it in L2 or
+    /// L3); otherwise every call uses the same B.
+    public static func productGFLOPS(m: Int, k: Int, n: Int, transposeB: Bool = false, weights: TensorDType = .f32,
                                      fromMemory: Bool = false, seconds: Double, compute: ComputeContext) -> Double {
         var random = SplitMix64(seed: 1)
-        let a = (0..<m * k).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }   // [m, k]
-        var c = [Float](repeating: 0, count: m * n)                                        // [m, n]
-        let type = weights.elementType, bytes = k * n * type.byteCount
+        let a = (0..<m * k).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }        // [m, k]
+        let values = (0..<k * n).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }   // [k, n] or [n, k]
+        var c = [Float](repeating: 0, count: m * n)                                             // [m, n]
+        let stored = values.withUnsafeBufferPointer { SafeTensorsWriter.encode($0, as: weights) }
+        let bytes = stored.count
         let copies = fromMemory ? (256 << 20) / bytes + 1 : 1
-        let b = UnsafeMutableRawPointer.allocate(byteCount: bytes * copies, alignment: 64)   // copies × ([k, n] or [n, k])
+        let b = UnsafeMutableRawPointer.allocate(byteCount: bytes * copies, alignment: 64)   // copies × B as stored
         defer { b.deallocate() }
-        for i in 0..<k * n {
-            let value = Float(Int(random.next() % 2001) - 1000) / 1000
-            switch type {
-            case .f16: b.storeBytes(of: Float16(value).bitPattern, toByteOffset: 2 * i, as: UInt16.self)
-            case .bf16: b.storeBytes(of: UInt16(type.rounded(value).bitPattern >> 16), toByteOffset: 2 * i, as: UInt16.self)
-            default: b.storeBytes(of: value, toByteOffset: 4 * i, as: Float.self)
-            }
-        }
-        for copy in 1..<copies { (b + copy * bytes).copyMemory(from: b, byteCount: bytes) }
+        for copy in 0..<copies { stored.copyBytes(to: (b + copy * bytes).assumingMemoryBound(to: UInt8.self), count: bytes) }
         var call = 0
         let median = medianSeconds(seconds) {
-            product(m: m, n: n, k: k, a: a, lda: k, b: b + (call % copies) * bytes, ldb: transposeB ? k : n, elementType: type,
+            product(m: m, n: n, k: k, a: a, lda: k, b: b + (call % copies) * bytes, ldb: transposeB ? k : n, elementType: ElementType(weights),
                     transposeB: transposeB, c: &c, ldc: n, alpha: 1, beta: 0, compute: compute)
             call += 1
         }
         return 2 * Double(m) * Double(n) * Double(k) / median / 1e9
-    }
-
-    /// The element types `productGFLOPS` can give B.
-    public enum WeightType: String, CaseIterable, Sendable {
-        case f32 = "F32", f16 = "F16", bf16 = "BF16"
-
-        var elementType: ElementType { ElementType(rawValue: rawValue)! }
-        /// Bytes per element of B.
-        public var byteCount: Int { elementType.byteCount }
     }
 
     /// The FP32 peak the products are held against, measured rather than computed from a clock the

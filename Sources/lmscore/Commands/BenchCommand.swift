@@ -26,7 +26,7 @@ struct BenchCommand: ParsableCommand {
     var product: String = "1024x768x3072"
 
     @Option(name: .long, help: "B's element type in --product: F32, F16 or BF16 (16-bit B is converted in registers, as 16-bit checkpoints are).")
-    var productType: KernelBenchmark.WeightType = .f32
+    var productType: TensorDType = .f32
 
     @Flag(name: .long, help: "After the shapes: each weight product's share of the calls' time and its GFLOP/s inside them (wall time per product, summed over the shape's calls).")
     var productTimes = false
@@ -141,7 +141,7 @@ struct BenchCommand: ParsableCommand {
                                                        compute: compute)
             let fromMemory = KernelBenchmark.productGFLOPS(m: m, k: k, n: n, transposeB: transposeB, weights: productType,
                                                            fromMemory: true, seconds: seconds, compute: compute)
-            let bytes = Double(k * n * productType.byteCount)
+            let bytes = Double(k * n * productType.byteSize)
             print(String(format: "product %dx%dx%d alone, B %@ %@: %.1f GFLOP/s = %.0f %% of the measured peak; B from memory: %.1f GFLOP/s = %.0f %% (B read at %.1f GB/s)",
                          m, k, n, transposeB ? "[N, K]" : "[K, N]", productType.rawValue, cached, 100 * cached / peak, fromMemory,
                          100 * fromMemory / peak, fromMemory / (2 * Double(m) * Double(n) * Double(k)) * bytes))
@@ -236,6 +236,6 @@ struct CallShape {
     }
 }
 
-extension KernelBenchmark.WeightType: ExpressibleByArgument {
+extension TensorDType: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.uppercased()) }
 }
